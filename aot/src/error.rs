@@ -1,0 +1,63 @@
+//! Errors of the ahead-of-time compiler. Every variant names the file and,
+//! where there is one, the node and operator.
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Anything that stops a model from compiling.
+#[derive(Debug, Error)]
+pub enum CompileError {
+    /// The model file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not a well-formed model of its format.
+    #[error("{path}: malformed {format} model: {reason}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// "ONNX", "TFLite", ".pte".
+        format: &'static str,
+        /// What is wrong, naming the field.
+        reason: String,
+    },
+    /// The model uses an operator kiln cannot run.
+    #[error("{path}: node '{node}': unsupported operator {op_type}: {reason}")]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// Node name.
+        node: String,
+        /// Operator type as the model spells it.
+        op_type: String,
+        /// Why (attribute value, dtype, ...).
+        reason: String,
+    },
+    /// A node's operands are inconsistent (shapes, dtypes, quantization).
+    #[error("{path}: node '{node}' ({op_type}): {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Node name.
+        node: String,
+        /// Operator type.
+        op_type: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An option (target, flag) is not valid.
+    #[error("invalid option {option}: {reason}")]
+    Option {
+        /// Option name.
+        option: String,
+        /// What is wrong (lists the valid values where there is a list).
+        reason: String,
+    },
+}
+
+/// Result alias for the compiler.
+pub type Result<T, E = CompileError> = std::result::Result<T, E>;

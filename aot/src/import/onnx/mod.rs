@@ -1,0 +1,1 @@
+//! ONNX (opset 13) importer.

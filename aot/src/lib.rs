@@ -1,0 +1,17 @@
+//! kiln-aot: the ahead-of-time half of kiln.
+//!
+//! model file -> [`import`] -> [`ir`] -> [`passes`] -> [`lower`] (operators and
+//! arguments) -> [`plan`] (arena offsets) -> [`pte`] writer. The `kiln` binary
+//! wraps it; [`npy`] reads and writes NumPy arrays for `kiln run`.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod import;
+pub mod ir;
+pub mod lower;
+pub mod npy;
+pub mod passes;
+pub mod plan;
+pub mod pte;
+
+pub use error::{CompileError, Result};

@@ -1,0 +1,1 @@
+//! Lowering: IR nodes to `.pte` operators and their arguments.

@@ -1,0 +1,1 @@
+//! Graph passes: shape inference, constant folding, QDQ folding, layout, activation fusion.

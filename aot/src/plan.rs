@@ -1,0 +1,1 @@
+//! Memory planner: arena offsets for every activation.

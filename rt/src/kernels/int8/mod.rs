@@ -1,0 +1,1 @@
+//! int8 kernels with TFLite (Micro) reference semantics, bit-exact.

@@ -1,0 +1,1 @@
+//! Zero-copy reader of the ExecuTorch program format (`.pte`).

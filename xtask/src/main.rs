@@ -1,0 +1,2 @@
+//! `cargo xtask`: test, bench, setup.
+fn main() {}
