@@ -154,6 +154,15 @@ impl Act {
     }
 }
 
+/// How float -> int quantization rounds `x / scale` (the front ends differ).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rounding {
+    /// Round half to even (ONNX QuantizeLinear).
+    HalfToEven,
+    /// Round half away from zero (TFLite QUANTIZE, `std::round`).
+    HalfAwayFromZero,
+}
+
 /// Two-dimensional window geometry shared by convolutions and pools.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
@@ -225,7 +234,7 @@ pub enum Op {
     /// NHWC nearest-neighbour resize to the output's H and W.
     ResizeNearest { align_corners: bool, half_pixel_centers: bool },
     /// float -> int (output tensor carries the quantization) or int -> int requantize.
-    Quantize,
+    Quantize { rounding: Rounding },
     /// int -> float (input tensor carries the quantization).
     Dequantize,
 }
@@ -261,7 +270,7 @@ impl Op {
             Op::Pad { .. } => "Pad",
             Op::Transpose { .. } => "Transpose",
             Op::ResizeNearest { .. } => "ResizeNearest",
-            Op::Quantize => "Quantize",
+            Op::Quantize { .. } => "Quantize",
             Op::Dequantize => "Dequantize",
         }
     }
