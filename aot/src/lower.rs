@@ -1,1 +1,0 @@
-//! Lowering: IR nodes to `.pte` operators and their arguments.

@@ -1,0 +1,1 @@
+//! Lowering rules for f32 nodes: ExecuTorch portable `aten::*.out` operators.

@@ -1,0 +1,1 @@
+//! Lowering rules for int8 (quantized) nodes: TFLite reference semantics.
