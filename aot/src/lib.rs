@@ -13,5 +13,6 @@ pub mod npy;
 pub mod passes;
 pub mod plan;
 pub mod pte;
+pub mod target;
 
 pub use error::{CompileError, Result};

@@ -1,0 +1,211 @@
+//! Target descriptions, defined once: the CLI, the build-script helper, the
+//! partitioner and the error messages all read this table.
+
+use crate::error::CompileError;
+use std::fmt;
+
+/// The CPU a target runs kernels on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cpu {
+    /// The machine running the compiler (tests, `kiln run`).
+    Host,
+    /// Arm Cortex-M4 (DSP extension).
+    CortexM4,
+    /// Arm Cortex-M7 (DSP extension).
+    CortexM7,
+    /// Arm Cortex-M33 (DSP extension).
+    CortexM33,
+    /// Arm Cortex-M55 (Helium/MVE).
+    CortexM55,
+    /// Arm Cortex-M85 (Helium/MVE).
+    CortexM85,
+}
+
+impl Cpu {
+    /// The Rust target triple firmware for this CPU is built for (`None` for the host).
+    pub fn rust_target(self) -> Option<&'static str> {
+        match self {
+            Cpu::Host => None,
+            Cpu::CortexM4 | Cpu::CortexM7 => Some("thumbv7em-none-eabihf"),
+            Cpu::CortexM33 | Cpu::CortexM55 | Cpu::CortexM85 => Some("thumbv8m.main-none-eabihf"),
+        }
+    }
+}
+
+/// Which Ethos-U NPU family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NpuFamily {
+    /// Ethos-U55 (Corstone-300 class).
+    U55,
+    /// Ethos-U65.
+    U65,
+}
+
+/// An Ethos-U configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Npu {
+    /// Family.
+    pub family: NpuFamily,
+    /// MACs per cycle (the `-128` in `ethos-u55-128`).
+    pub macs: u32,
+}
+
+/// A memory region of a target platform (for the memory contract of firmware builds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// Name as the platform documentation gives it.
+    pub name: &'static str,
+    /// Base address.
+    pub base: u32,
+    /// Size in bytes.
+    pub size: u32,
+}
+
+/// Corstone-300 (MPS3 AN547) memory map: the platform of every Cortex-M55 + Ethos-U55 target.
+pub const CORSTONE_300: &[Region] = &[
+    Region {
+        name: "ITCM",
+        base: 0x0000_0000,
+        size: 512 * 1024,
+    },
+    Region {
+        name: "DTCM",
+        base: 0x2000_0000,
+        size: 512 * 1024,
+    },
+    Region {
+        name: "SRAM",
+        base: 0x2100_0000,
+        size: 2 * 1024 * 1024,
+    },
+    Region {
+        name: "ISRAM",
+        base: 0x2120_0000,
+        size: 4 * 1024 * 1024,
+    },
+    Region {
+        name: "DDR",
+        base: 0x6000_0000,
+        size: 0x1000_0000,
+    },
+];
+
+/// A compilation target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// Name used on the command line and in `include_model!`.
+    pub name: &'static str,
+    /// CPU that runs the non-delegated operators.
+    pub cpu: Cpu,
+    /// The NPU, if any.
+    pub npu: Option<Npu>,
+    /// Memory regions of the reference platform (empty for the host).
+    pub regions: &'static [Region],
+}
+
+const fn cpu(name: &'static str, cpu: Cpu) -> Target {
+    Target {
+        name,
+        cpu,
+        npu: None,
+        regions: &[],
+    }
+}
+
+const fn npu(name: &'static str, family: NpuFamily, macs: u32) -> Target {
+    Target {
+        name,
+        cpu: Cpu::CortexM55,
+        npu: Some(Npu { family, macs }),
+        regions: CORSTONE_300,
+    }
+}
+
+/// Every target kiln knows.
+pub const TARGETS: &[Target] = &[
+    cpu("host", Cpu::Host),
+    cpu("cortex-m4", Cpu::CortexM4),
+    cpu("cortex-m7", Cpu::CortexM7),
+    cpu("cortex-m33", Cpu::CortexM33),
+    Target {
+        name: "cortex-m55",
+        cpu: Cpu::CortexM55,
+        npu: None,
+        regions: CORSTONE_300,
+    },
+    cpu("cortex-m85", Cpu::CortexM85),
+    npu("ethos-u55-32", NpuFamily::U55, 32),
+    npu("ethos-u55-64", NpuFamily::U55, 64),
+    npu("ethos-u55-128", NpuFamily::U55, 128),
+    npu("ethos-u55-256", NpuFamily::U55, 256),
+    npu("ethos-u65-256", NpuFamily::U65, 256),
+    npu("ethos-u65-512", NpuFamily::U65, 512),
+];
+
+/// Short names that stand for a full target name.
+const ALIASES: &[(&str, &str)] = &[
+    ("ethos-u55", "ethos-u55-128"),
+    ("ethos-u65", "ethos-u65-256"),
+];
+
+impl Target {
+    /// Finds a target by name or alias; the error lists every known target.
+    pub fn lookup(name: &str) -> Result<&'static Target, CompileError> {
+        let name = ALIASES
+            .iter()
+            .find(|(a, _)| *a == name)
+            .map(|(_, t)| *t)
+            .unwrap_or(name);
+        TARGETS
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| CompileError::Option {
+                option: "target".into(),
+                reason: format!(
+                    "unknown target '{name}'; known targets: {}",
+                    known_targets()
+                ),
+            })
+    }
+
+    /// The host target.
+    pub fn host() -> &'static Target {
+        &TARGETS[0]
+    }
+}
+
+/// Comma-separated list of target names and aliases, for messages.
+pub fn known_targets() -> String {
+    let mut names: Vec<String> = TARGETS.iter().map(|t| t.name.to_string()).collect();
+    names.extend(ALIASES.iter().map(|(a, t)| format!("{a} (= {t})")));
+    names.join(", ")
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_and_aliases() {
+        assert_eq!(Target::lookup("ethos-u55").unwrap().name, "ethos-u55-128");
+        assert_eq!(
+            Target::lookup("ethos-u55-64").unwrap().npu.unwrap().macs,
+            64
+        );
+        assert_eq!(
+            Target::lookup("cortex-m4").unwrap().cpu.rust_target(),
+            Some("thumbv7em-none-eabihf")
+        );
+        let e = Target::lookup("ethos-u99").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown target 'ethos-u99'") && e.contains("cortex-m55"),
+            "{e}"
+        );
+    }
+}
