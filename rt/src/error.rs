@@ -8,12 +8,20 @@ use core::fmt;
 pub enum RtError {
     /// Placeholder until the reader lands; replaced by precise variants.
     Todo,
+    /// A kernel's operands are inconsistent: sizes, shapes or parameters that do not fit together.
+    KernelOperand {
+        /// The kernel (operator name).
+        kernel: &'static str,
+        /// What is wrong, naming the operand.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for RtError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RtError::Todo => f.write_str("not yet implemented"),
+            RtError::KernelOperand { kernel, reason } => write!(f, "kernel {kernel}: {reason}"),
         }
     }
 }
