@@ -1,1 +1,3 @@
 //! Zero-copy reader of the ExecuTorch program format (`.pte`).
+
+pub mod fb;
