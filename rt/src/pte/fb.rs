@@ -240,7 +240,6 @@ pub struct Table<'a> {
     pos: usize,
     vt: usize,
     vt_size: usize,
-    table_size: usize,
 }
 
 impl<'a> Table<'a> {
@@ -253,10 +252,7 @@ impl<'a> Table<'a> {
         }
         let vt = vt as usize;
         let vt_size = read::<u16>(buf, vt, field)? as usize;
-        let table_size = read::<u16>(buf, vt + 2, field).map_err(|e| match e {
-            RtError::Flatbuffer { what, .. } => err(what, field),
-            other => other,
-        })? as usize;
+        let table_size = read::<u16>(buf, vt + 2, field)? as usize;
         if vt_size < 4 || !aligned(vt_size, 2) || table_size < 4 {
             return Err(err(FbError::BadVtable, field));
         }
@@ -270,7 +266,6 @@ impl<'a> Table<'a> {
             pos,
             vt,
             vt_size,
-            table_size,
         })
     }
 
@@ -300,10 +295,13 @@ impl<'a> Table<'a> {
         if voff < 4 {
             return Err(err(FbError::BadVtable, f.name));
         }
-        if voff + size > self.table_size {
+        // Like the official verifier, bound the field by the buffer, not by the
+        // vtable's table size: real writers (ExecuTorch's) store a table size
+        // that excludes a trailing 8-byte field.
+        let p = self.pos + voff; // pos < len and voff < 2^16: no overflow
+        if p + size > self.buf.len() {
             return Err(err(FbError::OutOfBounds, f.name));
         }
-        let p = self.pos + voff; // pos + table_size <= len was checked in `at`
         if !aligned(p, align) {
             return Err(err(FbError::Misaligned, f.name));
         }
@@ -463,7 +461,7 @@ impl<'a> Table<'a> {
     ) -> Result<Option<&'a [u8]>, RtError> {
         match self.field_pos(f, size, align)? {
             None => Ok(None),
-            Some(p) => Ok(Some(&self.buf[p..p + size])), // field_pos checked p + size <= table end
+            Some(p) => Ok(Some(&self.buf[p..p + size])), // field_pos checked p + size <= len
         }
     }
 
@@ -512,6 +510,14 @@ pub struct Vector<'a, T: Scalar> {
 }
 
 impl<'a, T: Scalar> Vector<'a, T> {
+    /// An empty vector (for absent optional vector fields).
+    pub const fn empty(field: &'static str) -> Vector<'a, T> {
+        Vector {
+            data: &[],
+            field,
+            _t: PhantomData,
+        }
+    }
     /// Number of elements.
     pub fn len(&self) -> usize {
         self.data.len() / T::SIZE
@@ -746,9 +752,10 @@ mod tests {
             t.get_vector::<i64>(V).unwrap_err(),
             err(FbError::Misaligned, "T.v")
         );
-        // field offset beyond table size
+        // field offset beyond the buffer
         let mut b = sample();
-        b[12] = 40;
+        b[12] = 0;
+        b[13] = 1;
         let t = Buffer::new(&b).unwrap().root("T").unwrap();
         assert_eq!(t.get_u32(A, 0), Err(err(FbError::OutOfBounds, "T.a")));
         // field offset inside the soffset
