@@ -1,0 +1,627 @@
+//! CONV_2D and DEPTHWISE_CONV_2D int8 with per-channel requantization (TFLM
+//! `reference_integer_ops::ConvPerChannel` / `DepthwiseConvPerChannel`), NHWC activations.
+
+use super::fixedpoint::multiply_by_quantized_multiplier as mbqm;
+use super::{check, check_shifts, ActRange, Nhwc};
+use crate::ops::OpKind;
+use crate::RtError;
+
+/// Window geometry and offsets shared by both convolutions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvParams {
+    /// Stride `[h, w]` (>= 1).
+    pub stride: [usize; 2],
+    /// Dilation `[h, w]` (>= 1).
+    pub dilation: [usize; 2],
+    /// Padding `[top, left]`; bottom/right follow from the output size.
+    pub pad: [usize; 2],
+    /// `-input_zero_point`.
+    pub input_offset: i32,
+    /// Output zero point.
+    pub output_offset: i32,
+    /// Fused activation range.
+    pub act: ActRange,
+}
+
+/// Per-output-channel requantization: Q31 multipliers and shifts.
+#[derive(Clone, Copy, Debug)]
+pub struct PerChannel<'a> {
+    /// Multipliers, one per output channel.
+    pub multipliers: &'a [i32],
+    /// Shifts (positive = left), one per output channel.
+    pub shifts: &'a [i32],
+}
+
+/// A filter's spatial size `[kh, kw]`.
+pub type Kernel2 = [usize; 2];
+
+#[allow(clippy::too_many_arguments)]
+fn validate_common(
+    op: OpKind,
+    p: &ConvParams,
+    xs: Nhwc,
+    x: &[i8],
+    ys: Nhwc,
+    y: &[i8],
+    out_channels: usize,
+    bias: Option<&[i32]>,
+    q: &PerChannel<'_>,
+) -> Result<(), RtError> {
+    p.act.validate(op)?;
+    check(
+        xs.numel() == Some(x.len()),
+        op,
+        "input size does not match its NHWC shape",
+    )?;
+    check(
+        ys.numel() == Some(y.len()),
+        op,
+        "output size does not match its NHWC shape",
+    )?;
+    check(xs.n == ys.n, op, "input and output batch differ")?;
+    check(
+        ys.c == out_channels,
+        op,
+        "output channels differ from the filter's",
+    )?;
+    check(
+        p.stride[0] >= 1 && p.stride[1] >= 1 && p.dilation[0] >= 1 && p.dilation[1] >= 1,
+        op,
+        "stride and dilation must be >= 1",
+    )?;
+    if let Some(b) = bias {
+        check(
+            b.len() == out_channels,
+            op,
+            "bias length differs from output channels",
+        )?;
+    }
+    check(
+        q.multipliers.len() == out_channels && q.shifts.len() == out_channels,
+        op,
+        "multipliers/shifts length differs from output channels",
+    )?;
+    check_shifts(q.shifts, op)?;
+    // Keep window arithmetic in isize without overflow.
+    let lim = isize::MAX as usize / 4;
+    check(
+        ys.h.saturating_mul(p.stride[0]) < lim
+            && ys.w.saturating_mul(p.stride[1]) < lim
+            && p.pad[0] < lim
+            && p.pad[1] < lim,
+        op,
+        "window geometry too large",
+    )?;
+    Ok(())
+}
+
+/// Valid filter taps along one axis: `(first, end)` such that for `k` in `first..end`,
+/// `origin + k * dilation` lies in `0..size`.
+#[inline]
+fn tap_range(origin: isize, dilation: usize, taps: usize, size: usize) -> (usize, usize) {
+    let d = dilation as isize;
+    let first = if origin >= 0 {
+        0
+    } else {
+        ((-origin) + d - 1) / d
+    };
+    let end = if (size as isize) <= origin {
+        0
+    } else {
+        (((size as isize - origin) + d - 1) / d).min(taps as isize)
+    };
+    let first = (first as usize).min(taps);
+    (first, (end.max(0) as usize).max(first))
+}
+
+/// `sum((x + offset) * w)` over two equally long rows, wrapping like the C++ `int32_t` sum.
+#[inline(always)]
+fn dot_offset(x: &[i8], w: &[i8], offset: i32) -> i32 {
+    x.iter().zip(w).fold(0i32, |acc, (&a, &b)| {
+        acc.wrapping_add((a as i32).wrapping_add(offset).wrapping_mul(b as i32))
+    })
+}
+
+/// CONV_2D int8, per-channel. `w` is OHWI `[out_c, kh, kw, in_c / groups]`; groups are
+/// `x.c / filter_in_c` (TFLM derives them the same way).
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d(
+    p: &ConvParams,
+    x: &[i8],
+    xs: Nhwc,
+    w: &[i8],
+    ws: Nhwc,
+    bias: Option<&[i32]>,
+    q: &PerChannel<'_>,
+    y: &mut [i8],
+    ys: Nhwc,
+) -> Result<(), RtError> {
+    const K: OpKind = OpKind::CmQuantizedConv2d;
+    validate_common(K, p, xs, x, ys, y, ws.n, bias, q)?;
+    check(
+        ws.numel() == Some(w.len()),
+        K,
+        "weight size does not match its OHWI shape",
+    )?;
+    check(
+        ws.c >= 1 && xs.c % ws.c == 0,
+        K,
+        "input channels not a multiple of filter input channels",
+    )?;
+    let groups = xs.c / ws.c;
+    check(
+        groups >= 1 && ws.n % groups == 0,
+        K,
+        "output channels not a multiple of groups",
+    )?;
+    let per_group = ws.n / groups;
+    let (kh, kw, ic) = (ws.h, ws.w, ws.c);
+    let mut out = y.chunks_exact_mut(ys.c.max(1));
+    for b in 0..xs.n {
+        for oy in 0..ys.h {
+            let iy0 = (oy * p.stride[0]) as isize - p.pad[0] as isize;
+            let (ky0, ky1) = tap_range(iy0, p.dilation[0], kh, xs.h);
+            for ox in 0..ys.w {
+                let ix0 = (ox * p.stride[1]) as isize - p.pad[1] as isize;
+                let (kx0, kx1) = tap_range(ix0, p.dilation[1], kw, xs.w);
+                let Some(orow) = out.next() else {
+                    return Ok(());
+                };
+                for (oc, o) in orow.iter_mut().enumerate() {
+                    let group_base = (oc / per_group) * ic;
+                    let mut acc = 0i32;
+                    for ky in ky0..ky1 {
+                        // In range by tap_range: 0 <= iy < xs.h.
+                        let iy = (iy0 + (ky * p.dilation[0]) as isize) as usize;
+                        let xrow = ((b * xs.h + iy) * xs.w) * xs.c;
+                        let wrow = ((oc * kh + ky) * kw) * ic;
+                        for kx in kx0..kx1 {
+                            let ix = (ix0 + (kx * p.dilation[1]) as isize) as usize;
+                            let xo = xrow + ix * xs.c + group_base;
+                            let wo = wrow + kx * ic;
+                            acc = acc.wrapping_add(dot_offset(
+                                &x[xo..xo + ic],
+                                &w[wo..wo + ic],
+                                p.input_offset,
+                            ));
+                        }
+                    }
+                    if let Some(bias) = bias {
+                        acc = acc.wrapping_add(bias[oc]);
+                    }
+                    let v =
+                        mbqm(acc, q.multipliers[oc], q.shifts[oc]).wrapping_add(p.output_offset);
+                    *o = p.act.apply(v);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Channels accumulated together by the depthwise fast path (stack buffer, no allocation).
+const DW_CHUNK: usize = 64;
+
+/// DEPTHWISE_CONV_2D int8, per-channel. `w` is `[1, kh, kw, x.c * depth_multiplier]`.
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_conv2d(
+    p: &ConvParams,
+    depth_multiplier: usize,
+    x: &[i8],
+    xs: Nhwc,
+    w: &[i8],
+    kernel: Kernel2,
+    bias: Option<&[i32]>,
+    q: &PerChannel<'_>,
+    y: &mut [i8],
+    ys: Nhwc,
+) -> Result<(), RtError> {
+    const K: OpKind = OpKind::CmQuantizedDepthwiseConv2d;
+    check(depth_multiplier >= 1, K, "depth_multiplier must be >= 1")?;
+    let oc_total = xs.c.checked_mul(depth_multiplier).ok_or(RtError::Kernel {
+        op: K,
+        what: "channel count overflows",
+    })?;
+    validate_common(K, p, xs, x, ys, y, oc_total, bias, q)?;
+    let [kh, kw] = kernel;
+    check(
+        Nhwc::new(1, kh, kw, oc_total).numel() == Some(w.len()),
+        K,
+        "weight size does not match [1, kh, kw, C * M]",
+    )?;
+    let m = depth_multiplier;
+    let mut out = y.chunks_exact_mut(oc_total.max(1));
+    for b in 0..xs.n {
+        for oy in 0..ys.h {
+            let iy0 = (oy * p.stride[0]) as isize - p.pad[0] as isize;
+            let (ky0, ky1) = tap_range(iy0, p.dilation[0], kh, xs.h);
+            for ox in 0..ys.w {
+                let ix0 = (ox * p.stride[1]) as isize - p.pad[1] as isize;
+                let (kx0, kx1) = tap_range(ix0, p.dilation[1], kw, xs.w);
+                let Some(orow) = out.next() else {
+                    return Ok(());
+                };
+                let mut c0 = 0;
+                while c0 < oc_total {
+                    let len = DW_CHUNK.min(oc_total - c0);
+                    let mut acc = [0i32; DW_CHUNK];
+                    let acc = &mut acc[..len];
+                    for ky in ky0..ky1 {
+                        let iy = (iy0 + (ky * p.dilation[0]) as isize) as usize;
+                        for kx in kx0..kx1 {
+                            let ix = (ix0 + (kx * p.dilation[1]) as isize) as usize;
+                            let xpix = ((b * xs.h + iy) * xs.w + ix) * xs.c;
+                            let wo = (ky * kw + kx) * oc_total + c0;
+                            let wrow = &w[wo..wo + len];
+                            if m == 1 {
+                                // Output channel == input channel: both rows contiguous.
+                                let xrow = &x[xpix + c0..xpix + c0 + len];
+                                for ((a, &xv), &wv) in acc.iter_mut().zip(xrow).zip(wrow) {
+                                    *a = a.wrapping_add(
+                                        (xv as i32)
+                                            .wrapping_add(p.input_offset)
+                                            .wrapping_mul(wv as i32),
+                                    );
+                                }
+                            } else {
+                                let xpixel = &x[xpix..xpix + xs.c];
+                                for (j, (a, &wv)) in acc.iter_mut().zip(wrow).enumerate() {
+                                    let xv = xpixel[(c0 + j) / m];
+                                    *a = a.wrapping_add(
+                                        (xv as i32)
+                                            .wrapping_add(p.input_offset)
+                                            .wrapping_mul(wv as i32),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                    for (j, (o, &a)) in orow[c0..c0 + len].iter_mut().zip(acc.iter()).enumerate() {
+                        let oc = c0 + j;
+                        let a = match bias {
+                            Some(bias) => a.wrapping_add(bias[oc]),
+                            None => a,
+                        };
+                        let v =
+                            mbqm(a, q.multipliers[oc], q.shifts[oc]).wrapping_add(p.output_offset);
+                        *o = p.act.apply(v);
+                    }
+                    c0 += len;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    /// Straightforward transcription of TFLM's loop nest, used as a second opinion on the
+    /// optimized loops over many geometries.
+    #[allow(clippy::too_many_arguments)]
+    fn naive_conv(
+        p: &ConvParams,
+        x: &[i8],
+        xs: Nhwc,
+        w: &[i8],
+        ws: Nhwc,
+        bias: Option<&[i32]>,
+        mult: &[i32],
+        shift: &[i32],
+        ys: Nhwc,
+    ) -> Vec<i8> {
+        let groups = xs.c / ws.c;
+        let fpg = ws.n / groups;
+        let mut y = vec![0i8; ys.numel().unwrap()];
+        for b in 0..ys.n {
+            for oy in 0..ys.h {
+                for ox in 0..ys.w {
+                    for oc in 0..ys.c {
+                        let g = oc / fpg;
+                        let mut acc = 0i32;
+                        for ky in 0..ws.h {
+                            let iy = (oy * p.stride[0] + ky * p.dilation[0]) as isize
+                                - p.pad[0] as isize;
+                            for kx in 0..ws.w {
+                                let ix = (ox * p.stride[1] + kx * p.dilation[1]) as isize
+                                    - p.pad[1] as isize;
+                                if iy < 0 || ix < 0 || iy >= xs.h as isize || ix >= xs.w as isize {
+                                    continue;
+                                }
+                                for ic in 0..ws.c {
+                                    let xv = x[((b * xs.h + iy as usize) * xs.w + ix as usize)
+                                        * xs.c
+                                        + g * ws.c
+                                        + ic] as i32;
+                                    let wv = w[((oc * ws.h + ky) * ws.w + kx) * ws.c + ic] as i32;
+                                    acc += wv * (xv + p.input_offset);
+                                }
+                            }
+                        }
+                        if let Some(bias) = bias {
+                            acc += bias[oc];
+                        }
+                        let v = mbqm(acc, mult[oc], shift[oc]) + p.output_offset;
+                        y[((b * ys.h + oy) * ys.w + ox) * ys.c + oc] =
+                            v.clamp(p.act.min, p.act.max) as i8;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn pseudo(n: usize, seed: u32) -> Vec<i8> {
+        let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s >> 24) as u8 as i8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn conv_hand_checked_3x3_same_padding() {
+        // 1x3x3x1 input 1..9, zero point 0; 3x3 filter of ones; pad 1: output = window sums.
+        let x: Vec<i8> = (1..=9).collect();
+        let w = [1i8; 9];
+        let p = ConvParams {
+            stride: [1, 1],
+            dilation: [1, 1],
+            pad: [1, 1],
+            input_offset: 0,
+            output_offset: 0,
+            act: ActRange::FULL,
+        };
+        let q = PerChannel {
+            multipliers: &[1 << 30],
+            shifts: &[1],
+        }; // x1.0
+        let mut y = [0i8; 9];
+        conv2d(
+            &p,
+            &x,
+            Nhwc::new(1, 3, 3, 1),
+            &w,
+            Nhwc::new(1, 3, 3, 1),
+            None,
+            &q,
+            &mut y,
+            Nhwc::new(1, 3, 3, 1),
+        )
+        .unwrap();
+        assert_eq!(y, [12, 21, 16, 27, 45, 33, 24, 39, 28]);
+        // Input offset applies only to taps inside the image: zp = 1 -> offset -1.
+        let p1 = ConvParams {
+            input_offset: -1,
+            ..p
+        };
+        conv2d(
+            &p1,
+            &x,
+            Nhwc::new(1, 3, 3, 1),
+            &w,
+            Nhwc::new(1, 3, 3, 1),
+            None,
+            &q,
+            &mut y,
+            Nhwc::new(1, 3, 3, 1),
+        )
+        .unwrap();
+        assert_eq!(
+            y,
+            [
+                12 - 4,
+                21 - 6,
+                16 - 4,
+                27 - 6,
+                45 - 9,
+                33 - 6,
+                24 - 4,
+                39 - 6,
+                28 - 4
+            ]
+        );
+        // Bias, output offset, x0.5 multiplier with rounding, and saturation.
+        let q2 = PerChannel {
+            multipliers: &[1 << 30],
+            shifts: &[0],
+        };
+        let p2 = ConvParams {
+            output_offset: -10,
+            act: ActRange { min: -128, max: 5 },
+            ..p
+        };
+        conv2d(
+            &p2,
+            &x,
+            Nhwc::new(1, 3, 3, 1),
+            &w,
+            Nhwc::new(1, 3, 3, 1),
+            Some(&[1]),
+            &q2,
+            &mut y,
+            Nhwc::new(1, 3, 3, 1),
+        )
+        .unwrap();
+        // (12+1)/2 = 6.5 -> 7 - 10 = -3; (21+1)/2 = 11 -> 1; (45+1)/2 = 23 -> 13 -> clamp 5.
+        assert_eq!(&y[..3], &[-3, 1, -1]); // (16+1)/2 = 8.5 -> 9
+        assert_eq!(y[4], 5);
+    }
+
+    #[test]
+    fn conv_matches_naive_over_geometries() {
+        let mut case = 0u32;
+        for &(h, w_, c, oc, kh, kw) in &[
+            (5usize, 7usize, 3usize, 4usize, 3usize, 3usize),
+            (6, 5, 4, 6, 2, 3),
+            (4, 4, 6, 4, 1, 1),
+            (7, 3, 2, 2, 3, 1),
+        ] {
+            for stride in [[1usize, 1], [2, 2], [2, 1], [3, 2]] {
+                for dilation in [[1, 1], [2, 2], [1, 2]] {
+                    for pad in [[0usize, 0], [1, 1], [2, 0], [0, 3]] {
+                        for groups in [1, 2] {
+                            if c % groups != 0 || oc % groups != 0 {
+                                continue;
+                            }
+                            case += 1;
+                            let eff_h = (kh - 1) * dilation[0] + 1;
+                            let eff_w = (kw - 1) * dilation[1] + 1;
+                            // Output size as SAME-ish/VALID-ish from top/left pads (bottom pad = top pad).
+                            let oh = (h + 2 * pad[0]).saturating_sub(eff_h) / stride[0] + 1;
+                            let ow = (w_ + 2 * pad[1]).saturating_sub(eff_w) / stride[1] + 1;
+                            let xs = Nhwc::new(2, h, w_, c);
+                            let ws = Nhwc::new(oc, kh, kw, c / groups);
+                            let ys = Nhwc::new(2, oh, ow, oc);
+                            let x = pseudo(xs.numel().unwrap(), case);
+                            let w = pseudo(ws.numel().unwrap(), case + 1000);
+                            let bias: Vec<i32> = (0..oc as i32).map(|i| i * 37 - 50).collect();
+                            let mult: Vec<i32> = (0..oc)
+                                .map(|i| 1_100_000_000 + i as i32 * 12_345_678)
+                                .collect();
+                            let shift: Vec<i32> = (0..oc).map(|i| -7 - (i as i32 % 3)).collect();
+                            let p = ConvParams {
+                                stride,
+                                dilation,
+                                pad,
+                                input_offset: 5,
+                                output_offset: -3,
+                                act: ActRange {
+                                    min: -100,
+                                    max: 120,
+                                },
+                            };
+                            let mut y = vec![0i8; ys.numel().unwrap()];
+                            let q = PerChannel {
+                                multipliers: &mult,
+                                shifts: &shift,
+                            };
+                            conv2d(&p, &x, xs, &w, ws, Some(&bias), &q, &mut y, ys).unwrap();
+                            let expect =
+                                naive_conv(&p, &x, xs, &w, ws, Some(&bias), &mult, &shift, ys);
+                            assert_eq!(y, expect, "case {case}: {h}x{w_}x{c}->{oc} k{kh}x{kw} s{stride:?} d{dilation:?} p{pad:?} g{groups}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(case > 100);
+    }
+
+    #[test]
+    fn depthwise_matches_naive_conv_with_groups() {
+        // A depthwise conv with multiplier M equals a grouped conv with groups = C, where the
+        // OHWI weight of output channel oc is the depthwise weight column oc.
+        let mut case = 0;
+        for &(h, w_, c, m) in &[
+            (5usize, 6usize, 3usize, 1usize),
+            (4, 7, 2, 3),
+            (6, 6, 70, 1),
+            (3, 5, 33, 2),
+        ] {
+            for stride in [[1usize, 1], [2, 2], [1, 2]] {
+                for dilation in [[1, 1], [2, 1]] {
+                    for pad in [[0usize, 0], [1, 1], [0, 2]] {
+                        case += 1;
+                        let (kh, kw) = (3, 2);
+                        let oc = c * m;
+                        let oh = (h + 2 * pad[0]).saturating_sub((kh - 1) * dilation[0] + 1)
+                            / stride[0]
+                            + 1;
+                        let ow = (w_ + 2 * pad[1]).saturating_sub((kw - 1) * dilation[1] + 1)
+                            / stride[1]
+                            + 1;
+                        let xs = Nhwc::new(1, h, w_, c);
+                        let ys = Nhwc::new(1, oh, ow, oc);
+                        let x = pseudo(xs.numel().unwrap(), case);
+                        let wd = pseudo(kh * kw * oc, case + 77);
+                        // Transpose [1, kh, kw, oc] -> OHWI [oc, kh, kw, 1].
+                        let mut wo = vec![0i8; wd.len()];
+                        for t in 0..kh * kw {
+                            for o in 0..oc {
+                                wo[o * kh * kw + t] = wd[t * oc + o];
+                            }
+                        }
+                        let bias: Vec<i32> = (0..oc as i32).map(|i| 100 - i * 9).collect();
+                        let mult: Vec<i32> = (0..oc)
+                            .map(|i| 1_500_000_000 - i as i32 * 1_000_003)
+                            .collect();
+                        let shift: Vec<i32> = (0..oc).map(|i| -6 - (i as i32 % 2)).collect();
+                        let p = ConvParams {
+                            stride,
+                            dilation,
+                            pad,
+                            input_offset: -7,
+                            output_offset: 4,
+                            act: ActRange::FULL,
+                        };
+                        let q = PerChannel {
+                            multipliers: &mult,
+                            shifts: &shift,
+                        };
+                        let mut y = vec![0i8; ys.numel().unwrap()];
+                        depthwise_conv2d(&p, m, &x, xs, &wd, [kh, kw], Some(&bias), &q, &mut y, ys)
+                            .unwrap();
+                        let expect = naive_conv(
+                            &p,
+                            &x,
+                            xs,
+                            &wo,
+                            Nhwc::new(oc, kh, kw, 1),
+                            Some(&bias),
+                            &mult,
+                            &shift,
+                            ys,
+                        );
+                        assert_eq!(y, expect, "case {case}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_inconsistent_operands() {
+        let p = ConvParams {
+            stride: [1, 1],
+            dilation: [1, 1],
+            pad: [0, 0],
+            input_offset: 0,
+            output_offset: 0,
+            act: ActRange::FULL,
+        };
+        let q = PerChannel {
+            multipliers: &[1 << 30],
+            shifts: &[0],
+        };
+        let x = [0i8; 9];
+        let mut y = [0i8; 1];
+        let xs = Nhwc::new(1, 3, 3, 1);
+        let ws = Nhwc::new(1, 3, 3, 1);
+        let ys = Nhwc::new(1, 1, 1, 1);
+        assert!(conv2d(&p, &x, xs, &[0; 9], ws, None, &q, &mut y, ys).is_ok());
+        assert!(conv2d(&p, &x[..8], xs, &[0; 9], ws, None, &q, &mut y, ys).is_err());
+        assert!(conv2d(&p, &x, xs, &[0; 8], ws, None, &q, &mut y, ys).is_err());
+        assert!(conv2d(&p, &x, xs, &[0; 9], ws, Some(&[1, 2]), &q, &mut y, ys).is_err());
+        let bad_shift = PerChannel {
+            multipliers: &[1 << 30],
+            shifts: &[31],
+        };
+        assert!(conv2d(&p, &x, xs, &[0; 9], ws, None, &bad_shift, &mut y, ys).is_err());
+        let p0 = ConvParams {
+            stride: [0, 1],
+            ..p
+        };
+        assert!(conv2d(&p0, &x, xs, &[0; 9], ws, None, &q, &mut y, ys).is_err());
+        assert!(depthwise_conv2d(&p, 0, &x, xs, &[0; 9], [3, 3], None, &q, &mut y, ys).is_err());
+        assert!(depthwise_conv2d(&p, 1, &x, xs, &[0; 9], [3, 3], None, &q, &mut y, ys).is_ok());
+    }
+}
