@@ -16,4 +16,4 @@ pub use program::{
 pub use schema::{DataLocation, InstrTag, ScalarType, ShapeDynamism, Tag};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
