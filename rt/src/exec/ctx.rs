@@ -561,6 +561,18 @@ impl<'m> KernelCtx<'m> {
         RtError::Kernel { op: self.op, what }
     }
 
+    /// True when the tensors at argument positions `a` and `b` occupy exactly the same planned
+    /// bytes: an in-place operator (e.g. a fused activation on its own output), which then
+    /// reads and writes through one [`KernelCtx::tensor_mut`] view instead of [`KernelCtx::io`].
+    pub fn same_memory(&self, a: usize, b: usize) -> Result<bool, RtError> {
+        let env = self.frame.env;
+        let (la, lb) = (env.locate(self.arg(a)?)?, env.locate(self.arg(b)?)?);
+        Ok(matches!(
+            (la.loc, lb.loc),
+            (Loc::Arena { start: s1, len: n1 }, Loc::Arena { start: s2, len: n2 }) if s1 == s2 && n1 == n2
+        ))
+    }
+
     /// Input tensors at argument positions `inputs` and the output at `out`, at once.
     pub fn io<const N: usize>(
         &mut self,

@@ -11,12 +11,14 @@
 pub mod conv;
 pub mod data;
 pub mod elementwise;
+pub mod glue;
 pub mod layout;
 pub mod math;
 pub mod matmul;
 pub mod pool;
 pub mod reduce;
 
+pub use glue::KERNELS;
 pub use layout::{Layout, MAX_RANK};
 
 use core::fmt;
