@@ -12,6 +12,7 @@
 extern crate std;
 
 pub mod error;
+pub mod ethos_u;
 pub mod exec;
 pub mod kernels;
 pub mod ops;

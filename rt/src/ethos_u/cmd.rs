@@ -1,0 +1,1 @@
+//! Ethos-U command stream decoding (placeholder until npu-sim lands it).

@@ -1,0 +1,1 @@
+//! Ethos-U register map (placeholder until npu-sim lands it).

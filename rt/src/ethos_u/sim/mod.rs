@@ -1,0 +1,1 @@
+//! Ethos-U NPU model (placeholder until npu-sim lands it).
