@@ -820,6 +820,7 @@ fn resize(im: &mut Importer, cx: &NodeCx) -> Result<()> {
     } else {
         return Err(cx.invalid("one of scales and sizes is required"));
     };
+    tensor::checked_numel(&out).map_err(|r| cx.unsupported(format!("output: {r}")))?;
     if out[0] != s[0] || out[1] != s[1] || out[2] == 0 || out[3] == 0 {
         return Err(cx.unsupported(format!(
             "resize from {s:?} to {out:?}: only H and W may change"
@@ -831,7 +832,7 @@ fn resize(im: &mut Importer, cx: &NodeCx) -> Result<()> {
         .find(|&(ac, hp)| {
             (2..4).all(|ax| {
                 shape::onnx_nearest_map(s[ax], out[ax], scale[ax], cm, nm)
-                    == shape::tflite_nearest_map(s[ax], out[ax], ac, hp)
+                    .eq(shape::tflite_nearest_map(s[ax], out[ax], ac, hp))
             })
         });
     let Some((align_corners, half_pixel_centers)) = found else {
@@ -959,7 +960,7 @@ fn reshape(im: &mut Importer, cx: &NodeCx) -> Result<()> {
         }
     }
     if let Some(i) = infer {
-        let known: usize = out.iter().product();
+        let known = tensor::checked_numel(&out).map_err(|r| cx.invalid(r))?;
         let total: usize = s.iter().product();
         if known == 0 || !total.is_multiple_of(known) {
             return Err(cx.invalid(format!("cannot infer -1 in {spec:?} for input {s:?}")));
@@ -1070,7 +1071,13 @@ fn qparams(im: &Importer, cx: &NodeCx, x: TensorId) -> Result<(Quant, Option<DTy
             zero_point.len()
         )));
     }
-    let per_axis = im.t(sc).shape.len() == 1 && scale.len() > 1;
+    let per_axis = scale.len() > 1;
+    if per_axis && im.t(sc).shape.len() != 1 {
+        return Err(cx.invalid(format!(
+            "scale shape {:?} must be a scalar or 1-D",
+            im.t(sc).shape
+        )));
+    }
     let axis = if per_axis {
         let a = shape::norm_axis(cx.attr_i("axis", 1)?, s.len()).map_err(|r| cx.invalid(r))?;
         if s[a] != scale.len() {

@@ -220,28 +220,26 @@ pub fn onnx_nearest_map(
     scale: f32,
     cm: CoordMode,
     nm: NearestMode,
-) -> Vec<usize> {
-    (0..out)
-        .map(|x| {
-            let xf = x as f32;
-            let orig = match cm {
-                CoordMode::HalfPixel => (xf + 0.5) / scale - 0.5,
-                CoordMode::PytorchHalfPixel if out > 1 => (xf + 0.5) / scale - 0.5,
-                CoordMode::PytorchHalfPixel => 0.0,
-                CoordMode::Asymmetric => xf / scale,
-                CoordMode::TfHalfPixelForNn => (xf + 0.5) / scale,
-                CoordMode::AlignCorners if out == 1 => 0.0,
-                CoordMode::AlignCorners => xf * (inp as f32 - 1.0) / (out as f32 - 1.0),
-            };
-            let r = match nm {
-                NearestMode::RoundPreferFloor if orig == orig.floor() + 0.5 => orig.floor(),
-                NearestMode::RoundPreferFloor | NearestMode::RoundPreferCeil => orig.round(),
-                NearestMode::Floor => orig.floor(),
-                NearestMode::Ceil => orig.ceil(),
-            };
-            (r.max(0.0) as usize).min(inp.saturating_sub(1))
-        })
-        .collect()
+) -> impl Iterator<Item = usize> {
+    (0..out).map(move |x| {
+        let xf = x as f32;
+        let orig = match cm {
+            CoordMode::HalfPixel => (xf + 0.5) / scale - 0.5,
+            CoordMode::PytorchHalfPixel if out > 1 => (xf + 0.5) / scale - 0.5,
+            CoordMode::PytorchHalfPixel => 0.0,
+            CoordMode::Asymmetric => xf / scale,
+            CoordMode::TfHalfPixelForNn => (xf + 0.5) / scale,
+            CoordMode::AlignCorners if out == 1 => 0.0,
+            CoordMode::AlignCorners => xf * (inp as f32 - 1.0) / (out as f32 - 1.0),
+        };
+        let r = match nm {
+            NearestMode::RoundPreferFloor if orig == orig.floor() + 0.5 => orig.floor(),
+            NearestMode::RoundPreferFloor | NearestMode::RoundPreferCeil => orig.round(),
+            NearestMode::Floor => orig.floor(),
+            NearestMode::Ceil => orig.ceil(),
+        };
+        (r.max(0.0) as usize).min(inp.saturating_sub(1))
+    })
 }
 
 /// Source index of every output position of TFLite `RESIZE_NEAREST_NEIGHBOR`
@@ -251,20 +249,18 @@ pub fn tflite_nearest_map(
     out: usize,
     align_corners: bool,
     half_pixel: bool,
-) -> Vec<usize> {
+) -> impl Iterator<Item = usize> {
     let scale = if align_corners && out > 1 {
         (inp as f32 - 1.0) / (out as f32 - 1.0)
     } else {
         inp as f32 / out as f32
     };
     let offset = if half_pixel { 0.5 } else { 0.0 };
-    (0..out)
-        .map(|x| {
-            let v = (x as f32 + offset) * scale;
-            let v = if align_corners { v.round() } else { v.floor() };
-            (v.max(0.0) as usize).min(inp.saturating_sub(1))
-        })
-        .collect()
+    (0..out).map(move |x| {
+        let v = (x as f32 + offset) * scale;
+        let v = if align_corners { v.round() } else { v.floor() };
+        (v.max(0.0) as usize).min(inp.saturating_sub(1))
+    })
 }
 
 #[cfg(test)]
@@ -371,9 +367,13 @@ mod tests {
     #[test]
     fn resize_modes_match_tflite() {
         // 2x upsample, asymmetric + floor == TFLite (false, false): 0,0,1,1,...
-        let onnx = onnx_nearest_map(4, 8, 2.0, CoordMode::Asymmetric, NearestMode::Floor);
+        let onnx = onnx_nearest_map(4, 8, 2.0, CoordMode::Asymmetric, NearestMode::Floor)
+            .collect::<Vec<_>>();
         assert_eq!(onnx, vec![0, 0, 1, 1, 2, 2, 3, 3]);
-        assert_eq!(onnx, tflite_nearest_map(4, 8, false, false));
+        assert_eq!(
+            onnx,
+            tflite_nearest_map(4, 8, false, false).collect::<Vec<_>>()
+        );
         // half_pixel + round_prefer_floor on an integer upscale == TFLite half_pixel_centers.
         let onnx = onnx_nearest_map(
             4,
@@ -381,8 +381,12 @@ mod tests {
             2.0,
             CoordMode::HalfPixel,
             NearestMode::RoundPreferFloor,
+        )
+        .collect::<Vec<_>>();
+        assert_eq!(
+            onnx,
+            tflite_nearest_map(4, 8, false, true).collect::<Vec<_>>()
         );
-        assert_eq!(onnx, tflite_nearest_map(4, 8, false, true));
         // 2x downsample with half_pixel + round_prefer_floor picks the even source (ORT), TFLite the odd.
         let onnx = onnx_nearest_map(
             8,
@@ -390,12 +394,22 @@ mod tests {
             0.5,
             CoordMode::HalfPixel,
             NearestMode::RoundPreferFloor,
-        );
+        )
+        .collect::<Vec<_>>();
         assert_eq!(onnx, vec![0, 2, 4, 6]);
-        assert_eq!(tflite_nearest_map(8, 4, false, true), vec![1, 3, 5, 7]);
-        assert_eq!(tflite_nearest_map(8, 4, false, false), vec![0, 2, 4, 6]);
+        assert_eq!(
+            tflite_nearest_map(8, 4, false, true).collect::<Vec<_>>(),
+            vec![1, 3, 5, 7]
+        );
+        assert_eq!(
+            tflite_nearest_map(8, 4, false, false).collect::<Vec<_>>(),
+            vec![0, 2, 4, 6]
+        );
         // align_corners 3 -> 5: x*2/4 rounded: 0,0.5,1,1.5,2 -> TFLite rounds halves away: 0,1,1,2,2.
-        assert_eq!(tflite_nearest_map(3, 5, true, false), vec![0, 1, 1, 2, 2]);
+        assert_eq!(
+            tflite_nearest_map(3, 5, true, false).collect::<Vec<_>>(),
+            vec![0, 1, 1, 2, 2]
+        );
         assert_eq!(
             onnx_nearest_map(
                 3,
@@ -403,7 +417,8 @@ mod tests {
                 5.0 / 3.0,
                 CoordMode::AlignCorners,
                 NearestMode::RoundPreferCeil
-            ),
+            )
+            .collect::<Vec<_>>(),
             vec![0, 1, 1, 2, 2]
         );
     }
