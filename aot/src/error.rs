@@ -49,6 +49,14 @@ pub enum CompileError {
         /// What is wrong.
         reason: String,
     },
+    /// The `.pte` writer rejected what the compiler built (a compiler bug, reported rather than hidden).
+    #[error("{path}: cannot write the .pte: {source}")]
+    Write {
+        /// The model file.
+        path: PathBuf,
+        /// The writer's complaint.
+        source: crate::pte::WriteError,
+    },
     /// An option (target, flag) is not valid.
     #[error("invalid option {option}: {reason}")]
     Option {

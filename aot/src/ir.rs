@@ -82,7 +82,11 @@ pub struct Quant {
 impl Quant {
     /// Per-tensor parameters.
     pub fn per_tensor(scale: f32, zero_point: i32) -> Self {
-        Quant { scale: vec![scale], zero_point: vec![zero_point], axis: 0 }
+        Quant {
+            scale: vec![scale],
+            zero_point: vec![zero_point],
+            axis: 0,
+        }
     }
     /// True when there is one scale for the whole tensor.
     pub fn is_per_tensor(&self) -> bool {
@@ -176,13 +180,23 @@ pub struct Window {
 
 /// Operator semantics. Every variant is NHWC where layout matters.
 ///
-/// Inputs and outputs are listed per variant as `in: [..] -> out: [..]`.
+/// Inputs and outputs are listed per variant as `in: [..] -> out: [..]`; the
+/// attribute fields are named after what they hold and described on the variant.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs)]
 pub enum Op {
     /// in: [x NHWC, w OHWI, bias? [O]] -> [y NHWC]. `groups` = 1 for a dense conv.
-    Conv2d { win: Window, groups: usize, act: Act },
+    Conv2d {
+        win: Window,
+        groups: usize,
+        act: Act,
+    },
     /// in: [x NHWC, w [1,kh,kw,C*M], bias? [C*M]] -> [y NHWC].
-    DepthwiseConv2d { win: Window, depth_multiplier: usize, act: Act },
+    DepthwiseConv2d {
+        win: Window,
+        depth_multiplier: usize,
+        act: Act,
+    },
     /// in: [x [.., K], w [N, K], bias? [N]] -> [y [batch, N]] (`keep_dims` false, as TFLite).
     FullyConnected { act: Act },
     /// in: [a, b] -> [a @ b], general float matrix product (last two dims; b may be constant).
@@ -198,9 +212,18 @@ pub enum Op {
     /// Elementwise min(a, b) with broadcasting.
     Minimum,
     /// NHWC average pool; padded cells are excluded from the divisor unless `count_include_pad`.
-    AvgPool2d { kernel: [usize; 2], win: Window, count_include_pad: bool, act: Act },
+    AvgPool2d {
+        kernel: [usize; 2],
+        win: Window,
+        count_include_pad: bool,
+        act: Act,
+    },
     /// NHWC max pool; padded cells never win.
-    MaxPool2d { kernel: [usize; 2], win: Window, act: Act },
+    MaxPool2d {
+        kernel: [usize; 2],
+        win: Window,
+        act: Act,
+    },
     /// Mean over `axes` (sorted, non-negative).
     Mean { axes: Vec<usize>, keep_dims: bool },
     /// Softmax over the last axis: `exp(beta * x) / sum`.
@@ -228,11 +251,17 @@ pub enum Op {
     /// Concatenate along `axis`.
     Concat { axis: usize },
     /// Pad with a constant: `pads[d] = (before, after)`; value in real units (int8: the zero point).
-    Pad { pads: Vec<(usize, usize)>, value: f32 },
+    Pad {
+        pads: Vec<(usize, usize)>,
+        value: f32,
+    },
     /// out.shape[i] = in.shape[perm[i]].
     Transpose { perm: Vec<usize> },
     /// NHWC nearest-neighbour resize to the output's H and W.
-    ResizeNearest { align_corners: bool, half_pixel_centers: bool },
+    ResizeNearest {
+        align_corners: bool,
+        half_pixel_centers: bool,
+    },
     /// float -> int (output tensor carries the quantization) or int -> int requantize.
     Quantize { rounding: Rounding },
     /// int -> float (input tensor carries the quantization).

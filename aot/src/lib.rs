@@ -5,14 +5,18 @@
 //! wraps it; [`npy`] reads and writes NumPy arrays for `kiln run`.
 #![warn(missing_docs)]
 
+pub mod compile;
 pub mod error;
 pub mod import;
+pub mod inspect;
 pub mod ir;
 pub mod lower;
 pub mod npy;
 pub mod passes;
 pub mod plan;
+pub mod quant;
 pub mod pte;
+pub mod run;
 pub mod target;
 
 pub use error::{CompileError, Result};

@@ -1,2 +1,145 @@
-//! The `kiln` command line.
-fn main() {}
+//! The `kiln` command line: compile a model to an ExecuTorch `.pte`, run a
+//! `.pte` on the host, inspect one, list the targets.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use kiln_aot::compile::{compile_file, CompileOptions};
+use kiln_aot::npy::NpyArray;
+use kiln_aot::target::{Target, TARGETS};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// kiln: compile trained models ahead of time into ExecuTorch `.pte` files and run them
+/// with kiln's allocation-free runtime.
+#[derive(Parser)]
+#[command(name = "kiln", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile an ONNX or TFLite model into a `.pte`.
+    Compile {
+        /// The model file (`.onnx` opset 13, or int8/f32 `.tflite`).
+        model: PathBuf,
+        /// Target to compile for (`kiln targets` lists them).
+        #[arg(long, default_value = "host")]
+        target: String,
+        /// Output `.pte` file.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Print the compile report as JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a `.pte` on the host with `.npy` inputs; write `.npy` outputs.
+    Run {
+        /// The program.
+        pte: PathBuf,
+        /// One `.npy` per program input, in order.
+        #[arg(long = "input", required = true)]
+        inputs: Vec<PathBuf>,
+        /// One `.npy` path per program output, in order (fewer is fine; extra outputs are not written).
+        #[arg(long = "output")]
+        outputs: Vec<PathBuf>,
+    },
+    /// Show what a `.pte` contains: operators, instructions, tensors, arena map, sizes.
+    Inspect {
+        /// The program.
+        pte: PathBuf,
+        /// Machine-readable JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the targets kiln compiles for.
+    Targets,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Compile {
+            model,
+            target,
+            output,
+            json,
+        } => {
+            let target = Target::lookup(&target)?;
+            let compiled = compile_file(&model, &CompileOptions { target })?;
+            std::fs::write(&output, &compiled.pte)
+                .with_context(|| format!("{}: cannot write", output.display()))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&compiled.report.to_json())?
+                );
+            } else {
+                println!("{}", compiled.report);
+                println!("wrote {}", output.display());
+            }
+        }
+        Command::Run {
+            pte,
+            inputs,
+            outputs,
+        } => {
+            let bytes =
+                std::fs::read(&pte).with_context(|| format!("{}: cannot read", pte.display()))?;
+            let mut arrays = Vec::new();
+            for p in &inputs {
+                arrays.push(NpyArray::read(p)?);
+            }
+            let results = kiln_aot::run::run_pte(&bytes, &arrays)
+                .with_context(|| format!("{}", pte.display()))?;
+            if outputs.len() > results.len() {
+                bail!(
+                    "{}: the program has {} output(s) but {} --output paths were given",
+                    pte.display(),
+                    results.len(),
+                    outputs.len()
+                );
+            }
+            for (i, r) in results.iter().enumerate() {
+                match outputs.get(i) {
+                    Some(p) => {
+                        r.write(p)?;
+                        println!("output {i}: {:?} {:?} -> {}", r.dtype, r.shape, p.display());
+                    }
+                    None => println!("output {i}: {:?} {:?} (not written)", r.dtype, r.shape),
+                }
+            }
+        }
+        Command::Inspect { pte, json } => {
+            let bytes =
+                std::fs::read(&pte).with_context(|| format!("{}: cannot read", pte.display()))?;
+            let d = kiln_aot::inspect::describe(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", pte.display()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                print!("{}", kiln_aot::inspect::render_text(&d));
+            }
+        }
+        Command::Targets => {
+            for t in TARGETS {
+                let npu = t
+                    .npu
+                    .map(|n| format!(" + Ethos-{:?} ({} MACs/cycle)", n.family, n.macs))
+                    .unwrap_or_default();
+                println!("{:<16} {:?}{npu}", t.name, t.cpu);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! The compiler driver: model file in, `.pte` bytes and a report out.
+
+use crate::error::{CompileError, Result};
+use crate::ir::Graph;
+use crate::lower::assemble::{assemble, Assembled};
+use crate::passes::{self, PassOptions};
+use crate::target::Target;
+use std::fmt;
+use std::path::Path;
+
+/// What `kiln compile` and the build-script helper can ask for.
+#[derive(Clone, Debug)]
+pub struct CompileOptions {
+    /// The target (CPU, NPU, memory regions).
+    pub target: &'static Target,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            target: Target::host(),
+        }
+    }
+}
+
+/// Input formats kiln reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelFormat {
+    /// ONNX protobuf.
+    Onnx,
+    /// TFLite flatbuffer (`TFL3`).
+    Tflite,
+}
+
+impl fmt::Display for ModelFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ModelFormat::Onnx => "ONNX",
+            ModelFormat::Tflite => "TFLite",
+        })
+    }
+}
+
+/// Decides the format from the file's content (TFLite's identifier) and, failing that, its extension.
+pub fn detect_format(path: &Path, bytes: &[u8]) -> Result<ModelFormat> {
+    if bytes.get(4..8) == Some(b"TFL3") {
+        return Ok(ModelFormat::Tflite);
+    }
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("onnx") => Ok(ModelFormat::Onnx),
+        Some("tflite") => Ok(ModelFormat::Tflite),
+        _ => Err(CompileError::Malformed {
+            path: path.to_path_buf(),
+            format: "model",
+            reason: "not a TFLite flatbuffer (no TFL3 identifier) and not named *.onnx or *.tflite"
+                .into(),
+        }),
+    }
+}
+
+/// One row of the placement table in the compile report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeReport {
+    /// Node name in the source model.
+    pub node: String,
+    /// Operator type as the source model spells it.
+    pub source_op: String,
+    /// Kernels it became (`name.overload`), or empty for an alias.
+    pub kernels: Vec<String>,
+    /// Where it runs and why.
+    pub placement: String,
+}
+
+/// What the compiler tells the user about a compiled model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompileReport {
+    /// Model file.
+    pub model: String,
+    /// Input format.
+    pub format: ModelFormat,
+    /// Target name.
+    pub target: &'static str,
+    /// Placement per node.
+    pub nodes: Vec<NodeReport>,
+    /// Operators kept in f32 between a dequantize and a quantize, with the reason.
+    pub f32_fallbacks: Vec<String>,
+    /// Notes (e.g. NPU targets compiled CPU-only).
+    pub notes: Vec<String>,
+    /// Planned arena size in bytes.
+    pub arena_bytes: usize,
+    /// Liveness lower bound in bytes.
+    pub liveness_bound: usize,
+    /// Bytes of constant data in the `.pte`.
+    pub constant_bytes: usize,
+    /// Size of the `.pte`.
+    pub pte_bytes: usize,
+    /// Transposes in the graph after import and after the passes.
+    pub transposes: (usize, usize),
+}
+
+impl fmt::Display for CompileReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "model   {} ({}), target {}",
+            self.model, self.format, self.target
+        )?;
+        for n in &self.notes {
+            writeln!(f, "note    {n}")?;
+        }
+        for n in &self.nodes {
+            let k = if n.kernels.is_empty() {
+                "(alias, no instruction)".to_string()
+            } else {
+                n.kernels.join(" + ")
+            };
+            writeln!(
+                f,
+                "  {:<28} {:<18} -> {} [{}]",
+                n.node, n.source_op, k, n.placement
+            )?;
+        }
+        for fb in &self.f32_fallbacks {
+            writeln!(f, "f32     {fb}")?;
+        }
+        writeln!(
+            f,
+            "arena   {} bytes (liveness lower bound {} bytes)",
+            self.arena_bytes, self.liveness_bound
+        )?;
+        writeln!(f, "consts  {} bytes", self.constant_bytes)?;
+        writeln!(
+            f,
+            "transp. {} after import, {} after passes",
+            self.transposes.0, self.transposes.1
+        )?;
+        write!(f, ".pte    {} bytes", self.pte_bytes)
+    }
+}
+
+/// A compiled model.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// The `.pte` file contents.
+    pub pte: Vec<u8>,
+    /// The report.
+    pub report: CompileReport,
+    /// The graph after the passes (for inspection and tests).
+    pub graph: Graph,
+}
+
+/// Imports a model file into the IR (no passes).
+pub fn import(path: &Path, bytes: &[u8]) -> Result<(ModelFormat, Graph)> {
+    let format = detect_format(path, bytes)?;
+    let g = match format {
+        ModelFormat::Onnx => crate::import::onnx::import(path, bytes)?,
+        ModelFormat::Tflite => crate::import::tflite::import(path, bytes)?,
+    };
+    Ok((format, g))
+}
+
+/// Compiles the model at `path`.
+pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<Compiled> {
+    let bytes = std::fs::read(path).map_err(|source| CompileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    compile_bytes(path, &bytes, opts)
+}
+
+/// Compiles a model given its bytes; `path` names it in errors and decides the format with the content.
+pub fn compile_bytes(path: &Path, bytes: &[u8], opts: &CompileOptions) -> Result<Compiled> {
+    let (format, mut g) = import(path, bytes)?;
+    let pass_report = passes::optimize(&mut g, &PassOptions::default())?;
+    let (before, after) = (pass_report.transposes_before, pass_report.transposes_after);
+    let Assembled {
+        pte,
+        arena_bytes,
+        liveness_bound,
+        constant_bytes,
+        nodes,
+    } = assemble(&g)?;
+    let mut notes = Vec::new();
+    if opts.target.npu.is_some() {
+        notes.push(format!(
+            "target {} has an Ethos-U NPU, but kiln does not compile for the NPU yet: every operator runs on the {:?} CPU",
+            opts.target.name, opts.target.cpu
+        ));
+    }
+    let report = CompileReport {
+        model: path.display().to_string(),
+        format,
+        target: opts.target.name,
+        nodes,
+        f32_fallbacks: pass_report
+            .kept_f32
+            .iter()
+            .map(|k| {
+                format!(
+                    "{} ({}) runs in f32 between dequantize and quantize: {}",
+                    k.node, k.op, k.reason
+                )
+            })
+            .collect(),
+        notes: notes
+            .into_iter()
+            .chain(pass_report.notes.iter().cloned())
+            .collect(),
+        arena_bytes,
+        liveness_bound,
+        constant_bytes,
+        pte_bytes: pte.len(),
+        transposes: (before, after),
+    };
+    Ok(Compiled {
+        pte,
+        report,
+        graph: g,
+    })
+}
+
+impl CompileReport {
+    /// The report as JSON (`kiln compile --json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "model": self.model,
+            "format": self.format.to_string(),
+            "target": self.target,
+            "nodes": self.nodes.iter().map(|n| serde_json::json!({
+                "node": n.node, "source_op": n.source_op, "kernels": n.kernels, "placement": n.placement,
+            })).collect::<Vec<_>>(),
+            "f32_fallbacks": self.f32_fallbacks,
+            "notes": self.notes,
+            "arena_bytes": self.arena_bytes,
+            "liveness_bound": self.liveness_bound,
+            "constant_bytes": self.constant_bytes,
+            "pte_bytes": self.pte_bytes,
+            "transposes": {"after_import": self.transposes.0, "after_passes": self.transposes.1},
+        })
+    }
+}

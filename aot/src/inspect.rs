@@ -1,0 +1,246 @@
+//! `kiln inspect`: what a `.pte` contains — plans, operators, instructions,
+//! tensors, the arena map and sizes — as text or JSON. Reads with the
+//! runtime's own reader, so anything it shows is what the device will see.
+
+use kiln_rt::pte::{Instruction, Plan, Program, TensorData, Value};
+use kiln_rt::RtError;
+use serde_json::{json, Value as Json};
+
+/// Builds the JSON description of a `.pte` (the text form is rendered from it).
+pub fn describe(pte: &[u8]) -> Result<Json, RtError> {
+    let program = Program::load(pte)?;
+    let mut plans = Vec::new();
+    for p in 0..program.plan_count()? {
+        plans.push(describe_plan(&program, &program.plan(p)?)?);
+    }
+    let header = program.extended_header().map(|h| {
+        json!({
+            "program_size": h.program_size,
+            "segment_base_offset": h.segment_base_offset,
+            "segment_data_size": h.segment_data_size,
+        })
+    });
+    let mut segments = Vec::new();
+    for s in 0..program.segment_count()? {
+        segments.push(program.segment(s)?.len());
+    }
+    Ok(json!({
+        "file_bytes": pte.len(),
+        "version": program.version()?,
+        "extended_header": header,
+        "segments": segments,
+        "constants": program.constant_count(),
+        "constant_segment_bytes": program.constant_segment_size(),
+        "plans": plans,
+    }))
+}
+
+fn value_json(plan: &Plan<'_>, v: &Value<'_>) -> Result<Json, RtError> {
+    Ok(match v {
+        Value::Null => json!({"kind": "null"}),
+        Value::Int(x) => json!({"kind": "int", "value": x}),
+        Value::Bool(x) => json!({"kind": "bool", "value": x}),
+        Value::Double(x) => json!({"kind": "double", "value": x}),
+        Value::String(s) => json!({"kind": "string", "value": s}),
+        Value::IntList(items) => {
+            let mut vals = Vec::new();
+            for i in items.iter() {
+                vals.push(match usize::try_from(i).ok().map(|i| plan.value(i)) {
+                    Some(Ok(Value::Int(x))) => json!(x),
+                    _ => json!(format!("<bad ref {i}>")),
+                });
+            }
+            json!({"kind": "int_list", "value": vals})
+        }
+        Value::DoubleList(items) => {
+            json!({"kind": "double_list", "value": items.iter().collect::<Vec<_>>()})
+        }
+        Value::BoolList(items) => {
+            json!({"kind": "bool_list", "value": items.iter().collect::<Vec<_>>()})
+        }
+        Value::TensorList(items) => {
+            json!({"kind": "tensor_list", "values": items.iter().collect::<Vec<_>>()})
+        }
+        Value::OptionalTensorList(items) => {
+            json!({"kind": "optional_tensor_list", "values": items.iter().collect::<Vec<_>>()})
+        }
+        Value::Tensor(t) => {
+            let storage = match t.data {
+                TensorData::Constant(i) => json!({"constant": i}),
+                TensorData::Planned { memory_id, offset } => {
+                    json!({"memory_id": memory_id, "offset": offset})
+                }
+                TensorData::Unplanned => json!("unplanned"),
+                TensorData::PlannedWithInit { data_buffer_idx } => {
+                    json!({"planned_with_init": data_buffer_idx})
+                }
+            };
+            json!({
+                "kind": "tensor",
+                "dtype": t.scalar_type.name(),
+                "sizes": t.sizes.iter().collect::<Vec<_>>(),
+                "dim_order": t.dim_order,
+                "bytes": t.nbytes()?,
+                "storage": storage,
+            })
+        }
+    })
+}
+
+fn describe_plan(program: &Program<'_>, plan: &Plan<'_>) -> Result<Json, RtError> {
+    let mut values = Vec::new();
+    let mut arena = Vec::new();
+    for i in 0..plan.value_count()? {
+        let v = plan.value(i)?;
+        if let Value::Tensor(t) = &v {
+            if let TensorData::Planned { memory_id, offset } = t.data {
+                arena.push((memory_id, offset, t.nbytes()?, i));
+            }
+        }
+        values.push(value_json(plan, &v)?);
+    }
+    arena.sort();
+    let mut operators = Vec::new();
+    for i in 0..plan.operator_count()? {
+        let op = plan.operator(i)?;
+        operators.push(format!("{}.{}", op.name, op.overload));
+    }
+    let mut instructions = Vec::new();
+    for i in 0..plan.instruction_count()? {
+        instructions.push(match plan.instruction(i)? {
+            Instruction::KernelCall { op_index, args } => json!({
+                "kernel": usize::try_from(op_index).ok().and_then(|k| operators.get(k)).cloned()
+                    .unwrap_or_else(|| format!("<bad operator {op_index}>")),
+                "args": args.iter().collect::<Vec<_>>(),
+            }),
+            Instruction::DelegateCall {
+                delegate_index,
+                args,
+            } => json!({
+                "delegate": delegate_index,
+                "args": args.iter().collect::<Vec<_>>(),
+            }),
+            other => json!({"other": format!("{other:?}")}),
+        });
+    }
+    let mut delegates = Vec::new();
+    for i in 0..plan.delegate_count()? {
+        let d = plan.delegate(i)?;
+        let blob = program.delegate_data(d.location, d.index)?;
+        let mut specs = serde_json::Map::new();
+        for s in 0..d.compile_spec_count() {
+            let (k, v) = d.compile_spec(s)?;
+            specs.insert(k.to_string(), json!(String::from_utf8_lossy(v)));
+        }
+        delegates.push(json!({
+            "id": d.id,
+            "location": format!("{:?}", d.location),
+            "index": d.index,
+            "bytes": blob.len(),
+            "compile_specs": specs,
+        }));
+    }
+    Ok(json!({
+        "name": plan.name()?,
+        "inputs": plan.inputs()?.iter().collect::<Vec<_>>(),
+        "outputs": plan.outputs()?.iter().collect::<Vec<_>>(),
+        "non_const_buffer_sizes": plan.non_const_buffer_sizes()?.iter().collect::<Vec<_>>(),
+        "operators": operators,
+        "instructions": instructions,
+        "delegates": delegates,
+        "values": values,
+        "arena_map": arena.iter().map(|(m, o, n, v)| json!({"memory_id": m, "offset": o, "bytes": n, "value": v})).collect::<Vec<_>>(),
+    }))
+}
+
+/// Renders the description as text for people.
+pub fn render_text(d: &Json) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "file: {} bytes, {} segment(s) {:?}, {} constant tensor(s) in {} bytes",
+        d["file_bytes"],
+        d["segments"].as_array().map_or(0, |a| a.len()),
+        d["segments"],
+        d["constants"],
+        d["constant_segment_bytes"]
+    );
+    for p in d["plans"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            s,
+            "\nplan '{}': inputs {} outputs {}",
+            p["name"].as_str().unwrap_or("?"),
+            p["inputs"],
+            p["outputs"]
+        );
+        let _ = writeln!(
+            s,
+            "  memory: non_const_buffer_sizes {}",
+            p["non_const_buffer_sizes"]
+        );
+        let ops = p["operators"].as_array().cloned().unwrap_or_default();
+        if !ops.is_empty() {
+            let _ = writeln!(s, "  operators:");
+            for (i, o) in ops.iter().enumerate() {
+                let _ = writeln!(s, "    [{i}] {}", o.as_str().unwrap_or("?"));
+            }
+        }
+        let _ = writeln!(s, "  instructions:");
+        for (i, ins) in p["instructions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if let Some(k) = ins["kernel"].as_str() {
+                let _ = writeln!(s, "    {i:>3}: {k} args {}", ins["args"]);
+            } else if ins.get("delegate").is_some() {
+                let _ = writeln!(
+                    s,
+                    "    {i:>3}: delegate #{} args {}",
+                    ins["delegate"], ins["args"]
+                );
+            } else {
+                let _ = writeln!(s, "    {i:>3}: {}", ins["other"]);
+            }
+        }
+        for dlg in p["delegates"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                s,
+                "  delegate {} ({} bytes, {} #{})",
+                dlg["id"], dlg["bytes"], dlg["location"], dlg["index"]
+            );
+        }
+        let _ = writeln!(s, "  tensors:");
+        for (i, v) in p["values"].as_array().into_iter().flatten().enumerate() {
+            if v["kind"] == "tensor" {
+                let _ = writeln!(
+                    s,
+                    "    v{i:<4} {:<6} sizes {} dim_order {:?} {} bytes, {}",
+                    v["dtype"].as_str().unwrap_or("?"),
+                    v["sizes"],
+                    v["dim_order"]
+                        .as_array()
+                        .map(|a| a
+                            .iter()
+                            .map(|x| x.to_string())
+                            .collect::<Vec<_>>()
+                            .join(","))
+                        .unwrap_or_default(),
+                    v["bytes"],
+                    v["storage"]
+                );
+            }
+        }
+        let _ = writeln!(s, "  arena map (memory_id, offset, bytes, value):");
+        for a in p["arena_map"].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                s,
+                "    mem {} @ {:>8} {:>8} B  v{}",
+                a["memory_id"], a["offset"], a["bytes"], a["value"]
+            );
+        }
+    }
+    s
+}

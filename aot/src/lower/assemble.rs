@@ -1,0 +1,246 @@
+//! The program assembler: lowered calls + memory plan -> `.pte` bytes.
+//!
+//! Every graph tensor that is not constant gets a buffer in the one arena
+//! (memory id 1); a reshape's output shares its input's buffer (no
+//! instruction, as ExecuTorch emits views). Constants stay in the `.pte`'s
+//! constant segment and are read in place.
+
+use super::{lower_node, Arg, Call, ConstTensor, Placement};
+use crate::compile::NodeReport;
+use crate::error::{CompileError, Result};
+use crate::ir::{DType, Graph, TensorId};
+use crate::plan::{self, Buffer};
+use crate::pte::{EValue, ProgramBuilder, Storage, TensorSpec};
+use kiln_rt::pte::ScalarType;
+use std::collections::HashMap;
+
+/// Arena alignment: enough for any element type and for Helium/NEON loads.
+pub const ARENA_ALIGN: usize = 16;
+
+/// The assembled program and what the report needs from it.
+#[derive(Clone, Debug)]
+pub struct Assembled {
+    /// `.pte` bytes.
+    pub pte: Vec<u8>,
+    /// Arena size.
+    pub arena_bytes: usize,
+    /// Liveness lower bound.
+    pub liveness_bound: usize,
+    /// Bytes of constant tensor data.
+    pub constant_bytes: usize,
+    /// Placement per node.
+    pub nodes: Vec<NodeReport>,
+}
+
+/// The `.pte` scalar type of an IR dtype.
+pub fn scalar_type(d: DType) -> ScalarType {
+    match d {
+        DType::F32 => ScalarType::Float,
+        DType::I8 => ScalarType::Char,
+        DType::U8 => ScalarType::Byte,
+        DType::I16 => ScalarType::Short,
+        DType::I32 => ScalarType::Int,
+        DType::I64 => ScalarType::Long,
+        DType::Bool => ScalarType::Bool,
+    }
+}
+
+fn sizes_i32(g: &Graph, shape: &[usize]) -> Result<Vec<i32>> {
+    shape
+        .iter()
+        .map(|&d| {
+            i32::try_from(d).map_err(|_| CompileError::Malformed {
+                path: g.source.clone(),
+                format: "model",
+                reason: format!("dimension {d} does not fit the .pte's int32 sizes"),
+            })
+        })
+        .collect()
+}
+
+/// Lowers every node of `g`, plans memory and writes the `.pte`.
+pub fn assemble(g: &Graph) -> Result<Assembled> {
+    // 1. Lower, and find the buffer (alias root) of every tensor.
+    let mut root: Vec<TensorId> = (0..g.tensors.len()).map(TensorId).collect();
+    let mut steps: Vec<(usize, Vec<Call>)> = Vec::new();
+    let mut nodes = Vec::new();
+    for (i, node) in g.nodes.iter().enumerate() {
+        let placement = lower_node(g, node)?;
+        let kernels = match &placement {
+            Placement::Alias => {
+                let src = node.input(0).expect("lower_node checked the input");
+                if g.tensor(src).is_const() {
+                    return Err(CompileError::Invalid {
+                        path: g.source.clone(),
+                        node: node.name.clone(),
+                        op_type: node.source_op.clone(),
+                        reason: "reshape of a constant should have been folded".into(),
+                    });
+                }
+                root[node.outputs[0].0] = root[src.0];
+                vec![]
+            }
+            Placement::Cpu(calls) => calls.iter().map(|c| c.op.to_string()).collect(),
+        };
+        nodes.push(NodeReport {
+            node: node.name.clone(),
+            source_op: node.source_op.clone(),
+            placement: if kernels.is_empty() {
+                "alias".into()
+            } else {
+                "cpu".into()
+            },
+            kernels,
+        });
+        if let Placement::Cpu(calls) = placement {
+            steps.push((i, calls));
+        }
+    }
+
+    // 2. Lifetimes per buffer, in node steps: graph inputs live from step 0, outputs to the end.
+    let last_step = g.nodes.len();
+    let mut live: HashMap<TensorId, (usize, usize)> = HashMap::new();
+    let touch = |t: TensorId, step: usize, live: &mut HashMap<TensorId, (usize, usize)>| {
+        if g.tensor(t).is_const() {
+            return;
+        }
+        let e = live.entry(root[t.0]).or_insert((step, step));
+        e.0 = e.0.min(step);
+        e.1 = e.1.max(step);
+    };
+    for &t in &g.inputs {
+        touch(t, 0, &mut live);
+    }
+    for (i, node) in g.nodes.iter().enumerate() {
+        for t in node.inputs.iter().flatten().chain(&node.outputs) {
+            touch(*t, i, &mut live);
+        }
+    }
+    for &t in &g.outputs {
+        touch(t, last_step, &mut live);
+    }
+    let mut roots: Vec<TensorId> = live.keys().copied().collect();
+    roots.sort();
+    let buffers: Vec<Buffer> = roots
+        .iter()
+        .map(|r| {
+            let (first, last) = live[r];
+            // An aliased buffer must hold the largest view of it (they are equal for reshapes).
+            let size = (0..g.tensors.len())
+                .filter(|&t| root[t] == *r)
+                .map(|t| g.tensors[t].nbytes())
+                .max()
+                .unwrap_or(0);
+            Buffer { size, first, last }
+        })
+        .collect();
+    let memory = plan::plan(&buffers, ARENA_ALIGN);
+    let offset_of: HashMap<TensorId, usize> = roots
+        .iter()
+        .zip(&memory.offsets)
+        .map(|(r, o)| (*r, o.0))
+        .collect();
+
+    // 3. Emit values and instructions.
+    let mut b = ProgramBuilder::new("forward");
+    let mut tensor_values: HashMap<TensorId, usize> = HashMap::new();
+    let mut constant_bytes = 0usize;
+    let mut tensor_value = |b: &mut ProgramBuilder,
+                            t: TensorId,
+                            view: Option<(&[usize], &[u8])>,
+                            constant_bytes: &mut usize|
+     -> Result<usize> {
+        if view.is_none() {
+            if let Some(&v) = tensor_values.get(&t) {
+                return Ok(v);
+            }
+        }
+        let ten = g.tensor(t);
+        let (sizes, dim_order): (Vec<usize>, Vec<u8>) = match view {
+            Some((s, d)) => (s.to_vec(), d.to_vec()),
+            None => (ten.shape.clone(), (0..ten.shape.len() as u8).collect()),
+        };
+        let storage = match &ten.data {
+            Some(data) => {
+                *constant_bytes += data.len();
+                Storage::Constant(data.clone())
+            }
+            None => Storage::Planned {
+                memory_id: 1,
+                offset: offset_of[&root[t.0]] as u64,
+            },
+        };
+        let v = b.value(EValue::Tensor(TensorSpec {
+            scalar_type: scalar_type(ten.dtype),
+            sizes: sizes_i32(g, &sizes)?,
+            dim_order,
+            storage,
+        }));
+        if view.is_none() {
+            tensor_values.insert(t, v);
+        }
+        Ok(v)
+    };
+    // Graph inputs and outputs first, so their values exist even if no call names them.
+    let mut inputs = Vec::new();
+    for &t in &g.inputs {
+        inputs.push(tensor_value(&mut b, t, None, &mut constant_bytes)?);
+    }
+    let mut outputs = Vec::new();
+    for &t in &g.outputs {
+        outputs.push(tensor_value(&mut b, t, None, &mut constant_bytes)?);
+    }
+    for (_, calls) in &steps {
+        for call in calls {
+            let mut args = Vec::with_capacity(call.args.len());
+            for a in &call.args {
+                let v = match a {
+                    Arg::Tensor(t) => tensor_value(&mut b, *t, None, &mut constant_bytes)?,
+                    Arg::View {
+                        id,
+                        sizes,
+                        dim_order,
+                    } => tensor_value(&mut b, *id, Some((sizes, dim_order)), &mut constant_bytes)?,
+                    Arg::Const(ConstTensor { dtype, shape, data }) => {
+                        constant_bytes += data.len();
+                        b.value(EValue::Tensor(TensorSpec {
+                            scalar_type: scalar_type(*dtype),
+                            sizes: sizes_i32(g, shape)?,
+                            dim_order: (0..shape.len() as u8).collect(),
+                            storage: Storage::Constant(data.clone()),
+                        }))
+                    }
+                    Arg::TensorList(ts) => {
+                        let mut items = Vec::with_capacity(ts.len());
+                        for t in ts {
+                            items.push(tensor_value(&mut b, *t, None, &mut constant_bytes)?);
+                        }
+                        b.value(EValue::TensorList(items))
+                    }
+                    Arg::Int(x) => b.value(EValue::Int(*x)),
+                    Arg::Double(x) => b.value(EValue::Double(*x)),
+                    Arg::Bool(x) => b.value(EValue::Bool(*x)),
+                    Arg::IntList(xs) => b.value(EValue::IntList(xs.clone())),
+                    Arg::Null => b.value(EValue::Null),
+                };
+                args.push(v);
+            }
+            let op = b.op(call.op);
+            b.kernel_call(op, &args);
+        }
+    }
+    b.set_inputs(&inputs);
+    b.set_outputs(&outputs);
+    b.set_non_const_buffer_sizes(&[memory.arena_bytes as i64]);
+    let pte = b.finish().map_err(|source| CompileError::Write {
+        path: g.source.clone(),
+        source,
+    })?;
+    Ok(Assembled {
+        pte,
+        arena_bytes: memory.arena_bytes,
+        liveness_bound: memory.liveness_bound,
+        constant_bytes,
+        nodes,
+    })
+}
