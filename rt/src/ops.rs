@@ -55,14 +55,16 @@ op_table! {
     // ---- portable aten operators (f32; data movement for any dtype) -------
     /// `[x, weight, bias|Null, stride IntList, padding IntList, dilation IntList, transposed Bool,
     /// output_padding IntList, groups Int, out, out]`. Honors the tensors' dim_order (NCHW or NHWC memory).
+    /// kiln extension: `padding` may be `[top, left, bottom, right]` (asymmetric, e.g. TFLite SAME).
     AtenConvolution => ("aten::convolution", "out"),
     /// `[x, out, out]`.
     AtenRelu => ("aten::relu", "out"),
     /// `[x, kernel IntList, stride IntList, padding IntList, dilation IntList, ceil_mode Bool,
-    /// out, indices(LONG), TensorList[out, indices]]`.
+    /// out, indices(LONG), TensorList[out, indices]]`. kiln extensions: `indices` may be `Null`
+    /// (not computed; the list is then `[out]`), `padding` may be `[top, left, bottom, right]`.
     AtenMaxPool2dWithIndices => ("aten::max_pool2d_with_indices", "out"),
     /// `[x, kernel IntList, stride IntList, padding IntList, ceil_mode Bool, count_include_pad Bool,
-    /// divisor_override Null|Int, out, out]`.
+    /// divisor_override Null|Int, out, out]`. kiln extension: `padding` may be `[top, left, bottom, right]`.
     AtenAvgPool2d => ("aten::avg_pool2d", "out"),
     /// `[x, dims IntList, out, out]`; any dtype.
     AtenPermuteCopy => ("aten::permute_copy", "out"),
