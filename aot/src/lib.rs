@@ -15,6 +15,7 @@ pub mod npy;
 pub mod passes;
 pub mod plan;
 pub mod quant;
+pub mod quant;
 pub mod pte;
 pub mod run;
 pub mod target;
