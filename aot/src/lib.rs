@@ -15,7 +15,6 @@ pub mod npy;
 pub mod passes;
 pub mod plan;
 pub mod quant;
-pub mod quant;
 pub mod pte;
 pub mod run;
 pub mod target;
