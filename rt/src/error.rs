@@ -226,6 +226,8 @@ pub enum RtError {
         /// What is wrong.
         what: &'static str,
     },
+    /// The Ethos-U delegate failed (blob, driver payload or NPU).
+    EthosU(crate::ethos_u::EthosUError),
 }
 
 fn write_id(f: &mut fmt::Formatter<'_>, id: &[u8; 4]) -> fmt::Result {
@@ -310,6 +312,7 @@ impl fmt::Display for RtError {
             RtError::NoBackend { id } => write!(f, "no backend {id}"),
             RtError::Kernel { op, what } => write!(f, "{op}: {what}"),
             RtError::Backend { what } => write!(f, "backend: {what}"),
+            RtError::EthosU(e) => e.fmt(f),
         }
     }
 }

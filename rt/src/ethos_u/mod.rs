@@ -2,6 +2,12 @@
 //! payload, the register protocol and the `EthosUBackend` delegate.
 
 pub mod cmd;
+pub mod driver;
+pub mod error;
+pub mod payload;
 pub mod regs;
 #[cfg(feature = "npu-sim")]
 pub mod sim;
+
+pub use driver::{Driver, DriverConfig, Mmio, NpuMemory, NpuRegisters, Region};
+pub use error::{EthosUError, IoKind, NpuFault};
