@@ -373,3 +373,22 @@ fn corrupt_fixture_bytes_are_errors_not_panics() {
     }
     assert!(onnx::import(&path, &flipped).is_err());
 }
+
+#[test]
+fn dense_layers_get_their_bias() {
+    // ad_fc_autoencoder_f32 writes each dense layer as MatMul + Add(constant [N]).
+    let g = onnx::load(&fixture("ad_fc_autoencoder/ad_fc_autoencoder_f32.onnx")).unwrap();
+    assert_eq!(count(&g, |o| matches!(o, Op::Add { .. })), 0);
+    for n in g
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::FullyConnected { .. }))
+    {
+        let b = g.tensor(n.input(2).expect("bias"));
+        assert!(
+            b.is_const() && b.shape == [g.tensor(n.input(1).unwrap()).shape[0]],
+            "{}",
+            n.name
+        );
+    }
+}

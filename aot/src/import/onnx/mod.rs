@@ -349,6 +349,8 @@ pub(crate) struct Importer<'p> {
     values: HashMap<String, TensorId>,
     producer: HashMap<TensorId, usize>,
     graph_outputs: HashSet<String>,
+    /// How many node inputs and graph outputs read each ONNX value.
+    uses: HashMap<String, usize>,
 }
 
 impl<'p> Importer<'p> {
@@ -363,6 +365,7 @@ impl<'p> Importer<'p> {
             values: HashMap::new(),
             producer: HashMap::new(),
             graph_outputs: HashSet::new(),
+            uses: HashMap::new(),
         }
     }
 
@@ -386,6 +389,14 @@ impl<'p> Importer<'p> {
             self.g.inputs.push(id);
         }
         self.graph_outputs = graph.output.iter().map(|o| o.name.clone()).collect();
+        for name in graph
+            .node
+            .iter()
+            .flat_map(|n| &n.input)
+            .chain(graph.output.iter().map(|o| &o.name))
+        {
+            *self.uses.entry(name.clone()).or_default() += 1;
+        }
         for (i, node) in graph.node.iter().enumerate() {
             let cx = NodeCx::for_node(self.path, node, i);
             if !(node.domain.is_empty() || node.domain == "ai.onnx") {
@@ -565,6 +576,11 @@ impl<'p> Importer<'p> {
             return Err(cx.malformed(format!("value '{name}' is defined twice")));
         }
         Ok(())
+    }
+
+    /// Number of readers (node inputs, graph outputs) of the ONNX value behind `id`.
+    pub fn uses(&self, id: TensorId) -> usize {
+        self.uses.get(&self.t(id).name).copied().unwrap_or(0)
     }
 
     /// True when ONNX output `i` of the node is a graph output.

@@ -30,7 +30,7 @@ pub(super) fn convert(im: &mut Importer, cx: &NodeCx) -> Result<()> {
             unary(im, cx, Op::HardSigmoid { alpha, beta })
         }
         "Clip" => clip(im, cx),
-        "Add" => binary(im, cx, Op::Add { act: Act::None }),
+        "Add" => add(im, cx),
         "Sub" => binary(im, cx, Op::Sub { act: Act::None }),
         "Mul" => binary(im, cx, Op::Mul { act: Act::None }),
         "Max" => variadic(im, cx, Op::Maximum),
@@ -500,6 +500,55 @@ fn clip(im: &mut Importer, cx: &NodeCx) -> Result<()> {
         _ => Op::Clip { min, max },
     };
     unary(im, cx, op)
+}
+
+/// `Add`; a constant `[N]` / `[1, N]` added to the sole use of a bias-less
+/// FullyConnected (MatMul + Add, as exporters write a dense layer) becomes its bias.
+fn add(im: &mut Importer, cx: &NodeCx) -> Result<()> {
+    let a = im.req(cx, 0)?;
+    let b = im.req(cx, 1)?;
+    for (x, c) in [(a, b), (b, a)] {
+        if fold_bias(im, cx, x, c)? {
+            return Ok(());
+        }
+    }
+    binary(im, cx, Op::Add { act: Act::None })
+}
+
+fn fold_bias(im: &mut Importer, cx: &NodeCx, x: TensorId, c: TensorId) -> Result<bool> {
+    let Some(&p) = im.producer.get(&x) else {
+        return Ok(false);
+    };
+    let node = &im.g.nodes[p];
+    let fc_without_bias = matches!(node.op, Op::FullyConnected { .. }) && node.input(2).is_none();
+    let xs = im.shape(x);
+    let ct = im.t(c);
+    if !fc_without_bias
+        || im.uses(x) != 1
+        || xs.len() != 2
+        || ct.dtype != DType::F32
+        || !ct.is_const()
+    {
+        return Ok(false);
+    }
+    let n = xs[1];
+    let bias = if ct.shape == [n] {
+        c
+    } else if ct.shape == [1, n] {
+        im.relayout_weight(cx, c, &[0, 1], Some(vec![n]), "bias")?
+    } else {
+        return Ok(false);
+    };
+    if let Some(slot) = im.g.nodes[p].inputs.get_mut(2) {
+        *slot = Some(bias);
+    } else {
+        return Ok(false);
+    }
+    if let Some(name) = cx.output_name(0) {
+        im.g.tensor_mut(x).name = name.to_string();
+    }
+    im.alias(cx, 0, x)?;
+    Ok(true)
 }
 
 fn binary(im: &mut Importer, cx: &NodeCx, op: Op) -> Result<()> {

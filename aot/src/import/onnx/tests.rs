@@ -1024,3 +1024,30 @@ fn dequantize_with_conflicting_params_is_reported() {
         .node(node("QuantizeLinear", "q", &["x", "s"], &["y"], vec![]));
     assert_eq!(m.import().unwrap().tensor(TensorId(1)).dtype, DType::U8);
 }
+
+#[test]
+fn matmul_add_becomes_fc_bias_only_for_a_sole_use() {
+    let base = || {
+        M::new(vec![vi("a", 1, &[1, 2])], vec![vi("y", 1, &[1, 3])])
+            .init(f32_init("B", &[2, 3], &[0.0; 6]))
+            .init(f32_init("c", &[1, 3], &[1., 2., 3.]))
+            .node(node("MatMul", "mm", &["a", "B"], &["t"], vec![]))
+    };
+    let g = base()
+        .node(node("Add", "bias", &["c", "t"], &["y"], vec![]))
+        .import()
+        .unwrap();
+    assert_eq!(op_names(&g), ["FullyConnected"]);
+    let b = g.tensor(g.nodes[0].input(2).unwrap());
+    assert_eq!((b.shape.clone(), f32s(b)), (vec![3], vec![1., 2., 3.]));
+    assert_eq!(g.tensor(g.outputs[0]).name, "y");
+    // t is also read by Mul: the bias stays a separate Add.
+    let mut m = base()
+        .node(node("Add", "bias", &["t", "c"], &["u"], vec![]))
+        .node(node("Mul", "m", &["u", "t"], &["y"], vec![]));
+    m.outputs = vec![vi("y", 1, &[1, 3])];
+    assert_eq!(
+        op_names(&m.import().unwrap()),
+        ["FullyConnected", "Add", "Mul"]
+    );
+}
