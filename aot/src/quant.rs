@@ -135,7 +135,7 @@ pub fn quantize_multiplier_smaller_than_one_exp(m: f64, what: &'static str) -> R
 
 /// TFLite `QuantizeMultiplierGreaterThanOne`: requires `m > 1`.
 pub fn quantize_multiplier_greater_than_one(m: f64, what: &'static str) -> Result<(i32, i32)> {
-    if !(m > 1.0) {
+    if m.is_nan() || m <= 1.0 {
         return Err(QuantError::Multiplier {
             what,
             value: m,

@@ -111,7 +111,9 @@ op_table! {
     /// As `quantized_conv2d` with `depth_multiplier Int` after `dilation`; weight `[1, kh, kw, C*M]`.
     CmQuantizedDepthwiseConv2d => ("cortex_m::quantized_depthwise_conv2d", "out"),
     /// `[x [.., K], weight [N, K], bias INT32|Null, input_offset Int, filter_offset Int, output_offset Int,
-    /// multiplier Int, shift Int, act_min Int, act_max Int, out, out]` (TFLite FULLY_CONNECTED).
+    /// multiplier Int|INT32[N], shift Int|INT32[N], act_min Int, act_max Int, out, out]` (TFLite FULLY_CONNECTED
+    /// as TFLM runs it: `Int` multiplier/shift = per-tensor, `(w + filter_offset) * (x + input_offset)`;
+    /// `INT32[N]` tensors = per-channel `FullyConnectedPerChannel`, filter_offset ignored).
     CmQuantizedLinear => ("cortex_m::quantized_linear", "out"),
     /// `[a, b, params IntList, out, out]`; params =
     /// `[left_shift, a_offset, a_mult, a_shift, b_offset, b_mult, b_shift, out_offset, out_mult, out_shift, act_min, act_max]`
