@@ -342,24 +342,65 @@ fn ratio(a: f64, b: f64) -> String {
 }
 
 /// The compiler and runtime, linked only with the `bench` feature.
+#[cfg(feature = "bench")]
+mod engine {
+    use super::CompileOutput;
+    use kiln_aot::compile::{compile_file, CompileOptions};
+    use kiln_aot::npy::NpyArray;
+    use kiln_aot::run::HostModel;
+    use kiln_aot::target::Target;
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, Instant};
+
+    /// Compiles `model` for `target`.
+    pub fn compile(model: &Path, target: &str) -> Result<CompileOutput, String> {
+        let opts = CompileOptions {
+            target: Target::lookup(target).map_err(|e| e.to_string())?,
+        };
+        let out = compile_file(model, &opts).map_err(|e| e.to_string())?;
+        Ok(CompileOutput {
+            pte: out.pte,
+            arena_bytes: out.report.arena_bytes,
+            liveness_bound: out.report.liveness_bound,
+        })
+    }
+
+    /// Runs the `.pte` on `inputs` `runs` times; the time of each run
+    /// (loading the program and reading the inputs are not timed).
+    pub fn infer(pte: &[u8], inputs: &[PathBuf], runs: u32) -> Result<Vec<Duration>, String> {
+        let inputs = inputs
+            .iter()
+            .map(|p| NpyArray::read(p).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut model = HostModel::new(pte).map_err(|e| e.to_string())?;
+        (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                model.run(&inputs).map_err(|e| e.to_string())?;
+                Ok(start.elapsed())
+            })
+            .collect()
+    }
+}
+
+/// Without the `bench` feature nothing is linked; `run` re-runs xtask with it.
+#[cfg(not(feature = "bench"))]
 mod engine {
     use super::CompileOutput;
     use std::path::{Path, PathBuf};
     use std::time::Duration;
 
-    /// Compiles `model` for `target`.
-    pub fn compile(model: &Path, target: &str) -> Result<CompileOutput, String> {
-        let _ = (model, target);
-        Err(NOT_WIRED.to_owned())
+    const NOT_LINKED: &str = "xtask was built without the `bench` feature";
+
+    /// Always an error: the compiler is not linked.
+    pub fn compile(_model: &Path, _target: &str) -> Result<CompileOutput, String> {
+        Err(NOT_LINKED.to_owned())
     }
 
-    /// Runs the `.pte` on `inputs` `runs` times; the time of each run.
-    pub fn infer(pte: &[u8], inputs: &[PathBuf], runs: u32) -> Result<Vec<Duration>, String> {
-        let _ = (pte, inputs, runs);
-        Err(NOT_WIRED.to_owned())
+    /// Always an error: the runtime is not linked.
+    pub fn infer(_pte: &[u8], _inputs: &[PathBuf], _runs: u32) -> Result<Vec<Duration>, String> {
+        Err(NOT_LINKED.to_owned())
     }
-
-    const NOT_WIRED: &str = "kiln_aot compile/run API not wired into xtask bench yet";
 }
 
 #[cfg(test)]
