@@ -12,6 +12,7 @@ mod noalloc;
 mod pipeline;
 mod setup;
 mod test;
+mod vela;
 
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -39,6 +40,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Install what the tests need that cargo does not (rustup target, qemu-system-arm).
     Setup(setup::SetupArgs),
+    /// Install Arm's Vela (pinned) under target/ and compile every int8 TFLite fixture for Ethos-U55/U65.
+    VelaFixtures(vela::VelaArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
         Command::Test => test::run(&root),
         Command::Bench(args) => bench::run(&root, &args),
         Command::Setup(args) => setup::run(&args),
+        Command::VelaFixtures(args) => vela::run(&root, &args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
