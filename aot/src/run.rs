@@ -10,7 +10,7 @@ use std::fmt;
 /// Every kernel kiln-rt has: the host links them all (firmware gets only the ones its model uses).
 pub fn all_kernels() -> Vec<KernelEntry> {
     let mut k = Vec::new();
-    // INT8-PENDING k.extend_from_slice(kiln_rt::kernels::int8::KERNELS);
+    k.extend_from_slice(kiln_rt::kernels::int8::KERNELS);
     k.extend_from_slice(kiln_rt::kernels::f32::KERNELS);
     k
 }

@@ -24,6 +24,7 @@ pub mod conv;
 pub mod elementwise;
 pub mod fixedpoint;
 pub mod fully_connected;
+pub mod glue;
 pub mod pool;
 pub mod quantize;
 pub mod reduce;
@@ -31,6 +32,7 @@ pub mod shape;
 pub mod softmax;
 
 pub use fixedpoint::multiply_by_quantized_multiplier;
+pub use glue::KERNELS;
 
 /// Largest tensor rank the broadcasting and reduction kernels handle (TFLM handles 6).
 pub const MAX_RANK: usize = 6;
