@@ -1,6 +1,8 @@
 //! Arm Ethos-U NPU delegate: ExecuTorch's `vela_bin_stream` blob, the driver
 //! payload, the register protocol and the `EthosUBackend` delegate.
 
+pub mod backend;
+pub mod blob;
 pub mod cmd;
 pub mod driver;
 pub mod error;
@@ -9,5 +11,7 @@ pub mod regs;
 #[cfg(feature = "npu-sim")]
 pub mod sim;
 
+pub use backend::{EthosUBackend, BACKEND_ID};
+pub use blob::{VelaBlob, VelaIo};
 pub use driver::{Driver, DriverConfig, Mmio, NpuMemory, NpuRegisters, Region};
 pub use error::{EthosUError, IoKind, NpuFault};
