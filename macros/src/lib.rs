@@ -1,0 +1,1 @@
+//! kiln's `include_model!` proc macro (stub, being written).
