@@ -642,3 +642,113 @@ fn malformed_graph_is_an_error_not_a_panic() {
         .to_string();
     assert!(e.contains("relu") && e.contains("99"), "{e}");
 }
+
+/// `(model folder, transposes left in the QDQ and the f32 graph)`.
+const FIXTURES: [(&str, usize); 6] = [
+    ("kws_dscnn", 0),
+    ("vww_mobilenetv1_025", 1),
+    ("ic_resnet8", 1),
+    ("ad_fc_autoencoder", 0),
+    ("synth_i_conv_pool_fc", 0),
+    ("synth_ii_residual", 1),
+];
+
+fn fixture(model: &str, file: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(model)
+        .join(file)
+}
+
+fn npy_f32(path: std::path::PathBuf) -> Vec<f32> {
+    crate::npy::NpyArray::read(&path)
+        .and_then(|a| a.to_f32())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The QDQ fixtures: every compute operator becomes int8 (softmax may stay f32: TFLite's int8
+/// softmax needs output scale 1/256, these models use 1/255). Under the reference evaluator the
+/// optimized graph computes exactly what the imported graph computes, and both agree with ONNX
+/// Runtime's float simulation of the QDQ graph (`output_k_ort_noopt.npy`): ORT rounds in f32 where
+/// the evaluator uses f64, so a near-tie can flip one internal step, which softmax amplifies; the
+/// bound is one output step on average and four at most.
+#[test]
+fn qdq_fixtures_fold_to_int8_and_match_onnx_runtime() {
+    for (model, transposes) in FIXTURES {
+        let path = fixture(model, &format!("{model}_qdq_int8.onnx"));
+        let mut g = crate::import::onnx::load(&path).unwrap();
+        let has_softmax = g.nodes.iter().any(|n| matches!(n.op, Op::Softmax { .. }));
+        let original = g.clone();
+        let r = optimize(&mut g, &PassOptions::default()).unwrap();
+        assert_eq!(r.transposes_after, transposes, "{model}");
+        let kept: Vec<&str> = r.kept_f32.iter().map(|k| k.node.as_str()).collect();
+        assert!(
+            r.kept_f32.iter().all(|k| k.op == "Softmax"),
+            "{model}: {:?}",
+            r.kept_f32
+        );
+        assert!(r.kept_f32.len() <= usize::from(has_softmax), "{model}");
+        for n in &g.nodes {
+            let qdq = matches!(n.op, Op::Dequantize | Op::Quantize { .. });
+            if !qdq && !kept.contains(&n.name.as_str()) {
+                let dt = g.tensor(n.outputs[0]).dtype;
+                assert_eq!(dt, DType::I8, "{model}: {} stays {}", n.name, n.op.name());
+            }
+        }
+        let last_dq = g.producer(g.outputs[0]).unwrap();
+        let out_q = g.tensor(g.nodes[last_dq].input(0).unwrap());
+        let step = util::per_tensor_q(out_q).unwrap().0 as f64;
+        for k in 0..4 {
+            let input = npy_f32(fixture(model, &format!("ref/onnx_qdq/input_{k}.npy")));
+            let want = format!("ref/onnx_qdq/output_{k}_ort_noopt.npy");
+            let want: Vec<f64> = npy_f32(fixture(model, &want))
+                .iter()
+                .map(|v| *v as f64)
+                .collect();
+            let got = eval(&g, &input);
+            let same = max_diff(&got[0], &eval(&original, &input)[0]);
+            assert_eq!(
+                same, 0.0,
+                "{model} input {k}: the passes changed the result"
+            );
+            let d = max_diff(&got[0], &want);
+            let mean = got[0]
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f64>()
+                / want.len() as f64;
+            assert!(
+                d <= 4.01 * step && mean <= step,
+                "{model} input {k}: max {d}, mean {mean}, step {step}"
+            );
+        }
+    }
+}
+
+/// The f32 fixtures: transposes cancel, activations fuse, and the result equals ONNX Runtime.
+#[test]
+fn f32_fixtures_lose_their_transposes_and_match_onnx_runtime() {
+    for (model, transposes) in FIXTURES {
+        let path = fixture(model, &format!("{model}_f32.onnx"));
+        let mut g = crate::import::onnx::load(&path).unwrap();
+        let r = optimize(&mut g, &PassOptions::default()).unwrap();
+        assert_eq!(r.transposes_after, transposes, "{model}");
+        let acts = count(&g, |o| matches!(o, Op::Relu | Op::Relu6 | Op::Clip { .. }));
+        assert_eq!(acts, 0, "{model}");
+        let flatten_folds = usize::from(model == "synth_i_conv_pool_fc");
+        assert_eq!(r.folded_flatten_permutations, flatten_folds, "{model}");
+        for k in 0..4 {
+            let input = npy_f32(fixture(model, &format!("ref/onnx_f32/input_{k}.npy")));
+            let want = npy_f32(fixture(model, &format!("ref/onnx_f32/output_{k}.npy")));
+            let got = eval(&g, &input);
+            for (a, b) in got[0].iter().zip(&want) {
+                let tol = 1e-4 + 1e-3 * b.abs() as f64;
+                assert!(
+                    (a - *b as f64).abs() <= tol,
+                    "{model} input {k}: {a} vs {b}"
+                );
+            }
+        }
+    }
+}

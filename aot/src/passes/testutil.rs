@@ -224,12 +224,14 @@ pub(crate) fn eval(g: &Graph, input: &[f32]) -> Vec<Vec<f64>> {
                     })
                     .collect()
             }
-            Op::Conv2d {
-                win,
-                groups: 1,
-                act: a,
-            } => {
+            Op::Conv2d { win, act: a, .. } | Op::DepthwiseConv2d { win, act: a, .. } => {
                 let (ish, wsh, osh) = (xs(0), xs(1), &ot.shape);
+                let dw = matches!(n.op, Op::DepthwiseConv2d { .. });
+                // Per output channel: the weight row and the input channels it reads.
+                let wrow = |oc: usize| if dw { 0 } else { oc };
+                let cin = if dw { 1 } else { wsh[3] };
+                let groups = if dw { ish[3] } else { ish[3] / wsh[3] };
+                let per_group = osh[3] / groups;
                 let b = rin.get(2).and_then(|b| b.as_ref()).map(|b| b.0.clone());
                 let mut out = vec![0.0; on];
                 for oy in 0..osh[1] {
@@ -249,11 +251,14 @@ pub(crate) fn eval(g: &Graph, input: &[f32]) -> Vec<Vec<f64>> {
                                     {
                                         continue;
                                     }
-                                    for ic in 0..wsh[3] {
+                                    for j in 0..cin {
+                                        let ic = (oc / per_group) * cin + j;
+                                        let wi = if dw { oc } else { j };
                                         s += x(0)
                                             [((iy as usize) * ish[2] + ix as usize) * ish[3] + ic]
-                                            * x(1)
-                                                [((oc * wsh[1] + ky) * wsh[2] + kx) * wsh[3] + ic];
+                                            * x(1)[((wrow(oc) * wsh[1] + ky) * wsh[2] + kx)
+                                                * wsh[3]
+                                                + wi];
                                     }
                                 }
                             }
@@ -297,6 +302,83 @@ pub(crate) fn eval(g: &Graph, input: &[f32]) -> Vec<Vec<f64>> {
                     }
                 }
                 out
+            }
+            Op::AvgPool2d {
+                kernel,
+                win,
+                count_include_pad,
+                act: a,
+            } => {
+                let (ish, osh) = (xs(0), &ot.shape);
+                let mut out = vec![0.0; on];
+                for oy in 0..osh[1] {
+                    for ox in 0..osh[2] {
+                        for c in 0..osh[3] {
+                            let (mut s, mut cnt) = (0.0, 0);
+                            for ky in 0..kernel[0] {
+                                for kx in 0..kernel[1] {
+                                    let iy =
+                                        (oy * win.stride[0] + ky) as isize - win.pads[0] as isize;
+                                    let ix =
+                                        (ox * win.stride[1] + kx) as isize - win.pads[1] as isize;
+                                    if iy >= 0
+                                        && ix >= 0
+                                        && (iy as usize) < ish[1]
+                                        && (ix as usize) < ish[2]
+                                    {
+                                        s += x(0)
+                                            [((iy as usize) * ish[2] + ix as usize) * ish[3] + c];
+                                        cnt += 1;
+                                    }
+                                }
+                            }
+                            let div = if *count_include_pad {
+                                kernel[0] * kernel[1]
+                            } else {
+                                cnt
+                            };
+                            out[(oy * osh[2] + ox) * osh[3] + c] = act(*a, s / div as f64);
+                        }
+                    }
+                }
+                out
+            }
+            Op::Mean { axes, .. } => {
+                let ish = xs(0);
+                let is = util::strides(ish);
+                let kept: Vec<usize> = ish
+                    .iter()
+                    .enumerate()
+                    .map(|(d, &n)| if axes.contains(&d) { 1 } else { n })
+                    .collect();
+                let ks = util::strides(&kept);
+                let mut out = vec![0.0; on];
+                for (i, v) in x(0).iter().enumerate() {
+                    let o: usize = (0..ish.len())
+                        .map(|d| {
+                            if axes.contains(&d) {
+                                0
+                            } else {
+                                (i / is[d]) % ish[d] * ks[d]
+                            }
+                        })
+                        .sum();
+                    out[o] += v;
+                }
+                let cnt: usize = axes.iter().map(|&d| ish[d]).product();
+                out.iter().map(|v| v / cnt as f64).collect()
+            }
+            Op::Softmax { beta } => {
+                let last = *xs(0).last().expect("rank >= 1");
+                x(0).chunks(last)
+                    .flat_map(|row| {
+                        let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        let e: Vec<f64> =
+                            row.iter().map(|v| ((v - m) * *beta as f64).exp()).collect();
+                        let sum: f64 = e.iter().sum();
+                        e.into_iter().map(move |v| v / sum)
+                    })
+                    .collect()
             }
             Op::Concat { axis } => {
                 let outer: usize = ot.shape[..*axis].iter().product();
