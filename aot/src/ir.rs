@@ -327,11 +327,28 @@ impl Node {
     }
 }
 
+/// Which reference defines the integer arithmetic of quantized operators.
+///
+/// The oracles differ where the formats' reference runtimes differ: int8 TFLite
+/// models follow TensorFlow Lite Micro's reference kernels (what the Ethos-U
+/// matches); ONNX QDQ models follow ONNX Runtime's fused integer kernels. Today
+/// the only operator where this changes the lowering is Softmax.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IntSemantics {
+    /// TFLite Micro reference kernels.
+    #[default]
+    TfliteMicro,
+    /// ONNX Runtime's QDQ-fused integer kernels (e.g. `QLinearSoftmax`).
+    OnnxRuntime,
+}
+
 /// A whole model: tensors, nodes in a valid execution order, and graph I/O.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Graph {
     /// The model file this graph came from (named in every error).
     pub source: std::path::PathBuf,
+    /// Whose integer arithmetic quantized operators reproduce.
+    pub int_semantics: IntSemantics,
     /// All tensors; indexed by [`TensorId`].
     pub tensors: Vec<Tensor>,
     /// Nodes in topological (execution) order.

@@ -154,6 +154,11 @@ op_table! {
     KilnQuantizedConcat => ("kiln::quantized_concat", "out"),
     /// `[x NHWC, align_corners Bool, half_pixel_centers Bool, out, out]`; any dtype (TFLite RESIZE_NEAREST_NEIGHBOR).
     KilnResizeNearest => ("kiln::resize_nearest", "out"),
+    /// `[x, table FLOAT[256], y_scale Double, y_zero_point Int, out, out]`: ONNX Runtime's `QLinearSoftmax`
+    /// (what ONNX Runtime fuses `DequantizeLinear -> Softmax -> QuantizeLinear` into) over the last axis:
+    /// `e = table[(x - max + 127) as u8]`, `y = nearbyint(e * y_scale / sum(e)) + zp`, in f32; `table` and
+    /// `y_scale = floor(1 / output_scale)` are computed by the compiler.
+    KilnQLinearSoftmax => ("kiln::qlinear_softmax", "out"),
     /// `[x f32, alpha Double, beta Double, out, out]`: `max(0, min(1, alpha * x + beta))` (ONNX HardSigmoid).
     KilnHardSigmoid => ("kiln::hard_sigmoid", "out"),
 }

@@ -22,12 +22,21 @@ fn npy(path: PathBuf) -> NpyArray {
     NpyArray::read(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Compiles `file` for the host; returns the program and the graph after the passes.
+fn compile(model: &str, file: &str) -> kiln_aot::compile::Compiled {
+    let compiled = compile_file(
+        &fixtures().join(model).join(file),
+        &CompileOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("compile {model}/{file}: {e}"));
+    println!("{}", compiled.report);
+    compiled
+}
+
 /// Compiles `file` for the host and runs it on the four golden inputs of `format`.
 fn run_model(model: &str, file: &str, format: &str) -> Vec<(NpyArray, PathBuf)> {
     let dir = fixtures().join(model);
-    let compiled = compile_file(&dir.join(file), &CompileOptions::default())
-        .unwrap_or_else(|e| panic!("compile {model}/{file}: {e}"));
-    println!("{}", compiled.report);
+    let compiled = compile(model, file);
     (0..4)
         .map(|k| {
             let input = npy(dir.join(format!("ref/{format}/input_{k}.npy")));
@@ -71,16 +80,21 @@ fn tflite_int8(model: &str) {
     println!("{model}: {total_vs_litert} elements differ from LiteRT in total");
 }
 
-fn output_scale(model: &str) -> f32 {
-    let m = std::fs::read_to_string(fixtures().join(model).join("manifest.json")).unwrap();
-    let j: serde_json::Value = serde_json::from_str(&m).unwrap();
-    j["formats"]["onnx_qdq"]["io_quantization"]["output"]["scale"]
-        .as_f64()
-        .unwrap_or_else(|| panic!("{model}: manifest has no onnx_qdq output scale")) as f32
+/// The output quantization step of a QDQ model: the scale of the tensor its final
+/// DequantizeLinear reads (taken from the model itself, as the manifests differ in layout).
+fn output_step(model: &str, file: &str) -> f32 {
+    let g = compile(model, file).graph;
+    let out = g.outputs[0];
+    let producer = g.producer(out).expect("output is computed");
+    let q = g.nodes[producer]
+        .input(0)
+        .and_then(|t| g.tensor(t).quant.clone())
+        .unwrap_or_else(|| panic!("{model}: the output is not produced by a dequantize"));
+    q.scale[0]
 }
 
 fn onnx_qdq(model: &str) {
-    let step = output_scale(model);
+    let step = output_step(model, &format!("{model}_qdq_int8.onnx"));
     for (k, (out, dir)) in run_model(model, &format!("{model}_qdq_int8.onnx"), "onnx_qdq")
         .into_iter()
         .enumerate()

@@ -693,10 +693,52 @@ fn mean(
     }])
 }
 
+/// ONNX Runtime's `QLinearSoftmax` for QDQ models: the exp table and output scale exactly as
+/// ONNX Runtime builds them (`QlinearBuildLookupTableUint32`, f32 table entries computed in f64).
+fn qlinear_softmax(
+    c: &Ctx<'_>,
+    beta: f32,
+    x: TensorId,
+    x_scale: f32,
+    qy: (f32, i32),
+    y: TensorId,
+) -> Result<Vec<Call>, CompileError> {
+    if beta != 1.0 {
+        return Err(c.unsupported("ONNX softmax has no beta; found beta != 1"));
+    }
+    let depth = *c
+        .shape(x)
+        .last()
+        .ok_or_else(|| c.invalid("softmax of a scalar"))?;
+    // ONNX Runtime keeps sum(exp) below f32::MAX with 5 bits of headroom.
+    let bit_shift = ((f32::MAX / depth as f32) as f64).ln();
+    let bit_shift = (bit_shift - 5.0).max(0.0) / x_scale as f64;
+    let mut table = [0f32; 256];
+    for i in 0..256i32 {
+        let e = ((i as f64 - 255.0 + bit_shift) * x_scale as f64).exp();
+        table[(i - 128) as u8 as usize] = e as f32;
+    }
+    let y_scale = (1.0f32 / qy.0).floor();
+    Ok(vec![Call {
+        op: OpKind::KilnQLinearSoftmax,
+        args: vec![
+            Arg::Tensor(x),
+            Arg::Const(ConstTensor::f32s(vec![256], &table)),
+            Arg::Double(y_scale as f64),
+            Arg::Int(qy.1 as i64),
+            Arg::Tensor(y),
+            Arg::Tensor(y),
+        ],
+    }])
+}
+
 fn softmax(c: &Ctx<'_>, beta: f32, y: TensorId) -> Result<Vec<Call>, CompileError> {
     let x = c.input(0)?;
     let qx = c.act_q("input", x)?;
     let qy = c.act_q("output", y)?;
+    if c.g.int_semantics == crate::ir::IntSemantics::OnnxRuntime {
+        return qlinear_softmax(c, beta, x, qx.0, qy, y);
+    }
     if qy != (1.0 / 256.0, -128) {
         return Err(c.unsupported(format!(
             "int8 softmax output must have scale 1/256 and zero point -128 (TFLite), found {qy:?}"

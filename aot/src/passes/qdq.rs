@@ -322,7 +322,11 @@ fn plan(g: &Graph, i: usize, into_quantize: Option<usize>) -> std::result::Resul
     let first_in = act_q.first().copied();
     let mut requantize_from = None;
     match &n.op {
-        Op::Softmax { .. } if !(scale_near(os, 1.0 / 256.0) && ozp == -128) => {
+        // ONNX Runtime's QLinearSoftmax takes any output quantization; TFLite's softmax does not.
+        Op::Softmax { .. }
+            if g.int_semantics == crate::ir::IntSemantics::TfliteMicro
+                && !(scale_near(os, 1.0 / 256.0) && ozp == -128) =>
+        {
             return Err(format!(
                 "int8 softmax output must have scale 1/256 and zero point -128 (TFLite); the model quantizes it with scale {os}, zero point {ozp}"
             ));

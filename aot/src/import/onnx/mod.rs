@@ -360,6 +360,7 @@ impl<'p> Importer<'p> {
             opset,
             g: Graph {
                 source: path.to_path_buf(),
+                int_semantics: crate::ir::IntSemantics::OnnxRuntime,
                 ..Graph::default()
             },
             values: HashMap::new(),

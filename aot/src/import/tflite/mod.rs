@@ -43,6 +43,7 @@ pub fn import(path: &Path, bytes: &[u8]) -> Result<Graph, CompileError> {
     }
     let mut g = Graph {
         source: path.to_path_buf(),
+        int_semantics: crate::ir::IntSemantics::TfliteMicro,
         tensors: m.tensors,
         nodes,
         inputs: m.inputs.into_iter().map(TensorId).collect(),

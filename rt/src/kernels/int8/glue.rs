@@ -12,7 +12,7 @@ use super::quantize::{
     kiln_quantize, qd_dequantize_per_tensor, qd_quantize_per_tensor, QRange, RoundMode,
 };
 use super::reduce::{mean, MeanParams};
-use super::softmax::{softmax, SoftmaxParams};
+use super::softmax::{qlinear_softmax, softmax, SoftmaxParams};
 use super::{lut_apply, lut_apply_in_place, maximum, minimum, ActRange, Nhwc};
 use crate::error::RtError;
 use crate::exec::{IntList, KernelCtx, KernelEntry, TensorMut, TensorRef, MAX_TENSOR_LIST};
@@ -68,6 +68,10 @@ pub const KERNELS: &[KernelEntry] = &[
     KernelEntry {
         op: OpKind::CmSoftmax,
         run: softmax_k,
+    },
+    KernelEntry {
+        op: OpKind::KilnQLinearSoftmax,
+        run: qlinear_softmax_k,
     },
     KernelEntry {
         op: OpKind::CmQuantizedActivation,
@@ -344,6 +348,23 @@ fn softmax_k(ctx: &mut KernelCtx<'_>) -> Result<(), RtError> {
     contiguous(op, x.is_contiguous() && y.is_contiguous())?;
     let depth = x.dim(-1)?;
     softmax(&p, x.as_i8()?, depth, y.as_i8_mut()?)
+}
+
+fn qlinear_softmax_k(ctx: &mut KernelCtx<'_>) -> Result<(), RtError> {
+    let op = ctx.op();
+    let y_scale = ctx.double(2)? as f32;
+    let zp = int32(ctx, 3, "y_zero_point out of i32 range")?;
+    let ([x, table], mut y) = ctx.io([0, 1], 4)?;
+    contiguous(op, x.is_contiguous() && y.is_contiguous())?;
+    let depth = x.dim(-1)?;
+    qlinear_softmax(
+        table.as_f32()?,
+        y_scale,
+        zp,
+        x.as_i8()?,
+        depth,
+        y.as_i8_mut()?,
+    )
 }
 
 fn activation_k(ctx: &mut KernelCtx<'_>) -> Result<(), RtError> {

@@ -147,3 +147,68 @@ mod tests {
         assert!(softmax(&P, &[0; 4], 2, &mut y).is_err());
     }
 }
+
+/// ONNX Runtime's `QLinearSoftmax` for int8 over rows of `depth` elements, step for step in f32
+/// (`table`, `y_scale = floor(1 / output_scale)` come from the compiler). This is what ONNX Runtime
+/// runs for a QDQ softmax, so ONNX QDQ models match it rather than TFLite's fixed-point softmax.
+pub fn qlinear_softmax(
+    table: &[f32],
+    y_scale: f32,
+    y_zero_point: i32,
+    x: &[i8],
+    depth: usize,
+    y: &mut [i8],
+) -> Result<(), RtError> {
+    const K: OpKind = OpKind::KilnQLinearSoftmax;
+    check(table.len() == 256, K, "lookup table must have 256 entries")?;
+    check(
+        depth >= 1 && x.len() % depth == 0,
+        K,
+        "input size is not a multiple of the row length",
+    )?;
+    check(x.len() == y.len(), K, "input and output sizes differ")?;
+    for (row, out) in x.chunks_exact(depth).zip(y.chunks_exact_mut(depth)) {
+        let max = row.iter().copied().max().unwrap_or(i8::MIN) as i32;
+        // The row maximum lands on index 127, the table's largest entry.
+        let index = |v: i8| (127 - max + v as i32) as u8 as usize;
+        let sum: f32 = row.iter().map(|&v| table[index(v)]).sum();
+        if sum == 0.0 {
+            // ONNX Runtime stops (leaving the rest untouched); a zero sum needs a degenerate table.
+            return Ok(());
+        }
+        for (&v, o) in row.iter().zip(out.iter_mut()) {
+            let q = super::quantize::round_half_even(table[index(v)] * y_scale / sum) as i32
+                + y_zero_point;
+            // ONNX Runtime saturates only above 255, then narrows.
+            *o = if q > 255 { 255u8 as i8 } else { q as i8 };
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod qlinear_tests {
+    use super::*;
+
+    #[test]
+    fn uniform_row_splits_evenly_and_max_gets_the_largest_share() {
+        // Table: exp((i - 255) * 0.1) at index (i - 128) as u8, i.e. index 127 = 1.0.
+        let mut table = [0f32; 256];
+        for i in 0..256i32 {
+            let e = (((i - 255) as f64) * 0.1).exp() as f32;
+            table[(i - 128) as u8 as usize] = e;
+        }
+        let x = [5i8; 4];
+        let mut y = [0i8; 4];
+        qlinear_softmax(&table, 255.0, -128, &x, 4, &mut y).unwrap();
+        // 255 / 4 = 63.75 -> 64 - 128.
+        assert_eq!(y, [-64; 4]);
+        let x = [10i8, 0, 0, 0];
+        qlinear_softmax(&table, 255.0, -128, &x, 4, &mut y).unwrap();
+        let e0 = (-1.0f64).exp() as f32; // one step of 10 * 0.1 below the max
+        let s = 1.0 + 3.0 * e0;
+        assert_eq!(y[0] as i32, (255.0f32 / s).round() as i32 - 128);
+        assert!(y[0] > y[1] && y[1] == y[2]);
+        assert!(qlinear_softmax(&table[..10], 255.0, -128, &x, 4, &mut y).is_err());
+    }
+}
