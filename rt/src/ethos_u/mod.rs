@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod blob;
 pub mod cmd;
+pub mod disasm;
 pub mod driver;
 pub mod error;
 pub mod payload;
@@ -13,5 +14,6 @@ pub mod sim;
 
 pub use backend::{EthosUBackend, BACKEND_ID};
 pub use blob::{VelaBlob, VelaIo};
+pub use disasm::disassemble;
 pub use driver::{Driver, DriverConfig, Mmio, NpuMemory, NpuRegisters, Region};
 pub use error::{EthosUError, IoKind, NpuFault};
