@@ -175,9 +175,9 @@ impl ConfigReg {
     pub const fn shram_size_kib(self) -> u32 {
         (self.0 >> 8) & 0xFF
     }
-    /// Bit 16, custom DMA implemented.
+    /// Bit 27, custom DMA implemented.
     pub const fn custom_dma(self) -> bool {
-        (self.0 >> 16) & 1 != 0
+        (self.0 >> 27) & 1 != 0
     }
     /// Bits 31:28, product (0 = U55, 1 = U65).
     pub const fn product_raw(self) -> u32 {

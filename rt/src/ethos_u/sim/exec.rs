@@ -1,0 +1,1273 @@
+//! Execution of one NPU operation from the register file.
+
+use super::mlw::{MlwDecoder, MlwError, WeightOrder};
+use super::{Access, NpuError, NpuModel, OpKind, OpReport, RegFile};
+use crate::ethos_u::driver::{NpuMemory, MAX_REGIONS};
+use crate::ethos_u::regs::{
+    Activation, ActivationFunction, ActivationPrecision, BadField, ClipRange, Cmd0Op as C0,
+    Cmd1Op as C1, DmaRegion, DmaRegionMode, DmaStrideMode, ElementwiseMode, Ifm2Broadcast,
+    IfmPrecision, IfmScaleMode, KernelStride, OfmPrecision, OfmScaleMode, Opcode, OperandOrder,
+    PoolingMode, RoundMode, UpscaleMode, WeightOrder as WeightTraversal, SHRAM_LUT_BYTES,
+    SHRAM_LUT_SLOT_BYTES,
+};
+
+/// Decoded weights held at once (one OFM block, or a channel group of it).
+pub(super) const WEIGHT_CAPACITY: usize = 16384;
+
+fn field_err(offset: u32, register: C0) -> impl Fn(BadField) -> NpuError {
+    move |bad| NpuError::Field {
+        offset,
+        register: Opcode::Cmd0(register),
+        bad,
+    }
+}
+
+fn invalid(offset: u32, what: &'static str, value: i64) -> NpuError {
+    NpuError::Invalid {
+        offset,
+        what,
+        value,
+    }
+}
+
+// ---------------------------------------------------------------- rescale
+
+/// `p / 2^s` rounded half up (towards +infinity); `s` may be 0.
+fn round_half_up(p: i128, s: u32) -> i128 {
+    if s == 0 {
+        p
+    } else if s >= 127 {
+        0
+    } else {
+        (p + (1i128 << (s - 1))) >> s
+    }
+}
+
+/// `p / 2^s` rounded half away from zero (gemmlowp `RoundingDivideByPOT`).
+fn round_half_away(p: i128, s: u32) -> i128 {
+    if s == 0 {
+        p
+    } else if s >= 127 {
+        0
+    } else {
+        let half = 1i128 << (s - 1);
+        if p >= 0 {
+            (p + half) >> s
+        } else {
+            -((-p + half) >> s)
+        }
+    }
+}
+
+/// `p / 2^s` with the given rounding.
+fn round_shift(p: i128, s: u32, mode: RoundMode) -> i128 {
+    match mode {
+        // A pure shift in DBL mode is TFLite's RoundingDivideByPOT.
+        RoundMode::Dbl => round_half_away(p, s),
+        RoundMode::Natural => round_half_up(p, s),
+        RoundMode::Truncate => {
+            if s >= 127 {
+                if p < 0 {
+                    -1
+                } else {
+                    0
+                }
+            } else {
+                p >> s
+            }
+        }
+    }
+}
+
+/// `v * scale / 2^shift` with the output stage's rounding.
+///
+/// DBL is TFLite's `MultiplyByQuantizedMultiplier` with multiplier `scale`
+/// and exponent `31 - shift`: for `shift <= 31` the left shift is exact and a
+/// single rounding doubling high multiply remains (round half up); for
+/// `shift > 31` the high multiply (half up at bit 31) is followed by a
+/// rounding divide by `2^(shift - 31)` (half away from zero).
+pub(super) fn rescale(v: i64, scale: u32, shift: u32, mode: RoundMode) -> i64 {
+    let p = v as i128 * scale as i128;
+    let r = match mode {
+        RoundMode::Dbl if shift > 31 => round_half_away(round_half_up(p, 31), shift - 31),
+        RoundMode::Dbl => round_half_up(p, shift),
+        _ => round_shift(p, shift, mode),
+    };
+    r.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+// ---------------------------------------------------------------- memory
+
+fn region_bytes<'m>(
+    mem: &'m NpuMemory<'_, '_>,
+    offset: u32,
+    access: Access,
+    region: u8,
+) -> Result<&'m [u8], NpuError> {
+    mem.region(region as usize).ok_or(NpuError::BadRegion {
+        offset,
+        access,
+        region,
+        what: "is absent",
+    })
+}
+
+fn span(
+    buf_len: usize,
+    offset: u32,
+    access: Access,
+    region: u8,
+    address: u64,
+    len: u64,
+) -> Result<core::ops::Range<usize>, NpuError> {
+    let oob = NpuError::OutOfRegion {
+        offset,
+        access,
+        region,
+        address,
+        len,
+        region_len: buf_len as u64,
+    };
+    let end = address.checked_add(len).ok_or(oob)?;
+    if end > buf_len as u64 {
+        return Err(oob);
+    }
+    // Both fit in usize: they are at most buf_len.
+    Ok(address as usize..end as usize)
+}
+
+/// Bytes `[address, address + len)` of a region, read-only.
+fn read_span<'m>(
+    mem: &'m NpuMemory<'_, '_>,
+    offset: u32,
+    access: Access,
+    region: u8,
+    address: u64,
+    len: u64,
+) -> Result<&'m [u8], NpuError> {
+    let b = region_bytes(mem, offset, access, region)?;
+    let r = span(b.len(), offset, access, region, address, len)?;
+    Ok(&b[r])
+}
+
+/// Bytes `[address, address + len)` of a region, writable.
+fn write_span<'m>(
+    mem: &'m mut NpuMemory<'_, '_>,
+    offset: u32,
+    access: Access,
+    region: u8,
+    address: u64,
+    len: u64,
+) -> Result<&'m mut [u8], NpuError> {
+    if mem.region(region as usize).is_none() {
+        return Err(NpuError::BadRegion {
+            offset,
+            access,
+            region,
+            what: "is absent",
+        });
+    }
+    let b = mem.region_mut(region as usize).ok_or(NpuError::BadRegion {
+        offset,
+        access,
+        region,
+        what: "is read-only",
+    })?;
+    let r = span(b.len(), offset, access, region, address, len)?;
+    Ok(&mut b[r])
+}
+
+fn decode_elem(b: &[u8], signed: bool) -> i64 {
+    match (b.len(), signed) {
+        (1, true) => b[0] as i8 as i64,
+        (1, false) => b[0] as i64,
+        (2, true) => i16::from_le_bytes([b[0], b[1]]) as i64,
+        (2, false) => u16::from_le_bytes([b[0], b[1]]) as i64,
+        (4, true) => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64,
+        (4, false) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64,
+        (8, _) => i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+        _ => 0,
+    }
+}
+
+/// A feature map as the registers describe it.
+#[derive(Clone, Copy, Debug)]
+struct Fm {
+    access: Access,
+    region: u8,
+    base: [u64; 4],
+    height0: u64,
+    height1: u64,
+    width0: u64,
+    stride_x: u64,
+    stride_y: u64,
+    stride_c: u64,
+    elem: u64,
+    signed: bool,
+    brick: bool,
+    zp: i64,
+    bits: u32,
+}
+
+impl Fm {
+    /// Byte address of element (y, x, c): pick the tile, then NHWC or NHCWB16.
+    fn addr(&self, y: u64, x: u64, c: u64) -> Option<u64> {
+        let (t, y, x) = if x < self.width0 {
+            if y < self.height0 {
+                (0, y, x)
+            } else {
+                (2, y - self.height0, x)
+            }
+        } else if y < self.height1 {
+            (1, y, x - self.width0)
+        } else {
+            (3, y - self.height1, x - self.width0)
+        };
+        let c_off = if self.brick {
+            (c / 16)
+                .checked_mul(self.stride_c)?
+                .checked_add((c % 16) * self.elem)?
+        } else {
+            c.checked_mul(self.stride_c)?
+        };
+        self.base[t]
+            .checked_add(y.checked_mul(self.stride_y)?)?
+            .checked_add(x.checked_mul(self.stride_x)?)?
+            .checked_add(c_off)
+    }
+
+    fn oob(&self, offset: u32) -> NpuError {
+        NpuError::OutOfRegion {
+            offset,
+            access: self.access,
+            region: self.region,
+            address: u64::MAX,
+            len: self.elem,
+            region_len: 0,
+        }
+    }
+
+    fn read(
+        &self,
+        mem: &NpuMemory<'_, '_>,
+        offset: u32,
+        y: u64,
+        x: u64,
+        c: u64,
+    ) -> Result<i64, NpuError> {
+        let a = self.addr(y, x, c).ok_or(self.oob(offset))?;
+        let b = read_span(mem, offset, self.access, self.region, a, self.elem)?;
+        Ok(decode_elem(b, self.signed))
+    }
+
+    fn write(
+        &self,
+        mem: &mut NpuMemory<'_, '_>,
+        offset: u32,
+        y: u64,
+        x: u64,
+        c: u64,
+        v: i64,
+    ) -> Result<(), NpuError> {
+        let a = self.addr(y, x, c).ok_or(self.oob(offset))?;
+        let b = write_span(mem, offset, self.access, self.region, a, self.elem)?;
+        let bytes = v.to_le_bytes();
+        b.copy_from_slice(&bytes[..b.len()]);
+        Ok(())
+    }
+
+    /// The value range of the element type.
+    fn range(&self) -> (i64, i64) {
+        type_range(self.bits, self.signed)
+    }
+}
+
+fn type_range(bits: u32, signed: bool) -> (i64, i64) {
+    match (bits, signed) {
+        (64, _) => (i64::MIN, i64::MAX),
+        (b, true) => (-(1i64 << (b - 1)), (1i64 << (b - 1)) - 1),
+        (b, false) => (0, (1i64 << b) - 1),
+    }
+}
+
+fn zero_point(raw: u16, signed: bool) -> i64 {
+    if signed {
+        raw as i16 as i64
+    } else {
+        raw as i64
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fm_from(
+    r: &RegFile,
+    access: Access,
+    region: C0,
+    bases: [C1; 4],
+    tiles: [C0; 3],
+    strides: [C1; 3],
+    precision: ActivationPrecision,
+    signed: bool,
+    brick: bool,
+    zp: C0,
+) -> Fm {
+    let bits = precision.bytes() * 8;
+    Fm {
+        access,
+        region: (r.r0(region) & 7) as u8,
+        base: bases.map(|b| r.addr(b)),
+        height0: r.r0(tiles[0]) as u64 + 1,
+        height1: r.r0(tiles[1]) as u64 + 1,
+        width0: r.r0(tiles[2]) as u64 + 1,
+        stride_x: r.addr(strides[0]),
+        stride_y: r.addr(strides[1]),
+        stride_c: r.addr(strides[2]),
+        elem: precision.bytes() as u64,
+        signed,
+        brick,
+        zp: zero_point(r.r0(zp), signed),
+        bits,
+    }
+}
+
+fn ifm(r: &RegFile, offset: u32) -> Result<(Fm, IfmPrecision), NpuError> {
+    let p = IfmPrecision::decode(r.r0(C0::SET_IFM_PRECISION))
+        .map_err(field_err(offset, C0::SET_IFM_PRECISION))?;
+    let fm = fm_from(
+        r,
+        Access::IfmRead,
+        C0::SET_IFM_REGION,
+        [
+            C1::SET_IFM_BASE0,
+            C1::SET_IFM_BASE1,
+            C1::SET_IFM_BASE2,
+            C1::SET_IFM_BASE3,
+        ],
+        [
+            C0::SET_IFM_HEIGHT0_M1,
+            C0::SET_IFM_HEIGHT1_M1,
+            C0::SET_IFM_WIDTH0_M1,
+        ],
+        [
+            C1::SET_IFM_STRIDE_X,
+            C1::SET_IFM_STRIDE_Y,
+            C1::SET_IFM_STRIDE_C,
+        ],
+        p.precision,
+        p.signed(),
+        p.format == crate::ethos_u::regs::ActivationFormat::Nhcwb16,
+        C0::SET_IFM_ZERO_POINT,
+    );
+    Ok((fm, p))
+}
+
+fn ifm2(r: &RegFile, offset: u32) -> Result<Fm, NpuError> {
+    // IFM2_PRECISION has no scale/round fields; decode with them masked.
+    let raw = r.r0(C0::SET_IFM2_PRECISION) & 0x00FF;
+    let p = IfmPrecision::decode(raw).map_err(field_err(offset, C0::SET_IFM2_PRECISION))?;
+    Ok(fm_from(
+        r,
+        Access::Ifm2Read,
+        C0::SET_IFM2_REGION,
+        [
+            C1::SET_IFM2_BASE0,
+            C1::SET_IFM2_BASE1,
+            C1::SET_IFM2_BASE2,
+            C1::SET_IFM2_BASE3,
+        ],
+        [
+            C0::SET_IFM2_HEIGHT0_M1,
+            C0::SET_IFM2_HEIGHT1_M1,
+            C0::SET_IFM2_WIDTH0_M1,
+        ],
+        [
+            C1::SET_IFM2_STRIDE_X,
+            C1::SET_IFM2_STRIDE_Y,
+            C1::SET_IFM2_STRIDE_C,
+        ],
+        p.precision,
+        p.signed(),
+        p.format == crate::ethos_u::regs::ActivationFormat::Nhcwb16,
+        C0::SET_IFM2_ZERO_POINT,
+    ))
+}
+
+fn ofm(r: &RegFile, offset: u32) -> Result<(Fm, OfmPrecision), NpuError> {
+    let p = OfmPrecision::decode(r.r0(C0::SET_OFM_PRECISION))
+        .map_err(field_err(offset, C0::SET_OFM_PRECISION))?;
+    let fm = fm_from(
+        r,
+        Access::OfmWrite,
+        C0::SET_OFM_REGION,
+        [
+            C1::SET_OFM_BASE0,
+            C1::SET_OFM_BASE1,
+            C1::SET_OFM_BASE2,
+            C1::SET_OFM_BASE3,
+        ],
+        [
+            C0::SET_OFM_HEIGHT0_M1,
+            C0::SET_OFM_HEIGHT1_M1,
+            C0::SET_OFM_WIDTH0_M1,
+        ],
+        [
+            C1::SET_OFM_STRIDE_X,
+            C1::SET_OFM_STRIDE_Y,
+            C1::SET_OFM_STRIDE_C,
+        ],
+        p.precision,
+        p.signed(),
+        p.format == crate::ethos_u::regs::ActivationFormat::Nhcwb16,
+        C0::SET_OFM_ZERO_POINT,
+    );
+    Ok((fm, p))
+}
+
+/// OFM dimensions.
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    h: u64,
+    w: u64,
+    d: u64,
+}
+
+fn ofm_dims(r: &RegFile) -> Dims {
+    Dims {
+        h: r.r0(C0::SET_OFM_HEIGHT_M1) as u64 + 1,
+        w: r.r0(C0::SET_OFM_WIDTH_M1) as u64 + 1,
+        d: r.r0(C0::SET_OFM_DEPTH_M1) as u64 + 1,
+    }
+}
+
+// ---------------------------------------------------------------- output stage
+
+#[derive(Clone, Copy, Debug)]
+enum Lut {
+    None,
+    /// 256 entries of the OFM's 8-bit type.
+    Byte(u32),
+    /// 256 little-endian i32 entries (1 KiB, 4 slots).
+    Word(u32),
+}
+
+/// Everything after the rescale: zero point, clamp, LUT, saturation.
+#[derive(Clone, Copy, Debug)]
+struct OutStage {
+    zp: i64,
+    lo: i64,
+    hi: i64,
+    lut: Lut,
+    lut_base: i64,
+    sat: (i64, i64),
+}
+
+impl OutStage {
+    fn new(r: &RegFile, offset: u32, o: &Fm) -> Result<OutStage, NpuError> {
+        let act = Activation::decode(r.r0(C0::SET_ACTIVATION))
+            .map_err(field_err(offset, C0::SET_ACTIVATION))?;
+        let sat = o.range();
+        let (range, forced) = match act.clip_range {
+            ClipRange::OfmPrecision => (sat, false),
+            ClipRange::ForceUint8 => ((0, 255), true),
+            ClipRange::ForceInt8 => ((-128, 127), true),
+            ClipRange::ForceInt16 => ((-32768, 32767), true),
+        };
+        let unsigned_bounds =
+            matches!(act.clip_range, ClipRange::ForceUint8) || (!forced && !o.signed);
+        let bound = |v: u16| {
+            if unsigned_bounds {
+                v as i64
+            } else {
+                v as i16 as i64
+            }
+        };
+        let (mut lo, mut hi) = range;
+        // The 16-bit clip bounds apply to outputs of at most 16 bits (or a forced range).
+        if forced || o.bits <= 16 {
+            lo = lo.max(bound(r.r0(C0::SET_ACTIVATION_MIN)));
+            hi = hi.min(bound(r.r0(C0::SET_ACTIVATION_MAX)));
+        }
+        let lut = match act.function {
+            ActivationFunction::Relu => Lut::None,
+            ActivationFunction::Tanh | ActivationFunction::Sigmoid => {
+                return Err(NpuError::Unsupported {
+                    offset,
+                    what: "hardware TANH/SIGMOID activation (int16)",
+                })
+            }
+            f => {
+                let slot = f.table_slot().unwrap_or(0);
+                match o.bits {
+                    8 => Lut::Byte(slot),
+                    32 => Lut::Word(slot),
+                    _ => {
+                        return Err(NpuError::Unsupported {
+                            offset,
+                            what: "16-bit interpolating LUT activation",
+                        })
+                    }
+                }
+            }
+        };
+        let bytes = match lut {
+            Lut::None => 0,
+            Lut::Byte(s) => s * SHRAM_LUT_SLOT_BYTES + 256,
+            Lut::Word(s) => s * SHRAM_LUT_SLOT_BYTES + 1024,
+        };
+        if bytes > SHRAM_LUT_BYTES {
+            return Err(invalid(
+                offset,
+                "LUT extends past the SHRAM LUT area",
+                bytes as i64,
+            ));
+        }
+        Ok(OutStage {
+            zp: o.zp,
+            lo,
+            hi,
+            lut,
+            lut_base: range.0,
+            sat,
+        })
+    }
+
+    fn apply(&self, lut: &[u8], v: i64) -> i64 {
+        let v = v.saturating_add(self.zp).clamp(self.lo, self.hi);
+        let v = match self.lut {
+            Lut::None => v,
+            Lut::Byte(slot) => {
+                let i = (slot * SHRAM_LUT_SLOT_BYTES) as usize + (v - self.lut_base) as usize;
+                // The index is within 0..256 (v is clamped to an 8-bit range) and the
+                // slot was checked against the LUT area in `new`.
+                let b = lut.get(i).copied().unwrap_or(0);
+                if self.sat.0 < 0 {
+                    b as i8 as i64
+                } else {
+                    b as i64
+                }
+            }
+            Lut::Word(slot) => {
+                let i = (slot * SHRAM_LUT_SLOT_BYTES) as usize + 4 * (v - self.lut_base) as usize;
+                match lut.get(i..i + 4) {
+                    Some(b) => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64,
+                    None => 0,
+                }
+            }
+        };
+        v.clamp(self.sat.0, self.sat.1)
+    }
+}
+
+fn global_scale(r: &RegFile) -> (u32, u32) {
+    let (p, v) = r.r1(C1::SET_OFM_SCALE);
+    (v, (p & 0x3F) as u32)
+}
+
+// ---------------------------------------------------------------- cycle model
+
+fn report(
+    m: &NpuModel,
+    offset: u32,
+    kind: OpKind,
+    work: u64,
+    bytes: [u64; MAX_REGIONS],
+) -> OpReport {
+    let c = &m.config;
+    let compute = match kind {
+        OpKind::Conv | OpKind::Depthwise => work.div_ceil(c.macs_per_cc() as u64),
+        OpKind::Pool(_) | OpKind::Elementwise(_) => work.div_ceil(c.elem_units() as u64),
+        OpKind::Dma => 0,
+    };
+    let memory = bytes
+        .iter()
+        .zip(c.bytes_per_cycle.iter())
+        .map(|(&b, &bw)| b.div_ceil(bw.max(1) as u64))
+        .sum::<u64>();
+    OpReport {
+        offset,
+        kind,
+        work,
+        bytes,
+        cycles: compute.max(memory),
+    }
+}
+
+fn add_bytes(bytes: &mut [u64; MAX_REGIONS], region: u8, n: u64) {
+    if let Some(b) = bytes.get_mut(region as usize) {
+        *b = b.saturating_add(n);
+    }
+}
+
+// ---------------------------------------------------------------- kernel geometry
+
+#[derive(Clone, Copy, Debug)]
+struct Kernel {
+    taps_h: u64,
+    taps_w: u64,
+    stride_y: u64,
+    stride_x: u64,
+    dil_y: u64,
+    dil_x: u64,
+    pad_top: i64,
+    pad_left: i64,
+    /// IFM extent in (upscaled) IFM coordinates.
+    ifm_h: i64,
+    ifm_w: i64,
+    upscale: UpscaleMode,
+    stride_bits: KernelStride,
+}
+
+fn kernel(r: &RegFile, offset: u32, ofm: Dims) -> Result<Kernel, NpuError> {
+    let ks = KernelStride::decode(r.r0(C0::SET_KERNEL_STRIDE));
+    let dil_y = ks.dilation_y() as u64;
+    let dil_x = ks.dilation_x() as u64;
+    let kh_m1 = r.r0(C0::SET_KERNEL_HEIGHT_M1) as u64;
+    let kw_m1 = r.r0(C0::SET_KERNEL_WIDTH_M1) as u64;
+    if kh_m1 % dil_y != 0 || kw_m1 % dil_x != 0 {
+        return Err(invalid(
+            offset,
+            "dilated kernel extent is not a multiple of the dilation",
+            kh_m1 as i64,
+        ));
+    }
+    let up = r.r0(C0::SET_IFM_UPSCALE) as u32 & 3;
+    let upscale = UpscaleMode::from_bits(up).ok_or(NpuError::Field {
+        offset,
+        register: Opcode::Cmd0(C0::SET_IFM_UPSCALE),
+        bad: BadField {
+            field: "mode",
+            value: up,
+        },
+    })?;
+    let pt = (r.r0(C0::SET_IFM_PAD_TOP) & 0x7F) as i64;
+    let pl = (r.r0(C0::SET_IFM_PAD_LEFT) & 0x7F) as i64;
+    let pb = (r.r0(C0::SET_IFM_PAD_BOTTOM) & 0xFF) as i64;
+    let pr = (r.r0(C0::SET_IFM_PAD_RIGHT) & 0xFF) as i64;
+    let sy = ks.stride_y() as i64;
+    let sx = ks.stride_x() as i64;
+    // The IFM ends where the bottom/right padding starts.
+    let ifm_h = (ofm.h as i64 - 1) * sy + kh_m1 as i64 + 1 - pt - pb;
+    let ifm_w = (ofm.w as i64 - 1) * sx + kw_m1 as i64 + 1 - pl - pr;
+    if ifm_h <= 0 || ifm_w <= 0 {
+        return Err(invalid(
+            offset,
+            "padding leaves no IFM rows or columns",
+            ifm_h.min(ifm_w),
+        ));
+    }
+    Ok(Kernel {
+        taps_h: kh_m1 / dil_y + 1,
+        taps_w: kw_m1 / dil_x + 1,
+        stride_y: sy as u64,
+        stride_x: sx as u64,
+        dil_y,
+        dil_x,
+        pad_top: pt,
+        pad_left: pl,
+        ifm_h,
+        ifm_w,
+        upscale,
+        stride_bits: ks,
+    })
+}
+
+impl Kernel {
+    /// The IFM element (y, x) under output (oy, ox) and tap (ky, kx), or
+    /// `None` for padding (and the zeros of zero-insertion upscaling).
+    fn source(&self, oy: u64, ox: u64, ky: u64, kx: u64) -> Option<(u64, u64)> {
+        let y = (oy * self.stride_y + ky * self.dil_y) as i64 - self.pad_top;
+        let x = (ox * self.stride_x + kx * self.dil_x) as i64 - self.pad_left;
+        if y < 0 || x < 0 || y >= self.ifm_h || x >= self.ifm_w {
+            return None;
+        }
+        let (y, x) = (y as u64, x as u64);
+        match self.upscale {
+            UpscaleMode::None => Some((y, x)),
+            UpscaleMode::Nearest => Some((y / 2, x / 2)),
+            UpscaleMode::Zeros => {
+                if y % 2 == 1 || x % 2 == 1 {
+                    None
+                } else {
+                    Some((y / 2, x / 2))
+                }
+            }
+        }
+    }
+
+    /// IFM rows x columns actually stored (for the memory traffic estimate).
+    fn stored_ifm(&self) -> u64 {
+        let (h, w) = (self.ifm_h as u64, self.ifm_w as u64);
+        match self.upscale {
+            UpscaleMode::None => h * w,
+            _ => h.div_ceil(2) * w.div_ceil(2),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- convolution
+
+fn weight_err(offset: u32) -> impl Fn(MlwError) -> NpuError {
+    move |e| NpuError::WeightStream {
+        offset,
+        what: e.what,
+        bit: e.bit,
+    }
+}
+
+/// One per-channel record: (bias, scale, shift).
+fn scale_record(
+    mem: &NpuMemory<'_, '_>,
+    offset: u32,
+    region: u8,
+    base: u64,
+    c: u64,
+) -> Result<(i64, u32, u32), NpuError> {
+    let a = base.saturating_add(c.saturating_mul(10));
+    let b = read_span(mem, offset, Access::Scales, region, a, 10)?;
+    // 40-bit two's complement bias, u32 scale, 6-bit shift.
+    let raw = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], 0, 0, 0]);
+    let bias = ((raw << 24) as i64) >> 24;
+    let scale = u32::from_le_bytes([b[5], b[6], b[7], b[8]]);
+    Ok((bias, scale, (b[9] & 0x3F) as u32))
+}
+
+pub(super) fn conv(
+    m: &mut NpuModel,
+    offset: u32,
+    mem: &mut NpuMemory<'_, '_>,
+    depthwise: bool,
+) -> Result<OpReport, NpuError> {
+    let r = m.regs;
+    let od = ofm_dims(&r);
+    let k = kernel(&r, offset, od)?;
+    let (ifm, ip) = ifm(&r, offset)?;
+    let (ofm, op) = ofm(&r, offset)?;
+    let out = OutStage::new(&r, offset, &ofm)?;
+    let ifm_depth = r.r0(C0::SET_IFM_DEPTH_M1) as u64 + 1;
+    if depthwise && ifm_depth < od.d {
+        return Err(invalid(
+            offset,
+            "depthwise IFM depth below the OFM depth",
+            ifm_depth as i64,
+        ));
+    }
+    if ip.precision.bytes() > 2 {
+        return Err(NpuError::Unsupported {
+            offset,
+            what: "convolution with 32-bit IFM",
+        });
+    }
+    let w_region = (r.r0(C0::SET_WEIGHT_REGION) & 7) as u8;
+    let w_base = r.addr(C1::SET_WEIGHT_BASE);
+    let w_len = r.addr(C1::SET_WEIGHT_LENGTH);
+    let s_region = (r.r0(C0::SET_SCALE_REGION) & 7) as u8;
+    let s_base = r.addr(C1::SET_SCALE_BASE);
+    let s_len = r.addr(C1::SET_SCALE_LENGTH);
+    let per_channel = op.scale_mode == OfmScaleMode::PerChannel;
+    if per_channel && s_len < od.d * 10 {
+        return Err(invalid(
+            offset,
+            "SCALE_LENGTH is shorter than 10 bytes per OFM channel",
+            s_len as i64,
+        ));
+    }
+    // Check the weight stream lies in its region before decoding.
+    read_span(mem, offset, Access::Weights, w_region, w_base, w_len)?;
+    let icd = if depthwise { 1 } else { ifm_depth };
+    let taps = k.taps_h * k.taps_w;
+    let per_oc = (taps * icd) as usize;
+    if per_oc > WEIGHT_CAPACITY {
+        return Err(NpuError::Unsupported {
+            offset,
+            what: "kernel height x width x IFM depth above the model's weight buffer",
+        });
+    }
+    let block_depth = (r.r0(C0::SET_OFM_BLK_DEPTH_M1) & 0x7F) as u64 + 1;
+    let order = WeightOrder {
+        ifm_ublock_depth: m.config.ifm_ublock_depth(),
+        ofm_ublock_depth: m.config.ofm_ublock_depth(),
+        ofm_depth: od.d as u32,
+        kernel_height: k.taps_h as u32,
+        kernel_width: k.taps_w as u32,
+        ifm_depth: icd as u32,
+        ofm_block_depth: block_depth as u32,
+        depthwise,
+        part_kernel: k.stride_bits.weight_order == WeightTraversal::PartKernelFirst,
+        ifm_bits: ip.precision.bytes() * 8,
+        decomp_h: 8 / k.dil_y as u32,
+        decomp_w: 8 / k.dil_x as u32,
+    };
+    let macs = od.h * od.w * od.d * taps * icd;
+    m.spend(offset, macs)?;
+    let (g_scale, g_shift) = global_scale(&r);
+    let group = (WEIGHT_CAPACITY / per_oc).max(1) as u64;
+    let mut dec = MlwDecoder::new();
+    let mut bz = 0;
+    while bz < od.d {
+        let bd = block_depth.min(od.d - bz);
+        let start = dec;
+        let mut gz = bz;
+        while gz < bz + bd {
+            let gn = group.min(bz + bd - gz);
+            // Decode the block's stream, keeping the weights of channels gz..gz+gn.
+            dec = start;
+            {
+                let wbuf = read_span(mem, offset, Access::Weights, w_region, w_base, w_len)?;
+                let weights = &mut m.weights;
+                order.walk_block(bz as u32, |slot| {
+                    let v = dec.expect_weight(wbuf).map_err(weight_err(offset))?;
+                    if let Some((oc, ky, kx, ic)) = slot {
+                        let oc = oc as u64;
+                        if oc >= gz && oc < gz + gn {
+                            let i = (oc - gz) as usize * per_oc
+                                + ((ky as u64 * k.taps_w + kx as u64) * icd + ic as u64) as usize;
+                            if let Some(w) = weights.get_mut(i) {
+                                *w = v;
+                            }
+                        }
+                    }
+                    Ok::<(), NpuError>(())
+                })?;
+            }
+            for oc in gz..gz + gn {
+                let (bias, scale, shift) = if per_channel {
+                    scale_record(mem, offset, s_region, s_base, oc)?
+                } else {
+                    (0, g_scale, g_shift)
+                };
+                let wbase = (oc - gz) as usize * per_oc;
+                for oy in 0..od.h {
+                    for ox in 0..od.w {
+                        let mut acc = bias;
+                        for ky in 0..k.taps_h {
+                            for kx in 0..k.taps_w {
+                                let Some((y, x)) = k.source(oy, ox, ky, kx) else {
+                                    continue;
+                                };
+                                let wi = wbase + ((ky * k.taps_w + kx) * icd) as usize;
+                                if depthwise {
+                                    let v = ifm.read(mem, offset, y, x, oc)? - ifm.zp;
+                                    acc += v * m.weights[wi] as i64;
+                                } else {
+                                    for ic in 0..icd {
+                                        let v = ifm.read(mem, offset, y, x, ic)? - ifm.zp;
+                                        acc += v * m.weights[wi + ic as usize] as i64;
+                                    }
+                                }
+                            }
+                        }
+                        let v = rescale(acc, scale, shift, op.round_mode);
+                        let v = out.apply(&m.lut, v);
+                        ofm.write(mem, offset, oy, ox, oc, v)?;
+                    }
+                }
+            }
+            gz += gn;
+        }
+        bz += bd;
+    }
+    let mut bytes = [0u64; MAX_REGIONS];
+    add_bytes(
+        &mut bytes,
+        ifm.region,
+        k.stored_ifm() * ifm_depth * ifm.elem,
+    );
+    add_bytes(&mut bytes, w_region, w_len);
+    add_bytes(&mut bytes, s_region, if per_channel { s_len } else { 0 });
+    add_bytes(&mut bytes, ofm.region, od.h * od.w * od.d * ofm.elem);
+    let kind = if depthwise {
+        OpKind::Depthwise
+    } else {
+        OpKind::Conv
+    };
+    Ok(report(m, offset, kind, macs, bytes))
+}
+
+// ---------------------------------------------------------------- pooling
+
+pub(super) fn pool(
+    m: &mut NpuModel,
+    offset: u32,
+    param: u16,
+    mem: &mut NpuMemory<'_, '_>,
+) -> Result<OpReport, NpuError> {
+    let r = m.regs;
+    let mode = PoolingMode::from_bits(param as u32 & 7).ok_or(NpuError::Field {
+        offset,
+        register: Opcode::Cmd0(C0::OP_POOL),
+        bad: BadField {
+            field: "pooling_mode",
+            value: param as u32 & 7,
+        },
+    })?;
+    let od = ofm_dims(&r);
+    let k = kernel(&r, offset, od)?;
+    let (ifm, _) = ifm(&r, offset)?;
+    let (ofm, op) = ofm(&r, offset)?;
+    let out = OutStage::new(&r, offset, &ofm)?;
+    let ifm_depth = r.r0(C0::SET_IFM_DEPTH_M1) as u64 + 1;
+    let (scale, shift) = global_scale(&r);
+    let taps = k.taps_h * k.taps_w;
+    let sum_depth = if mode == PoolingMode::ReduceSum {
+        ifm_depth
+    } else {
+        1
+    };
+    if mode != PoolingMode::ReduceSum && ifm_depth < od.d {
+        return Err(invalid(
+            offset,
+            "pooling IFM depth below the OFM depth",
+            ifm_depth as i64,
+        ));
+    }
+    let work = od.h * od.w * od.d * taps * sum_depth;
+    m.spend(offset, work)?;
+    for oy in 0..od.h {
+        for ox in 0..od.w {
+            for oc in 0..od.d {
+                let mut acc: i64 = 0;
+                let mut max: Option<i64> = None;
+                for ky in 0..k.taps_h {
+                    for kx in 0..k.taps_w {
+                        let Some((y, x)) = k.source(oy, ox, ky, kx) else {
+                            continue;
+                        };
+                        match mode {
+                            PoolingMode::Max => {
+                                let v = ifm.read(mem, offset, y, x, oc)?;
+                                max = Some(max.map_or(v, |mx| mx.max(v)));
+                            }
+                            PoolingMode::Average => {
+                                acc += ifm.read(mem, offset, y, x, oc)? - ifm.zp;
+                            }
+                            PoolingMode::ReduceSum => {
+                                for ic in 0..ifm_depth {
+                                    acc += ifm.read(mem, offset, y, x, ic)? - ifm.zp;
+                                }
+                            }
+                        }
+                    }
+                }
+                if mode == PoolingMode::Max {
+                    // All-padding windows produce the IFM zero point.
+                    acc = max.unwrap_or(ifm.zp) - ifm.zp;
+                }
+                let v = rescale(acc, scale, shift, op.round_mode);
+                let v = out.apply(&m.lut, v);
+                ofm.write(mem, offset, oy, ox, oc, v)?;
+            }
+        }
+    }
+    let mut bytes = [0u64; MAX_REGIONS];
+    add_bytes(
+        &mut bytes,
+        ifm.region,
+        k.stored_ifm() * ifm_depth * ifm.elem,
+    );
+    add_bytes(&mut bytes, ofm.region, od.h * od.w * od.d * ofm.elem);
+    Ok(report(m, offset, OpKind::Pool(mode), work, bytes))
+}
+
+// ---------------------------------------------------------------- elementwise
+
+pub(super) fn elementwise(
+    m: &mut NpuModel,
+    offset: u32,
+    param: u16,
+    mem: &mut NpuMemory<'_, '_>,
+) -> Result<OpReport, NpuError> {
+    let r = m.regs;
+    let mode = ElementwiseMode::from_bits(param as u32 & 0x3F).ok_or(NpuError::Field {
+        offset,
+        register: Opcode::Cmd0(C0::OP_ELEMENTWISE),
+        bad: BadField {
+            field: "elementwise_mode",
+            value: param as u32 & 0x3F,
+        },
+    })?;
+    let od = ofm_dims(&r);
+    let (ifm, ip) = ifm(&r, offset)?;
+    let (ofm, op) = ofm(&r, offset)?;
+    let out = OutStage::new(&r, offset, &ofm)?;
+    let binary = mode.is_binary();
+    let ifm2 = if binary {
+        Some(ifm2(&r, offset)?)
+    } else {
+        None
+    };
+    let bc = Ifm2Broadcast::decode(r.r0(C0::SET_IFM2_BROADCAST));
+    let (ofm_scale, ofm_shift) = global_scale(&r);
+    let (opa_p, opa_scale) = r.r1(C1::SET_OPA_SCALE);
+    let opa_shift = (opa_p & 0x3F) as u32;
+    let opb_scale = r.r1(C1::SET_OPB_SCALE).1 & 0xFFFF;
+    let wide = ip.precision.bytes() == 4 || ifm2.is_some_and(|f| f.elem == 4);
+    // The operand that is not scaled in OPA_32/OPB_32 mode is aligned with
+    // the scaled one's fixed point: 2^19 for 8-bit inputs, 2^14 for 16-bit
+    // (Vela's advanced add/sub scaling uses input shifts of 20 and 15).
+    let unscaled_shift = if ip.precision.bytes() == 1 { 19 } else { 14 };
+    let work = od.h * od.w * od.d;
+    m.spend(offset, work)?;
+    for y in 0..od.h {
+        for x in 0..od.w {
+            for c in 0..od.d {
+                let a = ifm.read(mem, offset, y, x, c)? - ifm.zp;
+                let b = match ifm2 {
+                    Some(f) if bc.broadcast_constant => {
+                        zero_point(r.r0(C0::SET_IFM2_SCALAR), f.signed) - f.zp
+                    }
+                    Some(f) => {
+                        let (y2, x2, c2) = (
+                            if bc.broadcast_h { 0 } else { y },
+                            if bc.broadcast_w { 0 } else { x },
+                            if bc.broadcast_c { 0 } else { c },
+                        );
+                        f.read(mem, offset, y2, x2, c2)? - f.zp
+                    }
+                    None => 0,
+                };
+                let (a, b) = if bc.operand_order == OperandOrder::OrderA && binary {
+                    (b, a)
+                } else {
+                    (a, b)
+                };
+                let v = match mode {
+                    ElementwiseMode::Add | ElementwiseMode::Sub => {
+                        let (sa, sb) = match ip.scale_mode {
+                            IfmScaleMode::OpaOpb16 => (
+                                rescale(a, opa_scale, opa_shift, ip.round_mode),
+                                b.saturating_mul(opb_scale as i64),
+                            ),
+                            IfmScaleMode::Opa32 => (
+                                rescale(a, opa_scale, opa_shift, ip.round_mode),
+                                b << unscaled_shift,
+                            ),
+                            IfmScaleMode::Opb32 => (
+                                a << unscaled_shift,
+                                rescale(b, opa_scale, opa_shift, ip.round_mode),
+                            ),
+                        };
+                        let s = if mode == ElementwiseMode::Add {
+                            sa.saturating_add(sb)
+                        } else {
+                            sa.saturating_sub(sb)
+                        };
+                        rescale(s, ofm_scale, ofm_shift, op.round_mode)
+                    }
+                    ElementwiseMode::Mul => {
+                        let p = a.saturating_mul(b);
+                        if wide {
+                            // 32-bit operands: the product is only shifted.
+                            rescale(p, 1, ofm_shift, op.round_mode)
+                        } else {
+                            rescale(p, ofm_scale, ofm_shift, op.round_mode)
+                        }
+                    }
+                    ElementwiseMode::Min => rescale(a.min(b), ofm_scale, ofm_shift, op.round_mode),
+                    ElementwiseMode::Max => rescale(a.max(b), ofm_scale, ofm_shift, op.round_mode),
+                    ElementwiseMode::Abs => {
+                        rescale(a.saturating_abs(), ofm_scale, ofm_shift, op.round_mode)
+                    }
+                    ElementwiseMode::Lrelu => {
+                        if a < 0 {
+                            rescale(a, ofm_scale, ofm_shift, op.round_mode)
+                        } else {
+                            a
+                        }
+                    }
+                    ElementwiseMode::Clz => (a as i32 as u32).leading_zeros() as i64,
+                    ElementwiseMode::Shl => {
+                        let s = b.clamp(0, 63) as u32;
+                        (a as i128)
+                            .checked_shl(s)
+                            .unwrap_or(0)
+                            .clamp(i64::MIN as i128, i64::MAX as i128)
+                            as i64
+                    }
+                    ElementwiseMode::Shr => {
+                        round_shift(a as i128, b.clamp(0, 63) as u32, op.round_mode) as i64
+                    }
+                };
+                let v = out.apply(&m.lut, v);
+                ofm.write(mem, offset, y, x, c, v)?;
+            }
+        }
+    }
+    let mut bytes = [0u64; MAX_REGIONS];
+    add_bytes(&mut bytes, ifm.region, work * ifm.elem);
+    if let Some(f) = ifm2 {
+        add_bytes(&mut bytes, f.region, work * f.elem);
+    }
+    add_bytes(&mut bytes, ofm.region, work * ofm.elem);
+    Ok(report(m, offset, OpKind::Elementwise(mode), work, bytes))
+}
+
+// ---------------------------------------------------------------- DMA
+
+pub(super) fn dma(
+    m: &mut NpuModel,
+    offset: u32,
+    mem: &mut NpuMemory<'_, '_>,
+) -> Result<OpReport, NpuError> {
+    let r = m.regs;
+    let src = DmaRegion::decode(r.r0(C0::SET_DMA0_SRC_REGION))
+        .map_err(field_err(offset, C0::SET_DMA0_SRC_REGION))?;
+    let dst = DmaRegion::decode(r.r0(C0::SET_DMA0_DST_REGION))
+        .map_err(field_err(offset, C0::SET_DMA0_DST_REGION))?;
+    if src.stride_mode != DmaStrideMode::D1 || dst.stride_mode != DmaStrideMode::D1 {
+        return Err(NpuError::Unsupported {
+            offset,
+            what: "strided (2D/3D) DMA",
+        });
+    }
+    if src.mode != DmaRegionMode::External {
+        return Err(NpuError::Unsupported {
+            offset,
+            what: "DMA from NPU-internal memory",
+        });
+    }
+    let src_addr = r.addr(C1::SET_DMA0_SRC);
+    let dst_addr = r.addr(C1::SET_DMA0_DST);
+    let len = r.addr(C1::SET_DMA0_LEN);
+    let src_region = (src.region & 7) as u8;
+    m.spend(offset, len)?;
+    let mut bytes = [0u64; MAX_REGIONS];
+    add_bytes(&mut bytes, src_region, len);
+    match dst.mode {
+        DmaRegionMode::Internal => {
+            // SHRAM: only the LUT area at its top is modelled.
+            let shram = m.config.shram_kib as u64 * 1024;
+            let lut_base = shram.saturating_sub(SHRAM_LUT_BYTES as u64);
+            let end = dst_addr.saturating_add(len);
+            if dst_addr < lut_base || end > shram {
+                return Err(NpuError::OutOfRegion {
+                    offset,
+                    access: Access::DmaWrite,
+                    region: dst.region as u8,
+                    address: dst_addr,
+                    len,
+                    region_len: shram,
+                });
+            }
+            let s = read_span(mem, offset, Access::DmaRead, src_region, src_addr, len)?;
+            let at = (dst_addr - lut_base) as usize;
+            m.lut[at..at + s.len()].copy_from_slice(s);
+        }
+        DmaRegionMode::External => {
+            let dst_region = (dst.region & 7) as u8;
+            add_bytes(&mut bytes, dst_region, len);
+            let same = mem.resolve(src_region as usize).is_some()
+                && mem.resolve(src_region as usize) == mem.resolve(dst_region as usize);
+            // Validate both ends first so a failed DMA writes nothing.
+            read_span(mem, offset, Access::DmaRead, src_region, src_addr, len)?;
+            write_span(mem, offset, Access::DmaWrite, dst_region, dst_addr, len)?;
+            if same {
+                let b = mem
+                    .region_mut(dst_region as usize)
+                    .ok_or(NpuError::BadRegion {
+                        offset,
+                        access: Access::DmaWrite,
+                        region: dst_region,
+                        what: "is read-only",
+                    })?;
+                // Both spans were checked against this buffer above.
+                let (s, d, n) = (src_addr as usize, dst_addr as usize, len as usize);
+                b.copy_within(s..s + n, d);
+            } else {
+                let mut done = 0u64;
+                let mut tmp = [0u8; 256];
+                while done < len {
+                    let n = (len - done).min(tmp.len() as u64);
+                    let s =
+                        read_span(mem, offset, Access::DmaRead, src_region, src_addr + done, n)?;
+                    tmp[..n as usize].copy_from_slice(s);
+                    let d = write_span(
+                        mem,
+                        offset,
+                        Access::DmaWrite,
+                        dst_region,
+                        dst_addr + done,
+                        n,
+                    )?;
+                    d.copy_from_slice(&tmp[..n as usize]);
+                    done += n;
+                }
+            }
+        }
+    }
+    let c = &m.config;
+    let bw = c.bytes_per_cycle[src_region as usize % MAX_REGIONS]
+        .min(match dst.mode {
+            DmaRegionMode::External => c.bytes_per_cycle[(dst.region & 7) as usize],
+            DmaRegionMode::Internal => u32::MAX,
+        })
+        .max(1);
+    Ok(OpReport {
+        offset,
+        kind: OpKind::Dma,
+        work: len,
+        bytes,
+        cycles: len.div_ceil(bw as u64),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rescale_matches_tflite_multiply_by_quantized_multiplier() {
+        // kws conv0 channel 0: scale 1359514674, shift 37 (~0.0098917711).
+        assert_eq!(rescale(1000, 1359514674, 37, RoundMode::Dbl), 10);
+        assert_eq!(rescale(-1000, 1359514674, 37, RoundMode::Dbl), -10);
+        // Exact halves: SRDHM rounds half up, the divide rounds half away from zero.
+        assert_eq!(rescale(3, 1 << 30, 32, RoundMode::Dbl), 1); // 0.75 -> 1
+        assert_eq!(rescale(-5, 1 << 30, 33, RoundMode::Dbl), -1); // -0.625
+        assert_eq!(rescale(5, 1 << 30, 31, RoundMode::Dbl), 3); // 2.5 -> 3
+        assert_eq!(rescale(-5, 1 << 30, 31, RoundMode::Dbl), -2); // -2.5 -> -2 (half up)
+        assert_eq!(rescale(-10, 1 << 30, 33, RoundMode::Dbl), -1); // -1.25: -5 then -1.25 -> -1
+        assert_eq!(rescale(7, 1, 0, RoundMode::Dbl), 7);
+        // NATURAL: half up; TRUNCATE: floor.
+        assert_eq!(rescale(-5, 1, 1, RoundMode::Natural), -2);
+        assert_eq!(rescale(5, 1, 1, RoundMode::Natural), 3);
+        assert_eq!(rescale(-5, 1, 1, RoundMode::Truncate), -3);
+        // Average of 125 elements via Vela's pooling scale (kws).
+        assert_eq!(rescale(125 * 7 + 62, 0x83126e98, 38, RoundMode::Natural), 7);
+        assert_eq!(rescale(125 * 7 + 63, 0x83126e98, 38, RoundMode::Natural), 8);
+    }
+
+    #[test]
+    fn round_shift_modes() {
+        assert_eq!(round_shift(-6, 2, RoundMode::Dbl), -2); // -1.5 -> -2
+        assert_eq!(round_shift(-6, 2, RoundMode::Natural), -1); // -1.5 -> -1
+        assert_eq!(round_shift(-6, 2, RoundMode::Truncate), -2);
+        assert_eq!(round_shift(6, 2, RoundMode::Truncate), 1);
+        assert_eq!(round_shift(1, 200, RoundMode::Truncate), 0);
+    }
+
+    #[test]
+    fn nhcwb16_and_tile_addressing() {
+        let f = Fm {
+            access: Access::IfmRead,
+            region: 1,
+            base: [0x100, 0x1000, 0x2000, 0x3000],
+            height0: 4,
+            height1: 2,
+            width0: 3,
+            stride_x: 16,
+            stride_y: 5 * 16 * 2,
+            stride_c: 5 * 16,
+            elem: 1,
+            signed: true,
+            brick: true,
+            zp: 0,
+            bits: 8,
+        };
+        // Tile 0, channel 17: brick 1 (+stride_c), lane 1.
+        assert_eq!(f.addr(1, 2, 17), Some(0x100 + 160 + 32 + 80 + 1));
+        // Right of WIDTH0 -> tile 1 (x relative), below HEIGHT1 -> tile 3.
+        assert_eq!(f.addr(0, 3, 0), Some(0x1000));
+        assert_eq!(f.addr(2, 4, 0), Some(0x3000 + 16));
+        // Below HEIGHT0 -> tile 2 (y relative).
+        assert_eq!(f.addr(5, 0, 0), Some(0x2000 + 160));
+    }
+}
