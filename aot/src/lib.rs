@@ -5,6 +5,7 @@
 //! wraps it; [`npy`] reads and writes NumPy arrays for `kiln run`.
 #![warn(missing_docs)]
 
+pub mod build;
 pub mod compile;
 pub mod error;
 pub mod import;
@@ -18,5 +19,6 @@ pub mod quant;
 pub mod pte;
 pub mod run;
 pub mod target;
+pub mod vela;
 
 pub use error::{CompileError, Result};

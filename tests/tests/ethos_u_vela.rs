@@ -1,0 +1,98 @@
+//! Vela output as an input format: every Vela-compiled fixture
+//! (`tests/fixtures/vela/<accelerator>/*_vela.tflite`, made by
+//! `cargo xtask vela-fixtures` with ethos-u-vela 5.2.0) is packaged by
+//! `kiln_aot::vela::compile_vela` into a `.pte` that kiln-rt loads, whose
+//! delegate blob is a valid `vela_bin_stream` carrying Vela's bytes unchanged.
+
+use kiln_aot::import::tflite::read_vela_custom_ops;
+use kiln_aot::vela::{compile_vela, is_vela_tflite, FAST_SCRATCH_SPEC};
+use kiln_rt::ethos_u::blob::VelaBlob;
+use kiln_rt::ethos_u::disasm::{disassemble, regions_used};
+use kiln_rt::ethos_u::payload::{Payload, Product};
+use kiln_rt::pte::Program;
+use std::path::{Path, PathBuf};
+
+const CONFIGS: [&str; 4] = [
+    "ethos-u55-64",
+    "ethos-u55-128",
+    "ethos-u55-256",
+    "ethos-u65-256",
+];
+const MODELS: [&str; 4] = [
+    "ad_fc_autoencoder",
+    "ic_resnet8",
+    "kws_dscnn",
+    "vww_mobilenetv1_025",
+];
+
+fn vela_fixture(config: &str, model: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/vela")
+        .join(config)
+        .join(format!("{model}_int8_vela.tflite"))
+}
+
+#[test]
+fn every_vela_fixture_packages_as_a_pte() {
+    for config in CONFIGS {
+        for model in MODELS {
+            let path = vela_fixture(config, model);
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(is_vela_tflite(&path, &bytes), "{}", path.display());
+            let vm = read_vela_custom_ops(&path, &bytes).unwrap();
+            let op = vm.npu_ops().next().unwrap();
+            let pte = compile_vela(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+
+            let program = Program::load(&pte).expect("kiln-rt loads the .pte");
+            let plan = program.plan_by_name("forward").unwrap();
+            assert_eq!(plan.delegate_count().unwrap(), 1);
+            let d = plan.delegate(0).unwrap();
+            assert_eq!(d.id, "EthosUBackend");
+            let blob = VelaBlob::parse(program.delegate_data(d.location, d.index).unwrap())
+                .unwrap_or_else(|e| panic!("{config}/{model}: {e}"));
+            // Vela's bytes, unchanged.
+            assert_eq!(blob.cmd_data, vm.bytes(op.command_stream));
+            assert_eq!(blob.weight_data, vm.bytes(op.read_only));
+            assert_eq!(blob.scratch_size as usize, vm.size(op.scratch));
+            assert_eq!(blob.inputs.len(), vm.inputs.len());
+            assert_eq!(blob.outputs.len(), vm.outputs.len());
+            for (io, &t) in blob.inputs.iter().zip(&vm.inputs) {
+                assert_eq!(io.bytes(), Some(vm.size(t)), "{config}/{model}");
+            }
+            // U65 Dedicated_Sram: fast scratch is its own tensor, recorded in a compile spec.
+            let fast = d.compile_spec_value(FAST_SCRATCH_SPEC).unwrap();
+            assert_eq!(
+                fast.is_some(),
+                op.scratch_fast != op.scratch,
+                "{config}/{model}"
+            );
+            let p = Payload::parse(blob.cmd_data).unwrap();
+            let product = p.config.unwrap().config.product();
+            let want = if config.starts_with("ethos-u65") {
+                Product::U65
+            } else {
+                Product::U55
+            };
+            assert_eq!(product, want, "{config}/{model}");
+            let used = regions_used(p.command_stream).unwrap();
+            assert_eq!(used & !0b111, 0, "{config}/{model}: regions {used:#b}");
+            let mut listing = String::new();
+            disassemble(
+                program.delegate_data(d.location, d.index).unwrap(),
+                &mut listing,
+            )
+            .unwrap();
+            assert!(!listing.contains("error:"), "{config}/{model}:\n{listing}");
+        }
+    }
+}
+
+#[test]
+fn non_vela_models_are_not_taken_for_vela_output() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/kws_dscnn/kws_dscnn_int8.tflite");
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(!is_vela_tflite(&path, &bytes));
+    let e = compile_vela(&path, &bytes).unwrap_err().to_string();
+    assert!(e.contains("CPU"), "{e}");
+}
