@@ -8,6 +8,8 @@
 //! feature), so it builds and reports even while they are broken.
 
 mod bench;
+mod elf;
+mod fvp;
 mod noalloc;
 mod pipeline;
 mod setup;
@@ -40,6 +42,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Install what the tests need that cargo does not (rustup target, qemu-system-arm).
     Setup(setup::SetupArgs),
+    /// Build the example firmware and run it on the Corstone-300 FVP if on PATH, else QEMU; check outputs, report sizes.
+    FvpTest(fvp::FvpArgs),
     /// Install Arm's Vela (pinned) under target/ and compile every int8 TFLite fixture for Ethos-U55/U65.
     VelaFixtures(vela::VelaArgs),
 }
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Command::Test => test::run(&root),
         Command::Bench(args) => bench::run(&root, &args),
         Command::Setup(args) => setup::run(&args),
+        Command::FvpTest(args) => fvp::run(&root, &args),
         Command::VelaFixtures(args) => vela::run(&root, &args),
     };
     match result {

@@ -26,6 +26,11 @@ static KWS_PTE: Aligned<[u8; include_bytes!(concat!(env!("OUT_DIR"), "/kws_dscnn
 #[entry]
 fn main() -> ! {
     stack::paint();
+    #[cfg(feature = "all-kernels")]
+    core::hint::black_box([
+        kiln_rt::kernels::int8::KERNELS,
+        kiln_rt::kernels::f32::KERNELS,
+    ]);
     let cp = cortex_m::Peripherals::take().unwrap();
     let clock = InsnClock::start(cp.SYST);
     hprintln!(

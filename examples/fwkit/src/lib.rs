@@ -41,6 +41,8 @@ pub enum ExitCode {
 pub fn exit(code: ExitCode) -> ! {
     const SYS_EXIT_EXTENDED: usize = 0x20;
     const ADP_STOPPED_APPLICATION_EXIT: u32 = 0x2_0026;
+    // Announced on stdout too: not every host turns the code into its own exit status (the FVP).
+    hprintln!("kiln: exit={}", code as u32);
     let block = [ADP_STOPPED_APPLICATION_EXIT, code as u32];
     // SAFETY: the semihosting call reads the two-word block we pass and nothing else.
     unsafe {
