@@ -96,3 +96,108 @@ fn non_vela_models_are_not_taken_for_vela_output() {
     let e = compile_vela(&path, &bytes).unwrap_err().to_string();
     assert!(e.contains("CPU"), "{e}");
 }
+
+/// `len` zero bytes starting on a 16-byte boundary.
+struct Aligned {
+    buf: Vec<u8>,
+    off: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn new(bytes: &[u8]) -> Self {
+        let mut buf = vec![0u8; bytes.len() + 16];
+        let off = buf.as_ptr().align_offset(16);
+        buf[off..off + bytes.len()].copy_from_slice(bytes);
+        Aligned {
+            buf,
+            off,
+            len: bytes.len(),
+        }
+    }
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.off..self.off + self.len]
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.off..self.off + self.len]
+    }
+}
+
+/// Runs one packaged Vela fixture on the NPU model for the 4 golden inputs;
+/// returns (outputs that differ from TFLM, NPU-model cycles of the last run).
+fn run_packaged(config: &str, model: &str) -> (Vec<String>, u64) {
+    use kiln_aot::npy::NpyArray;
+    use kiln_rt::ethos_u::sim::{NpuModel, SimConfig};
+    use kiln_rt::ethos_u::{Driver, DriverConfig, EthosUBackend};
+    use kiln_rt::exec::{Backend, Method};
+
+    let path = vela_fixture(config, model);
+    let pte = Aligned::new(&compile_vela(&path, &std::fs::read(&path).unwrap()).unwrap());
+    let program = Program::load(pte.bytes()).unwrap();
+    let plan = program.plan_by_name("forward").unwrap();
+    let fast_size = plan
+        .delegate(0)
+        .unwrap()
+        .compile_spec_value(FAST_SCRATCH_SPEC)
+        .unwrap()
+        .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
+    let macs: u32 = config.rsplit('-').next().unwrap().parse().unwrap();
+    let sim = if config.starts_with("ethos-u65") {
+        SimConfig::ethos_u65(macs)
+    } else {
+        SimConfig::ethos_u55(macs)
+    }
+    .unwrap();
+    let mut scratch = Aligned::new(&vec![
+        0;
+        EthosUBackend::<NpuModel>::scratch_size(
+            &program, "forward"
+        )
+        .unwrap()
+    ]);
+    let mut fast = Aligned::new(&vec![0; fast_size]);
+    let mut backend = EthosUBackend::new(
+        Driver::new(NpuModel::new(sim), DriverConfig::default()),
+        scratch.bytes_mut(),
+        fast.bytes_mut(),
+    );
+    let mut arena = Aligned::new(&vec![0; Method::arena_size(&program, "forward").unwrap()]);
+    let mut method = Method::load(&program, "forward", &[], arena.bytes_mut()).unwrap();
+    let refs = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(model)
+        .join("ref/tflm_int8");
+    let mut diffs = Vec::new();
+    for k in 0..4 {
+        let x = NpyArray::read(refs.join(format!("input_{k}.npy"))).unwrap();
+        let want = NpyArray::read(refs.join(format!("output_{k}.npy"))).unwrap();
+        method.set_input(0, &x.data).unwrap();
+        let mut backends: [&mut dyn Backend; 1] = [&mut backend];
+        if let Err(e) = method.execute_with(&mut backends) {
+            diffs.push(format!("input {k}: {e}"));
+            continue;
+        }
+        let got = method.output(0).unwrap();
+        let n = got.iter().zip(&want.data).filter(|(a, b)| a != b).count();
+        if n > 0 {
+            diffs.push(format!("input {k}: {n} of {} bytes differ", got.len()));
+        }
+    }
+    let cycles = backend.driver().registers().last_stats().cycles;
+    (diffs, cycles)
+}
+
+#[test]
+fn packaged_vela_fixtures_run_on_the_npu_model() {
+    let mut report = Vec::new();
+    let mut failures = 0;
+    for config in CONFIGS {
+        for model in MODELS {
+            let (diffs, cycles) = run_packaged(config, model);
+            failures += diffs.len();
+            report.push(format!("{config} {model}: {cycles} cycles; {diffs:?}"));
+        }
+    }
+    println!("{}", report.join("\n"));
+    assert_eq!(failures, 0, "\n{}", report.join("\n"));
+}
