@@ -300,6 +300,56 @@ impl core::fmt::Write for Line {
     }
 }
 
+/// Runs every golden input through a model and compares each output with its golden.
+///
+/// `infer(input, output)` runs one inference and returns the instructions it took
+/// (measure only the model's run with [`InsnClock::measure`]). Prints one
+/// `kiln: model=.. input=.. result=match|MISMATCH mismatched=a/b insns=..` line per input
+/// (or `kiln: error=..`); returns whether every output matched.
+pub fn check<
+    T: PartialEq + Copy + Default,
+    const I: usize,
+    const O: usize,
+    E: core::fmt::Display,
+>(
+    model: &str,
+    inputs: &[[T; I]],
+    goldens: &[[T; O]],
+    mut infer: impl FnMut(&[T; I], &mut [T; O]) -> Result<u64, E>,
+) -> bool {
+    let mut all = inputs.len() == goldens.len() && !inputs.is_empty();
+    for (k, (input, golden)) in inputs.iter().zip(goldens).enumerate() {
+        let mut out = [T::default(); O];
+        match infer(input, &mut out) {
+            Ok(insns) => {
+                let bad = count_mismatches(&out, golden);
+                all &= bad == 0;
+                hprintln!(
+                    "kiln: model={} input={} result={} mismatched={}/{} insns={}",
+                    model,
+                    k,
+                    if bad == 0 { "match" } else { "MISMATCH" },
+                    bad,
+                    O,
+                    insns
+                );
+            }
+            Err(e) => {
+                all = false;
+                let mut line = Line::new();
+                let _ = write!(line, "{e}");
+                hprintln!(
+                    "kiln: error=run model={} input={} reason: {}",
+                    model,
+                    k,
+                    line.as_str()
+                );
+            }
+        }
+    }
+    all
+}
+
 /// Compares `got` with `want`; returns the number of differing elements.
 pub fn count_mismatches<T: PartialEq>(got: &[T], want: &[T]) -> usize {
     got.iter().zip(want).filter(|(a, b)| a != b).count() + got.len().abs_diff(want.len())
