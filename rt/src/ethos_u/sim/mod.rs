@@ -36,6 +36,8 @@
 
 mod exec;
 pub mod mlw;
+#[cfg(test)]
+mod tests;
 
 use super::cmd::{CmdError, Command, CommandIter};
 use super::driver::{NpuMemory, NpuRegisters, Region, MAX_REGIONS};
