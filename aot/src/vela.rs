@@ -33,7 +33,7 @@ use std::path::Path;
 /// The delegate id ExecuTorch's Arm backend uses.
 pub const BACKEND_ID: &str = kiln_rt::ethos_u::BACKEND_ID;
 /// Compile-spec key recording the fast scratch (region 2) size when it is not the scratch.
-pub const FAST_SCRATCH_SPEC: &str = "fast_scratch_size";
+pub const FAST_SCRATCH_SPEC: &str = kiln_rt::ethos_u::backend::FAST_SCRATCH_SPEC;
 
 /// True when `bytes` is a TFLite model whose operators are all Vela's `ethos-u`
 /// custom operator (how `kiln compile` recognizes Vela output).

@@ -136,3 +136,88 @@ fn wrong_npu_configuration_is_an_error() {
     let e = method.execute_with(&mut backends).unwrap_err().to_string();
     assert!(e.contains("scratch"), "{e}");
 }
+
+/// xorshift64*: a fixed, seeded sequence (the test is reproducible).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn mutated_command_streams_on_the_npu_model_give_errors_not_panics() {
+    use kiln_rt::ethos_u::blob::VelaBlob;
+    let bin = std::fs::read(fixture("conv_pool_fc_u55_128.vela.bin")).unwrap();
+    let good = VelaBlob::parse(&bin).unwrap();
+    // cmd_data starts after two block headers; its command stream 32 bytes later.
+    let stream_at = good.cmd_data.as_ptr() as usize - bin.as_ptr() as usize + 32;
+    let words = (good.cmd_data.len() - 32) / 4;
+    let inputs = std::fs::read(fixture("conv_pool_fc_u55_in_int8_0.npy")).unwrap();
+    let input = &inputs[inputs.len() - 256..];
+    let mut rng = Rng(0xE7_405E);
+    let (mut ok, mut failed, mut panics) = (0, 0, 0);
+    let mut scratch = Aligned::zeroed(4608);
+    let mut out = [0u8; 10];
+    for _ in 0..2000 {
+        let mut m = bin.clone();
+        for _ in 0..1 + rng.below(3) {
+            let w = stream_at + 4 * rng.below(words);
+            match rng.below(4) {
+                // Another parameter (region, sizes, strides, zero points...).
+                0 => {
+                    let p = rng.next() as u16;
+                    m[w + 2..w + 4].copy_from_slice(&p.to_le_bytes());
+                }
+                // Another payload / address word.
+                1 => {
+                    let v = [0u32, 0xFFFF_FFF0, 0x8000_0000, 4096, rng.next() as u32][rng.below(5)];
+                    m[w..w + 4].copy_from_slice(&v.to_le_bytes());
+                }
+                // Another opcode.
+                2 => {
+                    let op = rng.below(0x200) as u16 | (rng.below(2) as u16) << 14;
+                    m[w..w + 2].copy_from_slice(&op.to_le_bytes());
+                }
+                _ => m[w + rng.below(4)] ^= 1 << rng.below(8),
+            }
+        }
+        let blob = Aligned::new(&m);
+        let Ok(parsed) = VelaBlob::parse(blob.bytes()) else {
+            failed += 1;
+            continue;
+        };
+        // A small work budget keeps absurd (but valid) shapes fast; exceeding it is an error.
+        let mut sim = SimConfig::ethos_u55(128).unwrap();
+        sim.max_work = 1 << 22;
+        let mut backend = EthosUBackend::new(
+            Driver::new(NpuModel::new(sim), DriverConfig::default()),
+            scratch.bytes_mut(),
+            &mut [],
+        );
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            backend
+                .write_input(&parsed, 0, input)
+                .and_then(|()| backend.run(&parsed))
+                .and_then(|()| backend.read_output(&parsed, 0, &mut out))
+        }));
+        match r {
+            Ok(Ok(())) => ok += 1,
+            Ok(Err(_)) => failed += 1,
+            Err(_) => panics += 1,
+        }
+    }
+    // Both outcomes occur: harmless mutations run, the rest are reported.
+    assert_eq!(
+        panics, 0,
+        "the NPU model panicked on {panics} mutated streams (ok {ok}, errors {failed})"
+    );
+    assert!(ok > 0 && failed > 300, "ok {ok}, failed {failed}");
+}

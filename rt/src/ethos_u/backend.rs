@@ -24,6 +24,10 @@ use crate::pte::{Instruction, Program};
 
 /// The delegate id ExecuTorch's Arm backend writes.
 pub const BACKEND_ID: &str = "EthosUBackend";
+/// Compile-spec key (kiln's; ExecuTorch ignores unknown keys) with the fast
+/// scratch (region 2) size in bytes, u32 LE, for streams compiled with a
+/// separate fast scratch (U65 `Dedicated_Sram`).
+pub const FAST_SCRATCH_SPEC: &str = "fast_scratch_size";
 
 /// The Ethos-U delegate over register backend `R` (see the module docs).
 pub struct EthosUBackend<'s, R> {
@@ -178,6 +182,17 @@ impl<R: NpuRegisters> Backend for EthosUBackend<'_, R> {
 
     fn execute(&mut self, blob: &[u8], args: &mut DelegateArgs<'_>) -> Result<(), RtError> {
         let blob = VelaBlob::parse(blob)?;
+        if let Some([a, b, c, d]) = args.compile_spec(FAST_SCRATCH_SPEC)? {
+            let needed = u32::from_le_bytes([*a, *b, *c, *d]) as usize;
+            if self.fast_scratch.len() < needed {
+                return Err(EthosUError::ScratchTooSmall {
+                    region: 2,
+                    needed,
+                    provided: self.fast_scratch.len(),
+                }
+                .into());
+            }
+        }
         let (n_in, n_out) = (blob.inputs.len(), blob.outputs.len());
         if args.args_len() != n_in + n_out {
             return Err(RtError::Backend {
