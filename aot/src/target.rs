@@ -50,6 +50,19 @@ pub struct Npu {
     pub macs: u32,
 }
 
+/// What a memory region is for, on the reference platform's usual memory map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegionRole {
+    /// Code and read-only data (the firmware's `FLASH`).
+    Code,
+    /// The data RAM (`.data`, `.bss`, stack): where a model's arena goes by default.
+    Data,
+    /// Other on-chip RAM (larger arenas, weights).
+    Spare,
+    /// External memory.
+    External,
+}
+
 /// A memory region of a target platform (for the memory contract of firmware builds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Region {
@@ -59,34 +72,53 @@ pub struct Region {
     pub base: u32,
     /// Size in bytes.
     pub size: u32,
+    /// What it is for.
+    pub role: RegionRole,
 }
 
-/// Corstone-300 (MPS3 AN547) memory map: the platform of every Cortex-M55 + Ethos-U55 target.
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (n, unit) = if self.size % (1024 * 1024) == 0 {
+            (self.size / (1024 * 1024), "MiB")
+        } else {
+            (self.size / 1024, "KiB")
+        };
+        write!(f, "{} ({n} {unit} at {:#010x})", self.name, self.base)
+    }
+}
+
+/// Corstone-300 (MPS3 AN547) memory map, non-secure aliases (the platform of every
+/// Cortex-M55 + Ethos-U55 target; ../shared/research/embedded.md section 3).
 pub const CORSTONE_300: &[Region] = &[
     Region {
         name: "ITCM",
         base: 0x0000_0000,
         size: 512 * 1024,
+        role: RegionRole::Code,
+    },
+    Region {
+        name: "SRAM",
+        base: 0x0100_0000,
+        size: 2 * 1024 * 1024,
+        role: RegionRole::Spare,
     },
     Region {
         name: "DTCM",
         base: 0x2000_0000,
         size: 512 * 1024,
-    },
-    Region {
-        name: "SRAM",
-        base: 0x2100_0000,
-        size: 2 * 1024 * 1024,
+        role: RegionRole::Data,
     },
     Region {
         name: "ISRAM",
-        base: 0x2120_0000,
+        base: 0x2100_0000,
         size: 4 * 1024 * 1024,
+        role: RegionRole::Spare,
     },
     Region {
         name: "DDR",
         base: 0x6000_0000,
         size: 0x1000_0000,
+        role: RegionRole::External,
     },
 ];
 
@@ -168,6 +200,39 @@ impl Target {
             })
     }
 
+    /// The region a model's arena goes into by default (the platform's data RAM).
+    pub fn data_region(&self) -> Option<&'static Region> {
+        self.regions.iter().find(|r| r.role == RegionRole::Data)
+    }
+
+    /// The region named `name` (case-insensitive); the error lists the target's regions.
+    pub fn region(&self, name: &str) -> Result<&'static Region, CompileError> {
+        if let Some(r) = self
+            .regions
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name))
+        {
+            return Ok(r);
+        }
+        let reason = if self.regions.is_empty() {
+            format!(
+                "target {} has no memory map (no regions); give an explicit budget = <bytes> instead",
+                self.name
+            )
+        } else {
+            let list: Vec<String> = self.regions.iter().map(|r| r.to_string()).collect();
+            format!(
+                "target {} has no memory region '{name}'; its regions: {}",
+                self.name,
+                list.join(", ")
+            )
+        };
+        Err(CompileError::Option {
+            option: "arena_region".into(),
+            reason,
+        })
+    }
+
     /// The host target.
     pub fn host() -> &'static Target {
         &TARGETS[0]
@@ -202,6 +267,21 @@ mod tests {
             Target::lookup("cortex-m4").unwrap().cpu.rust_target(),
             Some("thumbv7em-none-eabihf")
         );
+        let m55 = Target::lookup("cortex-m55").unwrap();
+        assert_eq!(m55.data_region().unwrap().name, "DTCM");
+        assert_eq!(m55.data_region().unwrap().size, 512 * 1024);
+        assert_eq!(m55.region("sram").unwrap().size, 2 * 1024 * 1024);
+        let e = m55.region("FLASH").unwrap_err().to_string();
+        assert!(
+            e.contains("no memory region 'FLASH'") && e.contains("ISRAM (4 MiB at 0x21000000)"),
+            "{e}"
+        );
+        assert!(Target::host().data_region().is_none());
+        assert!(Target::host()
+            .region("DTCM")
+            .unwrap_err()
+            .to_string()
+            .contains("budget"));
         let e = Target::lookup("ethos-u99").unwrap_err().to_string();
         assert!(
             e.contains("unknown target 'ethos-u99'") && e.contains("cortex-m55"),

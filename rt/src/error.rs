@@ -228,6 +228,16 @@ pub enum RtError {
     },
     /// The Ethos-U delegate failed (blob, driver payload or NPU).
     EthosU(crate::ethos_u::EthosUError),
+    /// `Model::try_take` of an `include_model!` module was called after the model was handed out.
+    ModelTaken,
+    /// An input or output of an embedded `.pte` does not have the element type and count the
+    /// code `include_model!` generated expects (the `.pte` and the generated code disagree).
+    ModelIo {
+        /// `input` or `output`.
+        what: &'static str,
+        /// Its index.
+        index: u32,
+    },
 }
 
 fn write_id(f: &mut fmt::Formatter<'_>, id: &[u8; 4]) -> fmt::Result {
@@ -284,6 +294,11 @@ impl fmt::Display for RtError {
                 )
             }
             RtError::ArenaMisaligned => f.write_str("arena must start on a 16-byte boundary"),
+            RtError::ModelTaken => f.write_str("the model was already taken (Model::take hands it out once)"),
+            RtError::ModelIo { what, index } => write!(
+                f,
+                "{what} {index} of the embedded .pte does not match the type include_model! generated"
+            ),
             RtError::WrongValueType {
                 value,
                 expected,

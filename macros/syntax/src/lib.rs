@@ -254,6 +254,9 @@ impl Parse for ModelSpec {
                 }
                 "name" => {
                     let v: Ident = input.parse().map_err(|_| value_error(&k, span))?;
+                    if v.to_string().starts_with("r#") {
+                        return Err(value_error(&k, v.span()));
+                    }
                     name = Some(Spanned {
                         value: v.to_string(),
                         span: v.span(),
@@ -316,7 +319,7 @@ impl ModelSpec {
 
     /// Whether operators may go to the NPU (`delegate`, default true).
     pub fn delegate(&self) -> bool {
-        self.delegate.as_ref().map_or(true, |d| d.value)
+        !matches!(self.delegate, Some(Spanned { value: false, .. }))
     }
 
     /// The options in a fixed textual form, for the build cache key.

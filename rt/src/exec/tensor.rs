@@ -324,6 +324,18 @@ impl<'t> TensorMut<'t> {
         })
     }
 
+    /// The data as `&mut [T]` for the tensor's whole lifetime (dtype and alignment checked).
+    pub fn into_mut_slice<T: Element>(self) -> Result<&'t mut [T], RtError> {
+        if !T::TYPES.contains(&self.scalar_type) {
+            return Err(self.view_err(T::DTYPE_ERROR));
+        }
+        let v = self.value;
+        cast_mut::<T>(self.data).ok_or(RtError::TensorView {
+            value: v,
+            what: "data is not aligned for its element type",
+        })
+    }
+
     /// `CHAR`/`QINT8` data.
     pub fn as_i8_mut(&mut self) -> Result<&mut [i8], RtError> {
         self.as_mut_slice()

@@ -1,0 +1,952 @@
+//! The build-script helper behind `include_model!`.
+//!
+//! In a firmware crate's `build.rs`:
+//!
+//! ```no_run
+//! fn main() {
+//!     kiln_aot::build::compile_models();
+//! }
+//! ```
+//!
+//! [`compile_models`] parses every `.rs` file under `src/` and `examples/` with syn, finds
+//! each `include_model!(...)` call (any path ending in `include_model`), reads its arguments
+//! with the parser the macro itself uses (`kiln-model-syntax`), and for each model writes
+//! into `$OUT_DIR/kiln/`:
+//!
+//! - `<name>.pte` — the compiled program, and `<name>.rs` — the module body the macro
+//!   includes (see [`generate`] for its exact API), or
+//! - `<name>.error` — why the model could not be built (file, node, operator, reason; or the
+//!   memory contract); the macro turns it into a compile error at the call.
+//!
+//! It never panics and never fails the build script itself. A content hash (model bytes,
+//! options, compiler identity) in `<name>.hash` skips recompiling unchanged models.
+//! `ethos-u*` targets are compiled CPU-only for their Cortex-M55 until kiln compiles for the
+//! NPU, with a `cargo:warning` saying so.
+//!
+//! Memory contract: the arena must fit the region it is placed in — `arena_region = "..."`,
+//! default the target's data RAM ([`Target::data_region`], DTCM on Corstone-300) — or an
+//! explicit `budget = <bytes>`, which overrides the region's size. Targets without a memory
+//! map (host, ...) are only checked against an explicit budget.
+
+use crate::compile::{compile_bytes, CompileOptions, Compiled};
+use crate::ir::Graph;
+use crate::run::{all_kernels, AlignedBytes};
+use crate::target::Target;
+use kiln_model_syntax::{generated_error, generated_rs, BuildError, Field, ModelSpec};
+use kiln_rt::exec::Method;
+use kiln_rt::ops::OpKind;
+use kiln_rt::pte::{Program, ScalarType, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Compiles every model named by an `include_model!` call in the crate; call it from `build.rs`.
+///
+/// Reads `CARGO_MANIFEST_DIR` and `OUT_DIR`, prints `cargo:rerun-if-changed` for the source
+/// folders and model files and `cargo:warning` lines for notes. Errors go to the macro call.
+pub fn compile_models() {
+    let (Some(manifest), Some(out)) = (
+        std::env::var_os("CARGO_MANIFEST_DIR"),
+        std::env::var_os("OUT_DIR"),
+    ) else {
+        println!("cargo:warning=kiln_aot::build::compile_models() must run from a build script (CARGO_MANIFEST_DIR / OUT_DIR are not set)");
+        return;
+    };
+    let report = Builder::new(manifest.into(), out.into()).run();
+    for p in &report.rerun_if_changed {
+        println!("cargo:rerun-if-changed={}", p.display());
+    }
+    for w in &report.warnings {
+        // Cargo reads one directive per line.
+        println!("cargo:warning={}", w.replace('\n', " "));
+    }
+}
+
+/// Where to look for `include_model!` calls and where to write; [`compile_models`] with explicit paths.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    manifest_dir: PathBuf,
+    out_dir: PathBuf,
+    sources: Vec<PathBuf>,
+}
+
+/// One `include_model!` call and what became of it.
+#[derive(Clone, Debug)]
+pub struct ModelOutcome {
+    /// The generated module's name.
+    pub name: String,
+    /// Source file with the call.
+    pub source: PathBuf,
+    /// What was built, or the error the macro will report.
+    pub result: Result<Built, BuildError>,
+}
+
+/// A model that was built.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Built {
+    /// Arena bytes.
+    pub arena_bytes: usize,
+    /// `.pte` bytes.
+    pub pte_bytes: usize,
+    /// The kernels the model uses, in the program's operator order.
+    pub kernels: Vec<OpKind>,
+    /// Whether the previous build's output was reused (content hash unchanged).
+    pub cached: bool,
+}
+
+/// Everything one run did.
+#[derive(Clone, Debug, Default)]
+pub struct BuildReport {
+    /// One entry per distinct module name.
+    pub models: Vec<ModelOutcome>,
+    /// Paths whose change must rerun the build script.
+    pub rerun_if_changed: Vec<PathBuf>,
+    /// Notes for `cargo:warning`.
+    pub warnings: Vec<String>,
+}
+
+/// Input or output of a compiled program, as the generated code types it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IoInfo {
+    /// Rust element type (`i8`, `f32`, ...).
+    pub rust_type: &'static str,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Quantization scale (1.0 when not quantized).
+    pub scale: f32,
+    /// Quantization zero point (0 when not quantized).
+    pub zero_point: i32,
+}
+
+impl IoInfo {
+    fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// What [`generate`] needs about a compiled model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    /// Arena bytes.
+    pub arena_bytes: usize,
+    /// Inputs in plan order.
+    pub inputs: Vec<IoInfo>,
+    /// Outputs in plan order.
+    pub outputs: Vec<IoInfo>,
+    /// Operators of the plan (distinct, in first-use order).
+    pub kernels: Vec<OpKind>,
+}
+
+impl Builder {
+    /// A builder for the crate at `manifest_dir` writing to `out_dir`, scanning `src/` and `examples/`.
+    pub fn new(manifest_dir: PathBuf, out_dir: PathBuf) -> Builder {
+        let sources = vec![manifest_dir.join("src"), manifest_dir.join("examples")];
+        Builder {
+            manifest_dir,
+            out_dir,
+            sources,
+        }
+    }
+
+    /// Scans these files or folders instead (relative paths are relative to the manifest dir).
+    pub fn sources(mut self, sources: Vec<PathBuf>) -> Builder {
+        self.sources = sources
+            .into_iter()
+            .map(|p| self.manifest_dir.join(p))
+            .collect();
+        self
+    }
+
+    /// Finds the calls, builds every model, writes `$OUT_DIR/kiln/`.
+    pub fn run(&self) -> BuildReport {
+        let mut report = BuildReport::default();
+        let mut files = Vec::new();
+        for s in &self.sources {
+            if s.exists() {
+                report.rerun_if_changed.push(s.clone());
+                collect_rs(s, &mut files);
+            }
+        }
+        files.sort();
+        let mut calls: Vec<(PathBuf, ModelSpec)> = Vec::new();
+        for f in &files {
+            let Ok(text) = std::fs::read_to_string(f) else {
+                continue;
+            };
+            // A file that does not parse is rustc's to report.
+            let Ok(ast) = syn::parse_file(&text) else {
+                continue;
+            };
+            let mut v = Finder::default();
+            syn::visit::Visit::visit_file(&mut v, &ast);
+            // A call the parser rejects is the macro's to report (same parser, precise span).
+            calls.extend(v.calls.into_iter().map(|s| (f.clone(), s)));
+        }
+        let mut by_name: BTreeMap<String, Vec<(PathBuf, ModelSpec)>> = BTreeMap::new();
+        for (f, s) in calls {
+            by_name.entry(s.module_name()).or_default().push((f, s));
+        }
+        let dir = self.out_dir.join(kiln_model_syntax::GENERATED_DIR);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            report.warnings.push(format!(
+                "kiln: cannot create {}: {e}; include_model! will report every model missing",
+                dir.display()
+            ));
+            return report;
+        }
+        for (name, group) in by_name {
+            let (source, spec) = group[0].clone();
+            let model = self.manifest_dir.join(&spec.path.value);
+            if !report.rerun_if_changed.contains(&model) {
+                report.rerun_if_changed.push(model);
+            }
+            let distinct: Vec<&(PathBuf, ModelSpec)> = group
+                .iter()
+                .filter(|(_, s)| s.canonical() != spec.canonical())
+                .collect();
+            let result = if let Some((other_file, _)) = distinct.first() {
+                Err(BuildError {
+                    field: if spec.name.is_some() {
+                        Field::Name
+                    } else {
+                        Field::Path
+                    },
+                    message: format!(
+                        "two include_model! calls with different arguments make a module named `{name}` ({} and {}): give one of them `name = ...`",
+                        source.display(),
+                        other_file.display()
+                    ),
+                })
+            } else {
+                self.build_one(&name, &spec, &mut report.warnings)
+            };
+            self.write_result(&name, &result, &mut report.warnings);
+            report.models.push(ModelOutcome {
+                name,
+                source,
+                result: result.map(|(b, _)| b),
+            });
+        }
+        report
+    }
+
+    fn build_one(
+        &self,
+        name: &str,
+        spec: &ModelSpec,
+        warnings: &mut Vec<String>,
+    ) -> Result<(Built, Option<Output>), BuildError> {
+        let err = |field: Field, message: String| BuildError { field, message };
+        let target =
+            Target::lookup(&spec.target.value).map_err(|e| err(Field::Target, e.to_string()))?;
+        let limit = memory_limit(target, spec)?;
+        let path = self.manifest_dir.join(&spec.path.value);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            err(
+                Field::Path,
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    format!(
+                        "model file not found: {} (include_model! paths are relative to {})",
+                        path.display(),
+                        self.manifest_dir.display()
+                    )
+                } else {
+                    format!("{}: cannot read: {e}", path.display())
+                },
+            )
+        })?;
+        if let Some(npu) = target.npu.filter(|_| spec.delegate()) {
+            warnings.push(format!(
+                "kiln: model `{name}`: target {} has an Ethos-{:?}-{} NPU, but kiln does not compile for the NPU yet: every operator runs on the {:?} CPU (delegate = false silences this)",
+                target.name, npu.family, npu.macs, target.cpu
+            ));
+        }
+        let hash = cache_key(&bytes, spec, target);
+        let dir = self.out_dir.join(kiln_model_syntax::GENERATED_DIR);
+        let hash_file = dir.join(format!("{name}.hash"));
+        let rs = generated_rs(&self.out_dir, name);
+        let pte = dir.join(format!("{name}.pte"));
+        if std::fs::read_to_string(&hash_file).ok().as_deref() == Some(hash.as_str())
+            && rs.is_file()
+            && pte.is_file()
+        {
+            if let Ok(b) = cached_built(&pte) {
+                return Ok((b, None));
+            }
+        }
+        let compiled = compile_bytes(&path, &bytes, &CompileOptions { target })
+            .map_err(|e| err(Field::Path, e.to_string()))?;
+        let info = inspect(&compiled.pte, &compiled.graph).map_err(|e| {
+            err(
+                Field::Path,
+                format!(
+                    "{}: kiln-rt cannot run the compiled program: {e}",
+                    path.display()
+                ),
+            )
+        })?;
+        if let Some(l) = &limit {
+            l.check(name, &spec.path.value, info.arena_bytes)?;
+        }
+        let source = generate(spec, target, &pte, &info).map_err(|m| err(Field::Path, m))?;
+        Ok((
+            Built {
+                arena_bytes: info.arena_bytes,
+                pte_bytes: compiled.pte.len(),
+                kernels: info.kernels.clone(),
+                cached: false,
+            },
+            Some(Output {
+                compiled,
+                source,
+                hash,
+            }),
+        ))
+    }
+
+    fn write_result(
+        &self,
+        name: &str,
+        result: &Result<(Built, Option<Output>), BuildError>,
+        warnings: &mut Vec<String>,
+    ) {
+        let dir = self.out_dir.join(kiln_model_syntax::GENERATED_DIR);
+        let rs = generated_rs(&self.out_dir, name);
+        let error = generated_error(&self.out_dir, name);
+        let hash = dir.join(format!("{name}.hash"));
+        let pte = dir.join(format!("{name}.pte"));
+        let written = match result {
+            Ok((_, None)) => remove(&error),
+            Ok((_, Some(o))) => remove(&error)
+                .and_then(|_| write_if_changed(&pte, &o.compiled.pte))
+                .and_then(|_| write_if_changed(&rs, o.source.as_bytes()))
+                .and_then(|_| write_if_changed(&hash, o.hash.as_bytes())),
+            Err(e) => remove(&rs)
+                .and_then(|_| remove(&hash))
+                .and_then(|_| write_if_changed(&error, e.to_file().as_bytes())),
+        };
+        if let Err(e) = written {
+            warnings.push(format!(
+                "kiln: model `{name}`: cannot write into {}: {e}",
+                dir.display()
+            ));
+        }
+    }
+}
+
+/// A freshly compiled model and its generated code.
+#[derive(Clone, Debug)]
+struct Output {
+    compiled: Compiled,
+    source: String,
+    hash: String,
+}
+
+/// The arena limit a call sets: a region's size or an explicit budget.
+struct Limit {
+    bytes: u64,
+    what: String,
+    field: Field,
+}
+
+fn memory_limit(target: &Target, spec: &ModelSpec) -> Result<Option<Limit>, BuildError> {
+    let region = match &spec.arena_region {
+        Some(r) => Some(target.region(&r.value).map_err(|e| BuildError {
+            field: Field::ArenaRegion,
+            message: e.to_string(),
+        })?),
+        None => None,
+    };
+    if let Some(b) = &spec.budget {
+        return Ok(Some(Limit {
+            bytes: b.value,
+            what: "the budget (budget = ...)".into(),
+            field: Field::Budget,
+        }));
+    }
+    Ok(match region {
+        Some(r) => Some(Limit {
+            bytes: u64::from(r.size),
+            what: format!("region {r} of target {}", target.name),
+            field: Field::ArenaRegion,
+        }),
+        None => target.data_region().map(|r| Limit {
+            bytes: u64::from(r.size),
+            what: format!(
+                "region {r}, the data RAM of target {} (choose another with arena_region = \"...\")",
+                target.name
+            ),
+            field: Field::Target,
+        }),
+    })
+}
+
+impl Limit {
+    fn check(&self, name: &str, path: &str, arena: usize) -> Result<(), BuildError> {
+        let need = arena as u64;
+        if need <= self.bytes {
+            return Ok(());
+        }
+        Err(BuildError {
+            field: self.field,
+            message: format!(
+                "model `{name}` ({path}) does not fit its memory: the arena needs {need} bytes, {} allows {} bytes: {} bytes over (raise it with budget = <bytes> or place the arena elsewhere with arena_region = \"...\")",
+                self.what,
+                self.bytes,
+                need - self.bytes
+            ),
+        })
+    }
+}
+
+/// sha256 over the model bytes, the call's options, the target and the compiler's identity.
+fn cache_key(bytes: &[u8], spec: &ModelSpec, target: &Target) -> String {
+    let mut h = Sha256::new();
+    h.update(bytes);
+    h.update(spec.canonical().as_bytes());
+    h.update(target.name.as_bytes());
+    h.update(compiler_identity().as_bytes());
+    h.finalize().iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// kiln-aot's version plus the size and modification time of the running build script, which
+/// links the compiler: a rebuilt compiler invalidates every cached model.
+fn compiler_identity() -> String {
+    let exe = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| format!("{}:{:?}", m.len(), m.modified().ok()))
+        .unwrap_or_default();
+    format!("kiln-aot {} {exe}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Re-derives the [`Built`] summary of a cached `.pte`.
+fn cached_built(pte: &Path) -> Result<Built, String> {
+    let bytes = std::fs::read(pte).map_err(|e| e.to_string())?;
+    let aligned = AlignedBytes::copy_of(&bytes);
+    let program = Program::load(aligned.as_slice()).map_err(|e| e.to_string())?;
+    let arena = Method::arena_size(&program, kiln_rt::model::PLAN).map_err(|e| e.to_string())?;
+    let kernels = plan_kernels(&program).map_err(|e| e.to_string())?;
+    Ok(Built {
+        arena_bytes: arena,
+        pte_bytes: bytes.len(),
+        kernels,
+        cached: true,
+    })
+}
+
+fn plan_kernels(program: &Program<'_>) -> Result<Vec<OpKind>, String> {
+    let plan = program
+        .plan_by_name(kiln_rt::model::PLAN)
+        .map_err(|e| e.to_string())?;
+    let mut kernels = Vec::new();
+    for i in 0..plan.operator_count().map_err(|e| e.to_string())? {
+        let o = plan.operator(i).map_err(|e| e.to_string())?;
+        let k = OpKind::lookup(o.name, o.overload).ok_or_else(|| {
+            format!(
+                "operator {}.{} is not in kiln-rt's table",
+                o.name, o.overload
+            )
+        })?;
+        if kiln_rt::kernels::kernel(k).is_none() {
+            return Err(format!("kiln-rt has no kernel for {k}"));
+        }
+        if !kernels.contains(&k) {
+            kernels.push(k);
+        }
+    }
+    Ok(kernels)
+}
+
+fn rust_type(st: ScalarType) -> Option<&'static str> {
+    Some(match st {
+        ScalarType::Char | ScalarType::QInt8 => "i8",
+        ScalarType::Byte | ScalarType::QUInt8 | ScalarType::Bool => "u8",
+        ScalarType::Short => "i16",
+        ScalarType::Int | ScalarType::QInt32 => "i32",
+        ScalarType::Long => "i64",
+        ScalarType::Float => "f32",
+        ScalarType::Double => "f64",
+        _ => return None,
+    })
+}
+
+/// Loads `pte` with kiln-rt on the host (the very checks the device runs) and reads the
+/// arena size, the kernels and the typed inputs/outputs; quantization comes from `graph`.
+pub fn inspect(pte: &[u8], graph: &Graph) -> Result<ModelInfo, String> {
+    let aligned = AlignedBytes::copy_of(pte);
+    let program = Program::load(aligned.as_slice()).map_err(|e| e.to_string())?;
+    let arena_bytes =
+        Method::arena_size(&program, kiln_rt::model::PLAN).map_err(|e| e.to_string())?;
+    let kernels = plan_kernels(&program)?;
+    let table = all_kernels();
+    let mut arena = AlignedBytes::zeroed(arena_bytes);
+    let mut m = Method::load(&program, kiln_rt::model::PLAN, &table, arena.as_mut_slice())
+        .map_err(|e| e.to_string())?;
+    let quant = |id: Option<&crate::ir::TensorId>| {
+        id.and_then(|&t| graph.tensors.get(t.0))
+            .and_then(|t| t.quant.as_ref())
+            .filter(|q| q.is_per_tensor())
+            .and_then(|q| Some((*q.scale.first()?, *q.zero_point.first()?)))
+            .unwrap_or((1.0, 0))
+    };
+    let io = |what: &str,
+              i: usize,
+              t: kiln_rt::exec::TensorRef<'_>,
+              (scale, zero_point): (f32, i32)| {
+        if !t.is_contiguous() {
+            return Err(format!(
+                "{what} {i} is not contiguous (dim_order {:?}); include_model! types I/O as flat arrays",
+                &t.dim_order[..]
+            ));
+        }
+        Ok(IoInfo {
+            rust_type: rust_type(t.scalar_type)
+                .ok_or_else(|| format!("{what} {i} has element type {}", t.scalar_type.name()))?,
+            shape: t.sizes.to_vec(),
+            scale,
+            zero_point,
+        })
+    };
+    let mut inputs = Vec::new();
+    for i in 0..m.inputs() {
+        let t = m
+            .input_mut(i)
+            .map_err(|e| format!("input {i}: {e} (the generated Model writes inputs in place)"))?;
+        inputs.push(io("input", i, t.as_ref(), quant(graph.inputs.get(i)))?);
+    }
+    if m.outputs() == 0 {
+        return Err("the program has no outputs".into());
+    }
+    let mut outputs = Vec::new();
+    for i in 0..m.outputs() {
+        if !matches!(
+            m.output_value(i).map_err(|e| e.to_string())?,
+            Value::Tensor(_)
+        ) {
+            return Err(format!("output {i} is not a tensor"));
+        }
+        let t = m.output_tensor(i).map_err(|e| e.to_string())?;
+        outputs.push(io("output", i, t, quant(graph.outputs.get(i)))?);
+    }
+    Ok(ModelInfo {
+        arena_bytes,
+        inputs,
+        outputs,
+        kernels,
+    })
+}
+
+/// Suffix of the names for input/output `i`: none for 0, `_1`, `_2`, ... after.
+fn suffix(i: usize) -> String {
+    if i == 0 {
+        String::new()
+    } else {
+        format!("_{i}")
+    }
+}
+
+fn float_literal(what: &str, v: f32) -> Result<String, String> {
+    if !v.is_finite() {
+        return Err(format!("{what} is not finite ({v})"));
+    }
+    // Debug prints the shortest text that reads back as the same f32.
+    let s = format!("{v:?}");
+    Ok(if s.contains(['.', 'e']) {
+        s
+    } else {
+        format!("{s}.0")
+    })
+}
+
+/// The module body `include_model!` includes (`$OUT_DIR/kiln/<name>.rs`); paths to the runtime
+/// go through `__kiln`, which the macro binds to the runtime crate.
+///
+/// The API, for a model with one `i8` input of 490 elements and one `i8` output of 12:
+///
+/// ```text
+/// pub const NAME: &str; pub const TARGET: &str; pub const ARENA_BYTES: usize; pub const PTE_BYTES: usize;
+/// pub const INPUTS: usize; pub const OUTPUTS: usize;
+/// pub const INPUT_SHAPE: [usize; R]; pub const INPUT_LEN: usize; pub const INPUT_SCALE: f32;
+/// pub const INPUT_ZERO_POINT: i32; pub type Input = [i8; 490];      // INPUT_1_SHAPE, Input1, ...
+/// pub const OUTPUT_SHAPE ... OUTPUT_ZERO_POINT; pub type Output = [i8; 12]; // OUTPUT_1_SHAPE, Output1, ...
+/// pub const KERNEL_NAMES: [&str; K];
+/// #[link_section = ".kiln_model"] pub static PTE: AlignedPte<PTE_BYTES>;   // ELF targets
+/// pub static KERNELS: [KernelEntry; K];                               // only the kernels used
+/// pub struct Model;
+/// impl Model {
+///     pub fn take() -> Option<Model>;            // once
+///     pub fn try_take() -> Result<Model, RtError>;
+///     pub fn input_mut(&mut self) -> &mut Input; // input_mut_1(), ...
+///     pub fn run(&mut self) -> Result<&Output, RtError>;
+///     pub fn output(&self) -> &Output;           // output_1(), ...
+///     pub fn method(&mut self) -> &mut Method<'static, 'static>;
+/// }
+/// ```
+///
+/// Scale and zero point are 1.0 and 0 for tensors that are not quantized.
+pub fn generate(
+    spec: &ModelSpec,
+    target: &Target,
+    pte_path: &Path,
+    info: &ModelInfo,
+) -> Result<String, String> {
+    let pte = pte_path
+        .to_str()
+        .ok_or_else(|| format!("OUT_DIR path is not UTF-8: {}", pte_path.display()))?;
+    let name = spec.module_name();
+    let mut s = String::new();
+    let w = &mut s;
+    let _ = writeln!(
+        w,
+        "// Generated by kiln_aot::build for include_model!({:?}, target = {:?}). Do not edit.",
+        spec.path.value, spec.target.value
+    );
+    let _ = writeln!(w, "/// Module name.\npub const NAME: &str = {name:?};");
+    let _ = writeln!(
+        w,
+        "/// Target the model was compiled for.\npub const TARGET: &str = {:?};",
+        target.name
+    );
+    let _ = writeln!(w, "/// Bytes of the static arena `Model` owns (the compiler's memory plan).\npub const ARENA_BYTES: usize = {};", info.arena_bytes);
+    let _ = writeln!(w, "/// Bytes of the embedded `.pte`.\npub const PTE_BYTES: usize = include_bytes!({pte:?}).len();");
+    let _ = writeln!(
+        w,
+        "/// Number of inputs.\npub const INPUTS: usize = {};",
+        info.inputs.len()
+    );
+    let _ = writeln!(
+        w,
+        "/// Number of outputs.\npub const OUTPUTS: usize = {};",
+        info.outputs.len()
+    );
+    for (kind, list) in [("input", &info.inputs), ("output", &info.outputs)] {
+        let upper = kind.to_ascii_uppercase();
+        let ty = if kind == "input" { "Input" } else { "Output" };
+        for (i, t) in list.iter().enumerate() {
+            let (sfx, tsfx) = (
+                suffix(i),
+                if i == 0 { String::new() } else { i.to_string() },
+            );
+            let _ = writeln!(
+                w,
+                "/// Shape of {kind} {i}.\npub const {upper}{sfx}_SHAPE: [usize; {}] = {:?};",
+                t.shape.len(),
+                t.shape
+            );
+            let _ = writeln!(
+                w,
+                "/// Elements of {kind} {i}.\npub const {upper}{sfx}_LEN: usize = {};",
+                t.len()
+            );
+            let _ = writeln!(w, "/// Quantization scale of {kind} {i} (`real = scale * (q - zero_point)`; 1.0 if not quantized).\npub const {upper}{sfx}_SCALE: f32 = {};", float_literal(kind, t.scale)?);
+            let _ = writeln!(w, "/// Quantization zero point of {kind} {i} (0 if not quantized).\npub const {upper}{sfx}_ZERO_POINT: i32 = {};", t.zero_point);
+            let _ = writeln!(
+                w,
+                "/// The data of {kind} {i}.\npub type {ty}{tsfx} = [{}; {}];",
+                t.rust_type,
+                t.len()
+            );
+        }
+    }
+    let k = info.kernels.len();
+    let names: Vec<String> = info.kernels.iter().map(|k| k.to_string()).collect();
+    let _ = writeln!(w, "/// The operators this model runs (`name.overload`), in first-use order.\npub const KERNEL_NAMES: [&str; {k}] = {names:?};");
+    let _ = writeln!(w, "/// The compiled program, 16-byte aligned, in section `.kiln_model` on ELF targets (place it with the linker script).");
+    let _ = writeln!(w, "#[cfg_attr(any(target_os = \"none\", target_os = \"linux\"), link_section = \".kiln_model\")]");
+    let _ = writeln!(w, "pub static PTE: __kiln::model::AlignedPte<PTE_BYTES> = __kiln::model::AlignedPte(*include_bytes!({pte:?}));");
+    let _ = writeln!(w, "/// Kernel table with only the operators this model uses (resolved at compile time, so the rest are not linked).");
+    let _ = writeln!(
+        w,
+        "pub static KERNELS: [__kiln::exec::KernelEntry; {k}] = ["
+    );
+    for op in &info.kernels {
+        let _ = writeln!(w, "    __kiln::model::entry(__kiln::ops::OpKind::{op:?}),");
+    }
+    let _ = writeln!(w, "];");
+    let _ = writeln!(w, "static ARENA: __kiln::model::StaticArena<ARENA_BYTES> = __kiln::model::StaticArena::new();");
+    let _ = writeln!(w, "/// The model: owns its loaded program and the static arena; handed out once by [`Model::take`].");
+    let _ = writeln!(
+        w,
+        "pub struct Model {{\n    method: __kiln::exec::Method<'static, 'static>,\n}}"
+    );
+    let _ = writeln!(w, "impl Model {{");
+    let _ = writeln!(w, "    /// The model, the first time it is called; `None` afterwards.\n    pub fn take() -> Option<Model> {{\n        Model::try_take().ok()\n    }}");
+    let _ = writeln!(
+        w,
+        "    /// The model, or why not (`RtError::ModelTaken` after the first call)."
+    );
+    let _ = writeln!(
+        w,
+        "    pub fn try_take() -> Result<Model, __kiln::RtError> {{"
+    );
+    let _ = writeln!(
+        w,
+        "        let arena = ARENA.take().ok_or(__kiln::RtError::ModelTaken)?;"
+    );
+    let _ = writeln!(
+        w,
+        "        let mut method = __kiln::model::load(PTE.bytes(), &KERNELS, arena)?;"
+    );
+    for (i, t) in info.inputs.iter().enumerate() {
+        let _ = writeln!(
+            w,
+            "        __kiln::model::check_input::<{}, {}>(&mut method, {i})?;",
+            t.rust_type,
+            t.len()
+        );
+    }
+    for (i, t) in info.outputs.iter().enumerate() {
+        let _ = writeln!(
+            w,
+            "        __kiln::model::check_output::<{}, {}>(&method, {i})?;",
+            t.rust_type,
+            t.len()
+        );
+    }
+    let _ = writeln!(w, "        Ok(Model {{ method }})\n    }}");
+    for (i, t) in info.inputs.iter().enumerate() {
+        let (sfx, tsfx) = (
+            suffix(i),
+            if i == 0 { String::new() } else { i.to_string() },
+        );
+        let _ = writeln!(w, "    /// Input {i}, written in place in the arena.\n    pub fn input_mut{sfx}(&mut self) -> &mut Input{tsfx} {{\n        __kiln::model::input_array::<{}, {}>(&mut self.method, {i})\n    }}", t.rust_type, t.len());
+    }
+    let _ = writeln!(w, "    /// Runs the model on the current inputs; returns output 0.\n    pub fn run(&mut self) -> Result<&Output, __kiln::RtError> {{\n        self.method.execute()?;\n        Ok(self.output())\n    }}");
+    for (i, t) in info.outputs.iter().enumerate() {
+        let (sfx, tsfx) = (
+            suffix(i),
+            if i == 0 { String::new() } else { i.to_string() },
+        );
+        let _ = writeln!(w, "    /// Output {i} of the last run.\n    pub fn output{sfx}(&self) -> &Output{tsfx} {{\n        __kiln::model::output_array::<{}, {}>(&self.method, {i})\n    }}", t.rust_type, t.len());
+    }
+    let _ = writeln!(w, "    /// The underlying executor (e.g. to run with delegate backends).\n    pub fn method(&mut self) -> &mut __kiln::exec::Method<'static, 'static> {{\n        &mut self.method\n    }}");
+    let _ = writeln!(w, "}}");
+    Ok(s)
+}
+
+/// Collects `include_model!` calls whose arguments parse.
+#[derive(Default)]
+struct Finder {
+    calls: Vec<ModelSpec>,
+}
+
+impl<'ast> syn::visit::Visit<'ast> for Finder {
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        if m.path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "include_model")
+        {
+            if let Ok(spec) = ModelSpec::parse_tokens(m.tokens.clone()) {
+                self.calls.push(spec);
+            }
+        }
+        syn::visit::visit_macro(self, m);
+    }
+}
+
+/// Every `.rs` file at or under `p`.
+fn collect_rs(p: &Path, out: &mut Vec<PathBuf>) {
+    if p.is_file() {
+        if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p.to_path_buf());
+        }
+        return;
+    }
+    if let Ok(entries) = std::fs::read_dir(p) {
+        for e in entries.flatten() {
+            collect_rs(&e.path(), out);
+        }
+    }
+}
+
+fn remove(p: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(p) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Writes only when the contents differ, so unchanged outputs keep their modification time.
+fn write_if_changed(p: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if std::fs::read(p).ok().as_deref() == Some(bytes) {
+        return Ok(());
+    }
+    std::fs::write(p, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch crate under the system temp dir with `src/main.rs` = `main`.
+    fn scratch(test: &str, main: &str) -> (PathBuf, PathBuf) {
+        let root = std::env::temp_dir().join(format!("kiln-build-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(root.join("src/main.rs"), main).unwrap();
+        (root.clone(), root.join("out"))
+    }
+
+    fn fixture(rel: &str) -> String {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures")
+            .join(rel)
+            .display()
+            .to_string()
+    }
+
+    fn error_of<'r>(r: &'r BuildReport, name: &str) -> &'r BuildError {
+        let m = r
+            .models
+            .iter()
+            .find(|m| m.name == name)
+            .expect("model listed");
+        m.result.as_ref().expect_err("an error")
+    }
+
+    #[test]
+    fn builds_generates_and_caches() {
+        let kws = fixture("kws_dscnn/kws_dscnn_int8.tflite");
+        let (root, out) = scratch(
+            "ok",
+            &format!(
+                "mod m {{ kiln::include_model!({kws:?}, target = \"ethos-u55-128\"); }}\n\
+                 fn main() {{ include_model!({kws:?}, target = \"cortex-m55\", delegate = false, name = quiet); }}"
+            ),
+        );
+        let r = Builder::new(root.clone(), out.clone()).run();
+        assert_eq!(r.models.len(), 2, "{r:?}");
+        let b = r.models[0].result.as_ref().unwrap();
+        assert_eq!(r.models[0].name, "kws_dscnn_int8");
+        assert!(!b.cached && b.arena_bytes > 0 && b.kernels.contains(&OpKind::CmQuantizedConv2d));
+        // One NPU warning, for the call that did not say delegate = false.
+        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+        assert!(
+            r.warnings[0].contains("does not compile for the NPU yet")
+                && r.warnings[0].contains("CortexM55")
+        );
+        assert!(r.rerun_if_changed.contains(&root.join("src")));
+        assert!(r
+            .rerun_if_changed
+            .iter()
+            .any(|p| p.ends_with("kws_dscnn_int8.tflite")));
+        let rs = std::fs::read_to_string(generated_rs(&out, "kws_dscnn_int8")).unwrap();
+        for want in [
+            "pub const INPUT_SHAPE: [usize; 4] = [1, 49, 10, 1];",
+            "pub type Input = [i8; 490];",
+            "pub type Output = [i8; 12];",
+            "pub const INPUTS: usize = 1;",
+            "__kiln::model::entry(__kiln::ops::OpKind::CmQuantizedConv2d),",
+            "pub fn input_mut(&mut self) -> &mut Input {",
+            &format!("pub const ARENA_BYTES: usize = {};", b.arena_bytes),
+        ] {
+            assert!(rs.contains(want), "missing {want:?} in\n{rs}");
+        }
+        assert!(out.join("kiln/quiet.pte").is_file());
+        // Second run: same inputs, nothing recompiled, same files.
+        let r2 = Builder::new(root.clone(), out.clone()).run();
+        assert!(r2.models.iter().all(|m| m.result.as_ref().unwrap().cached));
+        assert_eq!(
+            r2.models[0].result.as_ref().unwrap().arena_bytes,
+            b.arena_bytes
+        );
+        // Changed options: recompiled.
+        std::fs::write(
+            root.join("src/main.rs"),
+            format!("fn main() {{ include_model!({kws:?}, target = \"cortex-m55\", name = quiet, budget = 400000); }}"),
+        )
+        .unwrap();
+        let r3 = Builder::new(root.clone(), out).run();
+        assert_eq!(r3.models.len(), 1);
+        assert!(!r3.models[0].result.as_ref().unwrap().cached);
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn errors_go_to_the_call() {
+        let kws = fixture("kws_dscnn/kws_dscnn_int8.tflite");
+        let (root, out) = scratch(
+            "errors",
+            &format!(
+                "fn main() {{\n\
+                 include_model!(\"models/none.onnx\", target = \"host\");\n\
+                 include_model!({kws:?}, target = \"ethos-u99\", name = badtarget);\n\
+                 include_model!({kws:?}, target = \"cortex-m55\", name = small, budget = 1000);\n\
+                 include_model!({kws:?}, target = \"cortex-m55\", name = region, arena_region = \"FLASH\");\n\
+                 include_model!({kws:?}, target = \"cortex-m55\", name = dup);\n\
+                 include_model!({kws:?}, target = \"host\", name = dup);\n\
+                 include_model!({kws:?}, target = \"host\", bogus = 1);\n\
+                 }}"
+            ),
+        );
+        let r = Builder::new(root.clone(), out.clone()).run();
+        // The call with a bad option is left to the macro.
+        assert_eq!(r.models.len(), 5, "{r:?}");
+        let e = error_of(&r, "none");
+        assert_eq!(e.field, Field::Path);
+        assert!(
+            e.message.contains("model file not found") && e.message.contains("models/none.onnx"),
+            "{e}"
+        );
+        let e = error_of(&r, "badtarget");
+        assert_eq!(e.field, Field::Target);
+        assert!(
+            e.message.contains("unknown target 'ethos-u99'") && e.message.contains("cortex-m4"),
+            "{e}"
+        );
+        let e = error_of(&r, "small");
+        assert_eq!(e.field, Field::Budget);
+        let arena = e
+            .message
+            .split("needs ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .unwrap();
+        let arena: u64 = arena.parse().unwrap();
+        assert!(
+            e.message.contains("allows 1000 bytes")
+                && e.message.contains(&format!("{} bytes over", arena - 1000)),
+            "{e}"
+        );
+        let e = error_of(&r, "region");
+        assert_eq!(e.field, Field::ArenaRegion);
+        assert!(
+            e.message.contains("no memory region 'FLASH'") && e.message.contains("DTCM"),
+            "{e}"
+        );
+        let e = error_of(&r, "dup");
+        assert!(e.message.contains("module named `dup`"), "{e}");
+        // Errors are written for the macro, and no stale module is left behind.
+        let text = std::fs::read_to_string(generated_error(&out, "small")).unwrap();
+        assert_eq!(BuildError::from_file(&text).field, Field::Budget);
+        assert!(!generated_rs(&out, "small").exists());
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn unsupported_operator_names_node_and_operator() {
+        let m = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/ui/models/unsupported_einsum.onnx");
+        let (root, out) = scratch(
+            "unsupported",
+            &format!(
+                "include_model!({:?}, target = \"host\");",
+                m.display().to_string()
+            ),
+        );
+        let r = Builder::new(root.clone(), out).run();
+        let e = error_of(&r, "unsupported_einsum");
+        assert_eq!(e.field, Field::Path);
+        assert!(
+            e.message.contains("node 'transpose_einsum'")
+                && e.message.contains("unsupported operator Einsum"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(root);
+    }
+}
