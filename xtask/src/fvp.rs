@@ -163,6 +163,11 @@ pub fn steps<'a>(root: &'a Path, args: &FvpArgs) -> Vec<Step<'a>> {
         ));
     }
     steps.push(Step::new(
+        "walkthrough",
+        "the README's \"use kiln in your firmware\" crate, created fresh under target/walkthrough, builds for thumbv8m.main-none-eabihf and runs on QEMU",
+        move || walkthrough_step(root, timeout),
+    ));
+    steps.push(Step::new(
         "kernels",
         "a firmware links only the kernels its models use: the KWS firmware vs the same with every kernel referenced",
         move || kernels_step(root),
@@ -193,9 +198,14 @@ fn target_dir(root: &Path) -> PathBuf {
 
 /// `cargo build --release` of a firmware crate in `dir` (its own workspace).
 pub fn cargo_build(dir: &Path, target_dir: &Path, extra: &[&str]) -> Command {
+    cargo_firmware("build", dir, target_dir, extra)
+}
+
+/// `cargo <subcommand> --release` of a firmware crate in `dir` (its own workspace).
+pub fn cargo_firmware(subcommand: &str, dir: &Path, target_dir: &Path, extra: &[&str]) -> Command {
     let mut cmd = crate::cargo();
     cmd.current_dir(dir)
-        .args(["build", "--release"])
+        .args([subcommand, "--release"])
         .args(extra)
         .env("CARGO_TARGET_DIR", target_dir)
         // The firmware's .cargo/config.toml sets the target and its rustflags
@@ -677,27 +687,22 @@ fn kernels_step(root: &Path) -> Result<Outcome> {
         .join(fw.board.rust_target())
         .join("release")
         .join(fw.name);
-    // The normal build (fresh after the firmware step), then the all-kernels variant
-    // in its own target dir so neither build invalidates the other.
+    // The normal build (fresh after the firmware step), then the all-kernels variant. Same
+    // target dir: cargo keeps both feature sets' artifacts, so switching only re-copies the
+    // binary (read each ELF right after its build).
     let status = run_visible(cargo_build(&dir, &tdir, &[]))?;
     if !status.success() {
         bail!("building examples/{} exited with {status}", fw.name);
     }
     let normal = Elf::read(&elf_path)?;
-    let all_dir = root.join("target").join("firmware-all-kernels");
-    let status = run_visible(cargo_build(&dir, &all_dir, &["--features", "all-kernels"]))?;
+    let status = run_visible(cargo_build(&dir, &tdir, &["--features", "all-kernels"]))?;
     if !status.success() {
         bail!(
             "building examples/{} --features all-kernels exited with {status}",
             fw.name
         );
     }
-    let all = Elf::read(
-        &all_dir
-            .join(fw.board.rust_target())
-            .join("release")
-            .join(fw.name),
-    )?;
+    let all = Elf::read(&elf_path)?;
     let (used, used_bytes) = kernel_functions(&normal);
     let (every, every_bytes) = kernel_functions(&all);
     let (text_used, text_all) = (normal.size_of(&[".text"]), all.size_of(&[".text"]));
@@ -736,6 +741,109 @@ fn kernels_step(root: &Path) -> Result<Outcome> {
             "the all-kernels build links no more kernels than the normal one: {detail}"
         ))
     })
+}
+
+/// The files of the README's walkthrough: `(path, contents)` of every fenced block that follows
+/// a `<!-- walkthrough: PATH -->` line.
+pub fn walkthrough_files(readme: &str) -> Result<Vec<(String, String)>> {
+    let mut files = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        let Some(path) = line
+            .trim()
+            .strip_prefix("<!-- walkthrough:")
+            .and_then(|r| r.strip_suffix("-->"))
+        else {
+            continue;
+        };
+        let path = path.trim().to_owned();
+        if !lines
+            .next()
+            .is_some_and(|l| l.trim_start().starts_with("```"))
+        {
+            bail!("README.md: the walkthrough marker for {path} is not followed by a ``` block");
+        }
+        let mut body = String::new();
+        let mut closed = false;
+        for l in lines.by_ref() {
+            if l.trim_start().starts_with("```") {
+                closed = true;
+                break;
+            }
+            body.push_str(l);
+            body.push('\n');
+        }
+        if !closed {
+            bail!("README.md: the walkthrough block for {path} is not closed");
+        }
+        files.push((path, body));
+    }
+    Ok(files)
+}
+
+/// `walkthrough`: writes the README's crate under `target/walkthrough/hello-kiln` (kiln's
+/// path dependencies `../kiln/...` pointed at this checkout, the model copied to
+/// `models/kws.tflite`), then `cargo run --release` as a user would (the runner boots QEMU).
+fn walkthrough_step(root: &Path, timeout: Duration) -> Result<Outcome> {
+    let readme = std::fs::read_to_string(root.join("README.md")).context("reading README.md")?;
+    let files = walkthrough_files(&readme)?;
+    for needed in [
+        "Cargo.toml",
+        "build.rs",
+        "src/main.rs",
+        "memory.x",
+        ".cargo/config.toml",
+    ] {
+        if !files.iter().any(|(p, _)| p == needed) {
+            bail!("README.md has no walkthrough block for {needed}");
+        }
+    }
+    let dir = root.join("target").join("walkthrough").join("hello-kiln");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    let root_str = root.to_str().context("the checkout's path is not UTF-8")?;
+    for (path, body) in &files {
+        let file = dir.join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let body = body.replace("\"../kiln/", &format!("\"{root_str}/"));
+        std::fs::write(&file, body).with_context(|| format!("writing {}", file.display()))?;
+    }
+    std::fs::create_dir_all(dir.join("models"))?;
+    std::fs::copy(
+        root.join("tests/fixtures/kws_dscnn/kws_dscnn_int8.tflite"),
+        dir.join("models/kws.tflite"),
+    )
+    .context("copying the KWS model")?;
+    println!(
+        "created {} from README.md ({} files + models/kws.tflite)",
+        dir.display(),
+        files.len()
+    );
+    // `cargo run`: the README's runner boots QEMU, as for a user.
+    let cmd = cargo_firmware("run", &dir, &target_dir(root), &[]);
+    let result = run_with_timeout(cmd, timeout)?;
+    print!("{}", result.stdout);
+    let said = result.stdout.lines().find(|l| l.starts_with("kws: class"));
+    match (result.status, said) {
+        (Some(st), Some(line)) if st.success() => Ok(Outcome::Passed(format!(
+            "built and ran in {:.0} s: {line}",
+            result.elapsed.as_secs_f64()
+        ))),
+        (status, _) => {
+            println!("{}", result.stderr.trim_end());
+            Ok(Outcome::Failed(format!(
+                "`cargo run --release` in {} {} without printing `kws: class ..`",
+                dir.display(),
+                match status {
+                    Some(st) => format!("exited with {st}"),
+                    None => "timed out".to_owned(),
+                }
+            )))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -804,6 +912,40 @@ mod tests {
         assert_eq!(exit_meaning(Some(0)), "pass");
         assert_eq!(exit_meaning(Some(101)), "HardFault");
         assert_eq!(exit_meaning(None), "unexpected");
+    }
+
+    #[test]
+    fn reads_walkthrough_blocks() {
+        let md = "text\n<!-- walkthrough: a/b.rs -->\n```rust\nfn main() {}\n```\n\
+                  <!-- walkthrough: c.toml -->\n```toml\nx = 1\ny = 2\n```\n";
+        let f = walkthrough_files(md).unwrap();
+        assert_eq!(
+            f,
+            [
+                ("a/b.rs".to_owned(), "fn main() {}\n".to_owned()),
+                ("c.toml".to_owned(), "x = 1\ny = 2\n".to_owned())
+            ]
+        );
+        assert!(walkthrough_files("<!-- walkthrough: x -->\nno block\n").is_err());
+        assert!(walkthrough_files("<!-- walkthrough: x -->\n```\nnever closed\n").is_err());
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+                .unwrap();
+        let paths: Vec<String> = walkthrough_files(&readme)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.0)
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "Cargo.toml",
+                "build.rs",
+                "src/main.rs",
+                "memory.x",
+                ".cargo/config.toml"
+            ]
+        );
     }
 
     #[test]

@@ -13,6 +13,14 @@ pub fn run(root: &Path) -> anyhow::Result<bool> {
 
 /// The steps of `cargo xtask test`.
 pub fn steps(root: &Path) -> Vec<Step<'_>> {
+    let mut steps = host_steps(root);
+    // Then the firmware on the emulated Cortex-M (FVP if on PATH, else QEMU).
+    steps.extend(crate::fvp::steps(root, &crate::fvp::FvpArgs::default()));
+    steps
+}
+
+/// The host steps: toolchain, fmt, clippy, no_std, tests.
+fn host_steps(root: &Path) -> Vec<Step<'_>> {
     let cargo = move |args: &[&str]| {
         let mut cmd = crate::cargo();
         cmd.current_dir(root).args(args);
