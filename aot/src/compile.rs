@@ -30,6 +30,8 @@ pub enum ModelFormat {
     Onnx,
     /// TFLite flatbuffer (`TFL3`).
     Tflite,
+    /// TFLite compiled by Arm's Vela: one `ethos-u` operator, packaged as an `EthosUBackend` delegate.
+    VelaTflite,
 }
 
 impl fmt::Display for ModelFormat {
@@ -37,6 +39,7 @@ impl fmt::Display for ModelFormat {
         f.write_str(match self {
             ModelFormat::Onnx => "ONNX",
             ModelFormat::Tflite => "TFLite",
+            ModelFormat::VelaTflite => "Vela TFLite",
         })
     }
 }
@@ -159,7 +162,9 @@ pub fn import(path: &Path, bytes: &[u8]) -> Result<(ModelFormat, Graph)> {
     let format = detect_format(path, bytes)?;
     let g = match format {
         ModelFormat::Onnx => crate::import::onnx::import(path, bytes)?,
-        ModelFormat::Tflite => crate::import::tflite::import(path, bytes)?,
+        ModelFormat::Tflite | ModelFormat::VelaTflite => {
+            crate::import::tflite::import(path, bytes)?
+        }
     };
     Ok((format, g))
 }
@@ -175,6 +180,9 @@ pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<Compiled> {
 
 /// Compiles a model given its bytes; `path` names it in errors and decides the format with the content.
 pub fn compile_bytes(path: &Path, bytes: &[u8], opts: &CompileOptions) -> Result<Compiled> {
+    if crate::vela::is_vela_tflite(path, bytes) {
+        return compile_vela_model(path, bytes, opts);
+    }
     let (format, mut g) = import(path, bytes)?;
     let pass_report = passes::optimize(&mut g, &PassOptions::default())?;
     let (before, after) = (pass_report.transposes_before, pass_report.transposes_after);
@@ -243,4 +251,49 @@ impl CompileReport {
             "transposes": {"after_import": self.transposes.0, "after_passes": self.transposes.1},
         })
     }
+}
+
+/// A Vela-optimized TFLite: Vela already compiled it for the NPU; kiln packages its command
+/// stream and weights as ExecuTorch's `EthosUBackend` delegate blob.
+fn compile_vela_model(path: &Path, bytes: &[u8], opts: &CompileOptions) -> Result<Compiled> {
+    let pte = crate::vela::compile_vela(path, bytes)?;
+    let mut notes = vec![
+        "Vela-optimized model: the whole graph runs on the Ethos-U NPU as one delegate".to_string(),
+    ];
+    if opts.target.npu.is_none() {
+        notes.push(format!(
+            "target {} has no NPU: run it with the NPU model (host) or on an Ethos-U target",
+            opts.target.name
+        ));
+    }
+    let arena_bytes = kiln_rt::pte::Program::load(&pte)
+        .ok()
+        .and_then(|p| kiln_rt::exec::Method::arena_size(&p, "forward").ok())
+        .unwrap_or(0);
+    let report = CompileReport {
+        model: path.display().to_string(),
+        format: ModelFormat::VelaTflite,
+        target: opts.target.name,
+        nodes: vec![NodeReport {
+            node: "ethos-u".into(),
+            source_op: "CUSTOM ethos-u".into(),
+            kernels: vec![format!("delegate {}", crate::vela::BACKEND_ID)],
+            placement: "npu".into(),
+        }],
+        f32_fallbacks: vec![],
+        notes,
+        arena_bytes,
+        liveness_bound: arena_bytes,
+        constant_bytes: 0,
+        pte_bytes: pte.len(),
+        transposes: (0, 0),
+    };
+    Ok(Compiled {
+        pte,
+        report,
+        graph: Graph {
+            source: path.to_path_buf(),
+            ..Graph::default()
+        },
+    })
 }

@@ -132,7 +132,13 @@ fn describe_plan(program: &Program<'_>, plan: &Plan<'_>) -> Result<Json, RtError
             let (k, v) = d.compile_spec(s)?;
             specs.insert(k.to_string(), json!(String::from_utf8_lossy(v)));
         }
+        let mut disassembly = String::new();
+        if d.id == kiln_rt::ethos_u::BACKEND_ID {
+            // Writing to a String cannot fail; malformed blobs are reported inside the listing.
+            let _ = kiln_rt::ethos_u::disasm::disassemble(blob, &mut disassembly);
+        }
         delegates.push(json!({
+            "disassembly": disassembly,
             "id": d.id,
             "location": format!("{:?}", d.location),
             "index": d.index,
@@ -211,6 +217,11 @@ pub fn render_text(d: &Json) -> String {
                 "  delegate {} ({} bytes, {} #{})",
                 dlg["id"], dlg["bytes"], dlg["location"], dlg["index"]
             );
+            if let Some(d) = dlg["disassembly"].as_str().filter(|d| !d.is_empty()) {
+                for line in d.lines() {
+                    let _ = writeln!(s, "    {line}");
+                }
+            }
         }
         let _ = writeln!(s, "  tensors:");
         for (i, v) in p["values"].as_array().into_iter().flatten().enumerate() {

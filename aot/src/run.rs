@@ -2,7 +2,11 @@
 //! device (`kiln-rt`), for `kiln run`, the tests and the benchmarks.
 
 use crate::npy::{NpyArray, NpyDType};
-use kiln_rt::exec::{KernelEntry, Method};
+use kiln_rt::ethos_u::blob::VelaBlob;
+use kiln_rt::ethos_u::payload::{Payload, Product};
+use kiln_rt::ethos_u::sim::{NpuModel, SimConfig};
+use kiln_rt::ethos_u::{Driver, DriverConfig, EthosUBackend};
+use kiln_rt::exec::{Backend, KernelEntry, Method};
 use kiln_rt::pte::{Program, ScalarType, Value};
 use kiln_rt::RtError;
 use std::fmt;
@@ -144,22 +148,71 @@ fn npy_dtype(st: ScalarType) -> Option<NpyDType> {
     })
 }
 
+/// The Ethos-U configuration a program's `EthosUBackend` delegates were compiled for (from the
+/// `COP1` payload of the first one), and the fast-scratch size Vela asked for.
+fn npu_config(program: &Program<'_>) -> Result<Option<(SimConfig, usize)>, RtError> {
+    let plan = program.plan_by_name("forward")?;
+    for i in 0..plan.delegate_count()? {
+        let d = plan.delegate(i)?;
+        if d.id != kiln_rt::ethos_u::BACKEND_ID {
+            continue;
+        }
+        let blob = VelaBlob::parse(program.delegate_data(d.location, d.index)?)?;
+        let payload = Payload::parse(blob.cmd_data)?;
+        let fast = d
+            .compile_spec_value(crate::vela::FAST_SCRATCH_SPEC)?
+            .and_then(|v| v.try_into().ok())
+            .map_or(0, |b: [u8; 4]| u32::from_le_bytes(b) as usize);
+        let Some(cfg) = payload.config else { continue };
+        let macs = cfg.config.macs_per_cc();
+        let sim = match cfg.config.product() {
+            Product::U55 => SimConfig::ethos_u55(macs),
+            Product::U65 => SimConfig::ethos_u65(macs),
+            _ => None,
+        };
+        return Ok(sim.map(|s| (s, fast)));
+    }
+    Ok(None)
+}
+
+/// NPU scratch memory for the host's Ethos-U model.
+struct NpuScratch {
+    config: SimConfig,
+    scratch: AlignedBytes,
+    fast_scratch: AlignedBytes,
+}
+
 /// A program loaded for repeated runs on the host (benchmarks time [`HostModel::run`] alone).
+/// Delegated parts run on kiln's bit-exact model of the Ethos-U NPU, through the same driver
+/// that talks to the hardware.
 pub struct HostModel {
     pte: AlignedBytes,
     arena: AlignedBytes,
     kernels: Vec<KernelEntry>,
+    npu: Option<NpuScratch>,
 }
 
 impl HostModel {
     /// Checks the program and sizes its arena.
     pub fn new(pte: &[u8]) -> Result<Self, RunError> {
         let pte = AlignedBytes::copy_of(pte);
-        let size = Method::arena_size(&Program::load(pte.as_slice())?, "forward")?;
+        let program = Program::load(pte.as_slice())?;
+        let size = Method::arena_size(&program, "forward")?;
+        let npu = match npu_config(&program)? {
+            Some((config, fast)) => Some(NpuScratch {
+                config,
+                scratch: AlignedBytes::zeroed(EthosUBackend::<NpuModel>::scratch_size(
+                    &program, "forward",
+                )?),
+                fast_scratch: AlignedBytes::zeroed(fast),
+            }),
+            None => None,
+        };
         Ok(HostModel {
             pte,
             arena: AlignedBytes::zeroed(size),
             kernels: all_kernels(),
+            npu,
         })
     }
 
@@ -205,7 +258,19 @@ impl HostModel {
             }
             m.set_input(i, &x.data)?;
         }
-        m.execute()?;
+        match self.npu.as_mut() {
+            Some(n) => {
+                let driver = Driver::new(NpuModel::new(n.config), DriverConfig::default());
+                let mut backend = EthosUBackend::new(
+                    driver,
+                    n.scratch.as_mut_slice(),
+                    n.fast_scratch.as_mut_slice(),
+                );
+                let mut backends: [&mut dyn Backend; 1] = [&mut backend];
+                m.execute_with(&mut backends)?;
+            }
+            None => m.execute()?,
+        }
         let mut outs = Vec::new();
         for i in 0..m.outputs() {
             match m.output_value(i)? {

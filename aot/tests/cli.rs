@@ -223,3 +223,37 @@ fn missing_model_file() {
     let r = kiln(&["compile", "no/such/model.onnx", "-o", s(&tmp("m.pte"))]);
     fails(&r, &["no/such/model.onnx"]);
 }
+
+#[test]
+fn vela_tflite_compiles_runs_on_the_npu_model_and_disassembles() {
+    let model = fixtures().join("vela/kws_dscnn_u55-128_vela.tflite");
+    let pte = tmp("kws_vela.pte");
+    let r = kiln(&[
+        "compile",
+        s(&model),
+        "--target",
+        "ethos-u55-128",
+        "-o",
+        s(&pte),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    for k in 0..4 {
+        let input = fixtures().join(format!("kws_dscnn/ref/tflm_int8/input_{k}.npy"));
+        let y = tmp(&format!("kws_vela_out_{k}.npy"));
+        let r = kiln(&["run", s(&pte), "--input", s(&input), "--output", s(&y)]);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let ours = kiln_aot::npy::NpyArray::read(&y).unwrap();
+        let golden = kiln_aot::npy::NpyArray::read(
+            fixtures().join(format!("kws_dscnn/ref/tflm_int8/output_{k}.npy")),
+        )
+        .unwrap();
+        // The NPU model running Vela's own command stream is bit-exact with TFLite Micro.
+        assert_eq!(ours.to_i8().unwrap(), golden.to_i8().unwrap(), "input {k}");
+    }
+    let r = kiln(&["inspect", s(&pte)]);
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        text.contains("NPU_OP_CONV") && text.contains("end of operation"),
+        "{text}"
+    );
+}

@@ -57,6 +57,19 @@ enum Command {
     Targets,
 }
 
+/// Writes to stdout; a closed pipe (e.g. `kiln inspect x.pte | head`) ends the program quietly.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -80,13 +93,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             std::fs::write(&output, &compiled.pte)
                 .with_context(|| format!("{}: cannot write", output.display()))?;
             if json {
-                println!(
-                    "{}",
+                emit(&format!(
+                    "{}\n",
                     serde_json::to_string_pretty(&compiled.report.to_json())?
-                );
+                ));
             } else {
-                println!("{}", compiled.report);
-                println!("wrote {}", output.display());
+                emit(&format!(
+                    "{}\nwrote {}\n",
+                    compiled.report,
+                    output.display()
+                ));
             }
         }
         Command::Run {
@@ -114,9 +130,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 match outputs.get(i) {
                     Some(p) => {
                         r.write(p)?;
-                        println!("output {i}: {:?} {:?} -> {}", r.dtype, r.shape, p.display());
+                        emit(&format!(
+                            "output {i}: {:?} {:?} -> {}\n",
+                            r.dtype,
+                            r.shape,
+                            p.display()
+                        ));
                     }
-                    None => println!("output {i}: {:?} {:?} (not written)", r.dtype, r.shape),
+                    None => emit(&format!(
+                        "output {i}: {:?} {:?} (not written)\n",
+                        r.dtype, r.shape
+                    )),
                 }
             }
         }
@@ -126,9 +150,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let d = kiln_aot::inspect::describe(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", pte.display()))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&d)?);
+                emit(&format!("{}\n", serde_json::to_string_pretty(&d)?));
             } else {
-                print!("{}", kiln_aot::inspect::render_text(&d));
+                emit(&kiln_aot::inspect::render_text(&d));
             }
         }
         Command::Targets => {
@@ -137,7 +161,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .npu
                     .map(|n| format!(" + Ethos-{:?} ({} MACs/cycle)", n.family, n.macs))
                     .unwrap_or_default();
-                println!("{:<16} {:?}{npu}", t.name, t.cpu);
+                emit(&format!("{:<16} {:?}{npu}\n", t.name, t.cpu));
             }
         }
     }
