@@ -165,3 +165,66 @@ fn vela_ethos_u55_256_bit_exact() {
 fn vela_ethos_u65_256_bit_exact() {
     check_config("ethos-u65-256", SimConfig::ethos_u65(256).unwrap());
 }
+
+/// Thousands of seeded single-word mutations of the kws command stream: every
+/// run ends (a result or an error), never a panic or an access outside the
+/// regions (the regions are plain slices: an out-of-bounds access would panic).
+#[test]
+fn mutated_command_streams_end_in_results_or_errors() {
+    let path = fixtures().join("vela/ethos-u55-128/kws_dscnn_int8_vela.tflite");
+    let bytes = std::fs::read(&path).unwrap();
+    let m = read_vela_custom_ops(&path, &bytes).unwrap();
+    let op = m.npu_ops().next().unwrap().clone();
+    let payload = Payload::parse(m.bytes(op.command_stream)).unwrap();
+    let read_only = m.bytes(op.read_only).to_vec();
+    let stream = payload.command_stream.to_vec();
+    // A small work budget keeps every run short; mutations that need more stop with WorkLimit.
+    let sim = SimConfig {
+        max_work: 100_000,
+        ..SimConfig::ethos_u55(128).unwrap()
+    };
+    let mut npu = NpuModel::new(sim);
+    let mut seed = 0x9E37_79B9u32;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    };
+    let (mut ok, mut err) = (0, 0);
+    for _ in 0..1000 {
+        let mut s = stream.clone();
+        let words = s.len() / 4;
+        // Mutate one or two words: random bits, or a random byte.
+        for _ in 0..1 + next() % 2 {
+            let w = (next() as usize % words) * 4;
+            match next() % 3 {
+                0 => s[w + (next() % 4) as usize] = next() as u8,
+                1 => s[w + 2 + (next() % 2) as usize] ^= 1 << (next() % 8),
+                _ => s[w..w + 4].copy_from_slice(&next().to_le_bytes()),
+            }
+        }
+        // Sometimes also truncate.
+        if next() % 8 == 0 {
+            s.truncate(next() as usize % s.len());
+        }
+        let mut scratch = vec![0u8; m.size(op.scratch)];
+        let mut regions: [Region<'_>; 8] = Default::default();
+        regions[0] = Region::ReadOnly(&read_only);
+        regions[1] = Region::ReadWrite(&mut scratch);
+        regions[2] = Region::Alias(1);
+        let mut mem = NpuMemory {
+            command_stream: &s,
+            regions: &mut regions,
+        };
+        match npu.run(&s, &mut mem) {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                assert!(!e.to_string().is_empty());
+                err += 1
+            }
+        }
+    }
+    println!("mutations: {ok} ran to the end, {err} stopped with an error");
+    assert!(err > 0);
+}

@@ -532,11 +532,12 @@ impl OutStage {
     }
 
     fn apply(&self, lut: &[u8], v: i64) -> i64 {
-        let v = v.saturating_add(self.zp).clamp(self.lo, self.hi);
+        // Sequential max/min: ACTIVATION_MIN above ACTIVATION_MAX gives MAX, not a panic.
+        let v = v.saturating_add(self.zp).max(self.lo).min(self.hi);
         let v = match self.lut {
             Lut::None => v,
             Lut::Byte(slot) => {
-                let i = (slot * SHRAM_LUT_SLOT_BYTES) as usize + (v - self.lut_base) as usize;
+                let i = (slot * SHRAM_LUT_SLOT_BYTES) as usize + lut_index(v, self.lut_base);
                 // The index is within 0..256 (v is clamped to an 8-bit range) and the
                 // slot was checked against the LUT area in `new`.
                 let b = lut.get(i).copied().unwrap_or(0);
@@ -547,7 +548,7 @@ impl OutStage {
                 }
             }
             Lut::Word(slot) => {
-                let i = (slot * SHRAM_LUT_SLOT_BYTES) as usize + 4 * (v - self.lut_base) as usize;
+                let i = (slot * SHRAM_LUT_SLOT_BYTES) as usize + 4 * lut_index(v, self.lut_base);
                 match lut.get(i..i + 4) {
                     Some(b) => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64,
                     None => 0,
@@ -556,6 +557,11 @@ impl OutStage {
         };
         v.clamp(self.sat.0, self.sat.1)
     }
+}
+
+/// The LUT entry for `v` (0..256); clip bounds outside the 8-bit range saturate.
+fn lut_index(v: i64, base: i64) -> usize {
+    v.saturating_sub(base).clamp(0, 255) as usize
 }
 
 fn global_scale(r: &RegFile) -> (u32, u32) {

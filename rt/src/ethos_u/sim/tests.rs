@@ -395,3 +395,56 @@ fn register_interface_runs_the_stream_and_reports_faults() {
     assert!(m.last_error().is_some());
     assert!(m.read(regs::offset::QREAD) < stream.len() as u32);
 }
+
+#[test]
+fn mutated_hand_made_streams_never_panic() {
+    // The conv stream followed by a DMA to the LUT and a table activation.
+    let mut base = conv_stream(1);
+    base.0.pop(); // drop OP_STOP
+    base.c0(C0::SET_DMA0_SRC_REGION, 0)
+        .c0(C0::SET_DMA0_DST_REGION, 0x100)
+        .c1(C1::SET_DMA0_SRC, 0)
+        .c1(C1::SET_DMA0_DST, 24 * 1024 - 1024)
+        .c1(C1::SET_DMA0_LEN, 52)
+        .c0(C0::OP_DMA_START, 0)
+        .ifm(1, 0, 1, 2, 1, 0)
+        .ofm(1, 16, 1, 2, 1, 0, 1)
+        .c0(C0::SET_ACTIVATION, 0x0014)
+        .c0(C0::SET_IFM2_BROADCAST, 0x80)
+        .c0(C0::SET_IFM2_PRECISION, 1)
+        .c1(C1::SET_OFM_SCALE, 1)
+        .c0(C0::OP_ELEMENTWISE, 1)
+        .c0(C0::OP_POOL, 0)
+        .c0(C0::OP_STOP, 0);
+    let ro = conv_ro();
+    let mut seed = 0x2545_F491u32;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    };
+    let mut m = NpuModel::new(SimConfig {
+        max_work: 1 << 16,
+        ..SimConfig::ethos_u55(128).unwrap()
+    });
+    let (mut ok, mut err) = (0, 0);
+    for _ in 0..20_000 {
+        let mut s = S(base.0.clone());
+        for _ in 0..1 + next() % 3 {
+            let i = next() as usize % s.0.len();
+            let bits = next();
+            s.0[i] ^= match next() % 3 {
+                0 => bits & 0xFFFF_0000,
+                1 => 1 << (bits % 32),
+                _ => bits,
+            };
+        }
+        let mut scratch = [0u8; 48];
+        match run(&mut m, &s, &ro, &mut scratch) {
+            Ok(_) => ok += 1,
+            Err(_) => err += 1,
+        }
+    }
+    assert!(ok > 0 && err > 0, "{ok} ok, {err} errors");
+}
