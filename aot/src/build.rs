@@ -247,8 +247,8 @@ impl Builder {
                 Field::Path,
                 if e.kind() == std::io::ErrorKind::NotFound {
                     format!(
-                        "model file not found: {} (include_model! paths are relative to {})",
-                        path.display(),
+                        "model file not found: {} (include_model! paths are relative to the crate's Cargo.toml folder, {})",
+                        spec.path.value,
                         self.manifest_dir.display()
                     )
                 } else {
@@ -275,14 +275,16 @@ impl Builder {
                 return Ok((b, None));
             }
         }
-        let compiled = compile_bytes(&path, &bytes, &CompileOptions { target })
+        // Named as the call spells it: errors read "models/kws.tflite: node ...".
+        let shown = Path::new(&spec.path.value);
+        let compiled = compile_bytes(shown, &bytes, &CompileOptions { target })
             .map_err(|e| err(Field::Path, e.to_string()))?;
         let info = inspect(&compiled.pte, &compiled.graph).map_err(|e| {
             err(
                 Field::Path,
                 format!(
                     "{}: kiln-rt cannot run the compiled program: {e}",
-                    path.display()
+                    shown.display()
                 ),
             )
         })?;
@@ -361,7 +363,7 @@ fn memory_limit(target: &Target, spec: &ModelSpec) -> Result<Option<Limit>, Buil
     if let Some(b) = &spec.budget {
         return Ok(Some(Limit {
             bytes: b.value,
-            what: "the budget (budget = ...)".into(),
+            what: "the budget".into(),
             field: Field::Budget,
         }));
     }
@@ -890,7 +892,7 @@ mod tests {
         let e = error_of(&r, "none");
         assert_eq!(e.field, Field::Path);
         assert!(
-            e.message.contains("model file not found") && e.message.contains("models/none.onnx"),
+            e.message.contains("model file not found: models/none.onnx"),
             "{e}"
         );
         let e = error_of(&r, "badtarget");

@@ -1,0 +1,55 @@
+//! `include_model!` as a user meets it, compiled by trybuild: pass cases (run, outputs
+//! checked against the fixtures' goldens) and compile-fail cases with checked `.stderr`.
+//!
+//! trybuild builds every case as a bin of one generated crate, which has no build script.
+//! So this test does what a `build.rs` with `kiln_aot::build::compile_models()` does — the
+//! same `Builder`, over `ui/pass` and `ui/fail` — and hands its output folder to the
+//! compiler as `OUT_DIR`, the variable cargo sets for crates with a build script. The
+//! `no_build_script` case then runs without `OUT_DIR`. Model paths in the cases are relative
+//! to this crate (`tests/`), as they would be to a firmware crate's Cargo.toml.
+//! `TRYBUILD=overwrite cargo test -p kiln-tests --test ui` regenerates the `.stderr` files.
+
+use kiln_aot::build::Builder;
+use std::path::PathBuf;
+
+#[test]
+fn ui() {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kiln-ui-out");
+    let report = Builder::new(manifest, out.clone())
+        .sources(vec!["ui/pass".into(), "ui/fail".into()])
+        .run();
+    // Sanity of the build step itself: every model that should build did, the others recorded errors.
+    let built: Vec<&str> = report
+        .models
+        .iter()
+        .filter(|m| m.result.is_ok())
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(
+        built,
+        [
+            "keyword_spotter",
+            "kws_dscnn_int8",
+            "synth_i_conv_pool_fc_f32",
+            "synth_ii_residual_qdq_int8"
+        ],
+        "{report:#?}"
+    );
+    assert!(report
+        .warnings
+        .iter()
+        .any(|w| w.contains("does not compile for the NPU yet")));
+
+    // Single-threaded from here: this is the only test in this binary.
+    std::env::set_var("OUT_DIR", &out);
+    {
+        let t = trybuild::TestCases::new();
+        t.pass("ui/pass/*.rs");
+        t.compile_fail("ui/fail/*.rs");
+    } // trybuild runs the cases when `t` is dropped
+    std::env::remove_var("OUT_DIR");
+    let t = trybuild::TestCases::new();
+    t.pass("ui/no_build_script/no_models.rs");
+    t.compile_fail("ui/no_build_script/no_build_script.rs");
+}

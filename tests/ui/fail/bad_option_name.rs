@@ -1,0 +1,7 @@
+kiln_rt::include_model!(
+    "fixtures/kws_dscnn/kws_dscnn_int8.tflite",
+    target = "cortex-m55",
+    arena_size = 4096,
+);
+
+fn main() {}

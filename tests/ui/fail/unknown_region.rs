@@ -1,0 +1,8 @@
+kiln_rt::include_model!(
+    "fixtures/kws_dscnn/kws_dscnn_int8.tflite",
+    target = "cortex-m55",
+    name = kws_in_flash,
+    arena_region = "FLASH",
+);
+
+fn main() {}

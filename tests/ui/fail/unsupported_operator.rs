@@ -1,0 +1,3 @@
+kiln_rt::include_model!("ui/models/unsupported_einsum.onnx", target = "host");
+
+fn main() {}

@@ -1,0 +1,3 @@
+kiln_rt::include_model!("fixtures/kws_dscnn/kws_dscnn_int8.tflite", target = "cortex-m55");
+
+fn main() {}
