@@ -331,8 +331,8 @@ impl Node {
 ///
 /// The oracles differ where the formats' reference runtimes differ: int8 TFLite
 /// models follow TensorFlow Lite Micro's reference kernels (what the Ethos-U
-/// matches); ONNX QDQ models follow ONNX Runtime's fused integer kernels. Today
-/// the only operator where this changes the lowering is Softmax.
+/// matches); ONNX QDQ models follow ONNX Runtime's fused integer kernels (conv, GEMM,
+/// add, average pools, concat and softmax lower to `kiln::qlinear_*` operators).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum IntSemantics {
     /// TFLite Micro reference kernels.

@@ -161,6 +161,38 @@ op_table! {
     KilnQLinearSoftmax => ("kiln::qlinear_softmax", "out"),
     /// `[x f32, alpha Double, beta Double, out, out]`: `max(0, min(1, alpha * x + beta))` (ONNX HardSigmoid).
     KilnHardSigmoid => ("kiln::hard_sigmoid", "out"),
+
+    // ---- ONNX Runtime's int8 arithmetic (QDQ ONNX models; kernels/int8/qlinear.rs) --
+    /// `[x NHWC, weight OHWI, bias INT32|Null, stride IntList, padding IntList [top, left], dilation IntList,
+    /// input_offset Int (-x_zp), output_offset Int (y_zp), scales FLOAT[Cout], act_min Int, act_max Int, out, out]`:
+    /// ONNX Runtime's `QLinearConv`: int32 accumulation as `cortex_m::quantized_conv2d`, then
+    /// `round_half_even(f32(acc) * scale[c]) + y_zp` with `scale[c] = x_scale * w_scale[c] / y_scale` in f32.
+    KilnQLinearConv2d => ("kiln::qlinear_conv2d", "out"),
+    /// As `kiln::qlinear_conv2d` with `depth_multiplier Int` after `dilation`; weight `[1, kh, kw, C*M]`.
+    KilnQLinearDepthwiseConv2d => ("kiln::qlinear_depthwise_conv2d", "out"),
+    /// `[x [.., K], weight [N, K], bias INT32|Null, input_offset Int, filter_offset Int, output_offset Int,
+    /// scales FLOAT[1|N], act_min Int, act_max Int, out, out]`: ONNX Runtime's `QGemm`:
+    /// `sum((x + input_offset) * (w + filter_offset)) + bias`, requantized as `kiln::qlinear_conv2d`.
+    KilnQLinearLinear => ("kiln::qlinear_linear", "out"),
+    /// `[a, b, params IntList, out, out]`, broadcasting; params =
+    /// `[a_ratio_bits, b_ratio_bits, fixed_bits, domain_offset, act_min, act_max]` (f32 bits):
+    /// ONNX Runtime's `QLinearAdd` (MLAS AVX2): `y = round_half_even(fma(a', a_ratio, fma(b', b_ratio, fixed))) - domain_offset`
+    /// with `v' = v + domain_offset` (128 where ONNX Runtime runs on uint8), `a_ratio = a_scale / y_scale`,
+    /// `fixed = y_zp' - (a_ratio * a_zp' + b_ratio * b_zp')`.
+    KilnQLinearAdd => ("kiln::qlinear_add", "out"),
+    /// `[x NHWC, kernel IntList, stride IntList, padding IntList [top, left, bottom, right], count_include_pad Bool,
+    /// params IntList [x_scale_bits, x_zp, y_scale_bits, y_zp, domain_offset], out, out]`: ONNX Runtime's
+    /// `QLinearAveragePool`: a window covering the whole unpadded input is `kiln::qlinear_global_avg_pool`;
+    /// otherwise f32: `avg = sum(x_scale * (x - x_zp)) / count`, `y = round_half_even(avg / y_scale + y_zp') - domain_offset`.
+    KilnQLinearAvgPool2d => ("kiln::qlinear_avg_pool2d", "out"),
+    /// `[x NHWC, params IntList [x_scale_bits, x_zp, y_scale_bits, y_zp, domain_offset], out [n, 1, 1, c], out]`:
+    /// ONNX Runtime's `QLinearGlobalAveragePool`: `acc = sum(x) - x_zp * hw` (int32),
+    /// `y = round_half_even(f32(acc) * (x_scale / (y_scale * hw))) + y_zp`.
+    KilnQLinearGlobalAvgPool => ("kiln::qlinear_global_avg_pool", "out"),
+    /// `[tensors TensorList, dim Int, params IntList, out, out]`, params as `kiln::quantized_concat`:
+    /// ONNX Runtime's concatenation: `round_half_even((x - x_zp) * x_scale / y_scale) + y_zp` in f32
+    /// (a copy when the quantizations are equal).
+    KilnQLinearConcat => ("kiln::qlinear_concat", "out"),
 }
 
 impl OpKind {

@@ -6,6 +6,11 @@
 //! int8 -> int8 QUANTIZE, hard-sigmoid) become `cortex_m::quantized_activation` with a 256-entry
 //! table produced by running kiln-rt's reference arithmetic over every input value.
 //! Data movement (reshape, transpose) uses the dtype-agnostic portable operators.
+//!
+//! Graphs with [`IntSemantics::OnnxRuntime`](crate::ir::IntSemantics) (QDQ ONNX models) follow
+//! ONNX Runtime's fused kernels instead where the arithmetic differs: convolutions and GEMMs
+//! requantize with f32 scales (`kiln::qlinear_conv2d`, `kiln::qlinear_linear`), and add, average
+//! pools, global average, concat and softmax have `kiln::qlinear_*` counterparts.
 
 use super::{Arg, Call, ConstTensor};
 use crate::error::CompileError;
@@ -149,6 +154,28 @@ impl Ctx<'_> {
     }
 }
 
+impl Ctx<'_> {
+    /// Whether quantized operators reproduce ONNX Runtime's fused kernels (QDQ ONNX models).
+    fn ort(&self) -> bool {
+        self.g.int_semantics == crate::ir::IntSemantics::OnnxRuntime
+    }
+}
+
+/// What ONNX Runtime adds to int8 values on x86, where its `QDQS8ToU8Transformer` runs the
+/// QDQ groups on uint8; only matters where a zero point enters f32 arithmetic.
+const ORT_DOMAIN_OFFSET: i64 = 128;
+
+/// ONNX Runtime's per-channel requantization scales, `x_scale * w_scale[c] / y_scale` in f32
+/// (`QLinearConv::ComputeOutputScale`, `QGemm::ComputeOutputScale`).
+fn ort_scales(x_scale: f32, w_scales: &[f32], y_scale: f32) -> ConstTensor {
+    let s: Vec<f32> = w_scales.iter().map(|&w| x_scale * w / y_scale).collect();
+    ConstTensor::f32s(vec![s.len()], &s)
+}
+
+fn f32_bits(v: f32) -> i64 {
+    v.to_bits() as i64
+}
+
 fn ints(v: &[usize]) -> Arg {
     Arg::IntList(v.iter().map(|&x| x as i64).collect())
 }
@@ -211,6 +238,9 @@ pub fn lower(g: &Graph, node: &Node) -> Result<Vec<Call>, CompileError> {
             count_include_pad,
             act,
         } => {
+            if c.ort() {
+                return qlinear_avg_pool(&c, *kernel, win, *count_include_pad, *act, y);
+            }
             if *count_include_pad && win.pads.iter().any(|&p| p != 0) {
                 return Err(c.unsupported(
                     "int8 average pool counting padded cells (TFLite excludes them)",
@@ -462,8 +492,28 @@ fn conv(
     }
     check_window_out(c, x, y, [kh, kw], win, o)?;
     let scales = c.weight_scales(w, o, 0)?;
-    let (mults, shifts) = quant::conv_per_channel(qx.0, &scales, qy.0, o).map_err(c.qerr())?;
     let (lo, hi) = act_range(c, act, qy)?;
+    if c.ort() {
+        return Ok(vec![Call {
+            op: OpKind::KilnQLinearConv2d,
+            args: vec![
+                Arg::Tensor(x),
+                Arg::Tensor(w),
+                c.bias(2, o)?,
+                ints(&win.stride),
+                top_left(win),
+                ints(&win.dilation),
+                Arg::Int(-(qx.1 as i64)),
+                Arg::Int(qy.1 as i64),
+                Arg::Const(ort_scales(qx.0, &scales, qy.0)),
+                Arg::Int(lo),
+                Arg::Int(hi),
+                Arg::Tensor(y),
+                Arg::Tensor(y),
+            ],
+        }]);
+    }
+    let (mults, shifts) = quant::conv_per_channel(qx.0, &scales, qy.0, o).map_err(c.qerr())?;
     Ok(vec![Call {
         op: OpKind::CmQuantizedConv2d,
         args: vec![
@@ -511,8 +561,29 @@ fn depthwise(
     }
     check_window_out(c, x, y, [ws[1], ws[2]], win, oc)?;
     let scales = c.weight_scales(w, oc, 3)?;
-    let (mults, shifts) = quant::conv_per_channel(qx.0, &scales, qy.0, oc).map_err(c.qerr())?;
     let (lo, hi) = act_range(c, act, qy)?;
+    if c.ort() {
+        return Ok(vec![Call {
+            op: OpKind::KilnQLinearDepthwiseConv2d,
+            args: vec![
+                Arg::Tensor(x),
+                Arg::Tensor(w),
+                c.bias(2, oc)?,
+                ints(&win.stride),
+                top_left(win),
+                ints(&win.dilation),
+                Arg::Int(m as i64),
+                Arg::Int(-(qx.1 as i64)),
+                Arg::Int(qy.1 as i64),
+                Arg::Const(ort_scales(qx.0, &scales, qy.0)),
+                Arg::Int(lo),
+                Arg::Int(hi),
+                Arg::Tensor(y),
+                Arg::Tensor(y),
+            ],
+        }]);
+    }
+    let (mults, shifts) = quant::conv_per_channel(qx.0, &scales, qy.0, oc).map_err(c.qerr())?;
     Ok(vec![Call {
         op: OpKind::CmQuantizedDepthwiseConv2d,
         args: vec![
@@ -556,6 +627,31 @@ fn fully_connected(c: &Ctx<'_>, act: Act, y: TensorId) -> Result<Vec<Call>, Comp
     }
     let wq = c.quant_of("weight", w, DType::I8)?;
     let (lo, hi) = act_range(c, act, qy)?;
+    if c.ort() {
+        // QGemm: one weight zero point (ONNX Runtime requires equal per-channel zero points).
+        let (w_scales, wzp) = if wq.is_per_tensor() {
+            let (s, z) = quant::per_tensor(wq);
+            (vec![s], z)
+        } else {
+            (c.weight_scales(w, n, 0)?, 0)
+        };
+        return Ok(vec![Call {
+            op: OpKind::KilnQLinearLinear,
+            args: vec![
+                Arg::Tensor(x),
+                Arg::Tensor(w),
+                c.bias(2, n)?,
+                Arg::Int(-(qx.1 as i64)),
+                Arg::Int(-(wzp as i64)),
+                Arg::Int(qy.1 as i64),
+                Arg::Const(ort_scales(qx.0, &w_scales, qy.0)),
+                Arg::Int(lo),
+                Arg::Int(hi),
+                Arg::Tensor(y),
+                Arg::Tensor(y),
+            ],
+        }]);
+    }
     let (filter_offset, mult, shift) = if wq.is_per_tensor() {
         let (ws_, wzp) = quant::per_tensor(wq);
         let (m, s) = quant::fully_connected_per_tensor(qx.0, ws_, qy.0).map_err(c.qerr())?;
@@ -593,6 +689,9 @@ fn arithmetic(c: &Ctx<'_>, act: Act, y: TensorId) -> Result<Vec<Call>, CompileEr
     let qa = c.act_q("input a", a)?;
     let qb = c.act_q("input b", b)?;
     let qy = c.act_q("output", y)?;
+    if c.ort() && matches!(c.node.op, Op::Add { .. }) {
+        return qlinear_add(c, (a, qa), (b, qb), qy, act, y);
+    }
     let (op, params) = match c.node.op {
         Op::Add { .. } => (OpKind::CmQuantizedAdd, quant::add_params(qa, qb, qy, act)),
         Op::Sub { .. } => (OpKind::KilnQuantizedSub, quant::sub_params(qa, qb, qy, act)),
@@ -676,6 +775,26 @@ fn mean(
             c.shape(y)
         )));
     }
+    if c.ort() && rank == 4 && axes == [1, 2] {
+        // ONNX GlobalAveragePool (NHWC after the layout pass): QLinearGlobalAveragePool.
+        let xs = c.shape(x);
+        c.expect_shape("output", y, &[xs[0], 1, 1, xs[3]])?;
+        return Ok(vec![Call {
+            op: OpKind::KilnQLinearGlobalAvgPool,
+            args: vec![
+                Arg::Tensor(x),
+                Arg::IntList(vec![
+                    f32_bits(qx.0),
+                    qx.1 as i64,
+                    f32_bits(qy.0),
+                    qy.1 as i64,
+                    ORT_DOMAIN_OFFSET,
+                ]),
+                Arg::Tensor(y),
+                Arg::Tensor(y),
+            ],
+        }]);
+    }
     let (m, s) = quant::mean_multiplier(qx.0, qy.0).map_err(c.qerr())?;
     Ok(vec![Call {
         op: OpKind::KilnQuantizedMean,
@@ -687,6 +806,81 @@ fn mean(
             Arg::Int(qy.1 as i64),
             Arg::Int(m as i64),
             Arg::Int(s as i64),
+            Arg::Tensor(y),
+            Arg::Tensor(y),
+        ],
+    }])
+}
+
+/// ONNX Runtime's `QLinearAdd` (MLAS AVX2 arithmetic, on uint8 as ONNX Runtime runs it on x86).
+fn qlinear_add(
+    c: &Ctx<'_>,
+    (a, qa): (TensorId, (f32, i32)),
+    (b, qb): (TensorId, (f32, i32)),
+    qy: (f32, i32),
+    act: Act,
+    y: TensorId,
+) -> Result<Vec<Call>, CompileError> {
+    let (lo, hi) = act_range(c, act, qy)?;
+    let off = ORT_DOMAIN_OFFSET as i32;
+    let a_ratio = qa.0 / qy.0;
+    let b_ratio = qb.0 / qy.0;
+    let fixed =
+        (qy.1 + off) as f32 - (a_ratio * (qa.1 + off) as f32 + b_ratio * (qb.1 + off) as f32);
+    Ok(vec![Call {
+        op: OpKind::KilnQLinearAdd,
+        args: vec![
+            Arg::Tensor(a),
+            Arg::Tensor(b),
+            Arg::IntList(vec![
+                f32_bits(a_ratio),
+                f32_bits(b_ratio),
+                f32_bits(fixed),
+                ORT_DOMAIN_OFFSET,
+                lo,
+                hi,
+            ]),
+            Arg::Tensor(y),
+            Arg::Tensor(y),
+        ],
+    }])
+}
+
+/// ONNX Runtime's `QLinearAveragePool` (input and output quantization may differ).
+fn qlinear_avg_pool(
+    c: &Ctx<'_>,
+    kernel: [usize; 2],
+    win: &Window,
+    count_include_pad: bool,
+    act: Act,
+    y: TensorId,
+) -> Result<Vec<Call>, CompileError> {
+    let x = c.input(0)?;
+    let qx = c.act_q("input", x)?;
+    let qy = c.act_q("output", y)?;
+    if win.dilation != [1, 1] {
+        return Err(c.unsupported("dilated pooling"));
+    }
+    if act_range(c, act, qy)? != (-128, 127) {
+        return Err(c.unsupported("a fused activation on an ONNX Runtime average pool"));
+    }
+    let ch = c.shape(x).get(3).copied().unwrap_or(0);
+    check_window_out(c, x, y, kernel, win, ch)?;
+    Ok(vec![Call {
+        op: OpKind::KilnQLinearAvgPool2d,
+        args: vec![
+            Arg::Tensor(x),
+            ints(&kernel),
+            ints(&win.stride),
+            ints(&win.pads),
+            Arg::Bool(count_include_pad),
+            Arg::IntList(vec![
+                f32_bits(qx.0),
+                qx.1 as i64,
+                f32_bits(qy.0),
+                qy.1 as i64,
+                ORT_DOMAIN_OFFSET,
+            ]),
             Arg::Tensor(y),
             Arg::Tensor(y),
         ],
@@ -797,7 +991,11 @@ fn concat(c: &Ctx<'_>, axis: usize, y: TensorId) -> Result<Vec<Call>, CompileErr
     let (sc, zp) = c.act_q("output", y)?;
     params.extend([zp as i64, sc.to_bits() as i64]);
     Ok(vec![Call {
-        op: OpKind::KilnQuantizedConcat,
+        op: if c.ort() {
+            OpKind::KilnQLinearConcat
+        } else {
+            OpKind::KilnQuantizedConcat
+        },
         args: vec![
             Arg::TensorList(inputs),
             Arg::Int(axis as i64),
@@ -1046,5 +1244,96 @@ mod tests {
             )
         )
         .is_err());
+    }
+
+    #[test]
+    fn onnx_runtime_semantics_lower_to_qlinear_kernels() {
+        let mut g = Graph {
+            int_semantics: crate::ir::IntSemantics::OnnxRuntime,
+            ..Graph::default()
+        };
+        let x = t(&mut g, "x", DType::I8, &[1, 3, 3, 2], pq(0.5, -3));
+        let w = t(
+            &mut g,
+            "w",
+            DType::I8,
+            &[2, 1, 1, 2],
+            Some(Quant {
+                scale: vec![0.01, 0.02],
+                zero_point: vec![0; 2],
+                axis: 0,
+            }),
+        );
+        let y = t(&mut g, "y", DType::I8, &[1, 3, 3, 2], pq(0.25, 4));
+        let win = Window {
+            stride: [1, 1],
+            dilation: [1, 1],
+            pads: [0; 4],
+        };
+        let n = node(
+            Op::Conv2d {
+                win,
+                groups: 1,
+                act: Act::None,
+            },
+            &[Some(x), Some(w), None],
+            y,
+        );
+        let calls = lower(&g, &n).unwrap();
+        assert_eq!(calls[0].op, OpKind::KilnQLinearConv2d);
+        assert_eq!(calls[0].args.len(), 13);
+        // x_scale * w_scale / y_scale in f32, in that order.
+        let want = [0.5f32 * 0.01 / 0.25, 0.5f32 * 0.02 / 0.25];
+        assert_eq!(
+            calls[0].args[8],
+            Arg::Const(ConstTensor::f32s(vec![2], &want))
+        );
+        // Add -> QLinearAdd with the uint8 domain offset; GlobalAveragePool (Mean over H, W).
+        let calls = lower(
+            &g,
+            &node(Op::Add { act: Act::None }, &[Some(x), Some(y)], y),
+        )
+        .unwrap();
+        assert_eq!(calls[0].op, OpKind::KilnQLinearAdd);
+        let Arg::IntList(p) = &calls[0].args[2] else {
+            panic!("params are an IntList")
+        };
+        assert_eq!(f32::from_bits(p[0] as u32), 2.0);
+        assert_eq!(f32::from_bits(p[1] as u32), 1.0);
+        // y_zp' - (2 * x_zp' + 1 * y_zp') = 132 - (250 + 132).
+        assert_eq!(f32::from_bits(p[2] as u32), -250.0);
+        assert_eq!(&p[3..], &[128, -128, 127]);
+        let m = t(&mut g, "m", DType::I8, &[1, 1, 1, 2], pq(0.1, 0));
+        let calls = lower(
+            &g,
+            &node(
+                Op::Mean {
+                    axes: vec![1, 2],
+                    keep_dims: true,
+                },
+                &[Some(x)],
+                m,
+            ),
+        )
+        .unwrap();
+        assert_eq!(calls[0].op, OpKind::KilnQLinearGlobalAvgPool);
+        // Average pools may change the quantization under ONNX Runtime semantics.
+        let p = t(&mut g, "p", DType::I8, &[1, 2, 2, 2], pq(0.1, 0));
+        let calls = lower(
+            &g,
+            &node(
+                Op::AvgPool2d {
+                    kernel: [2, 2],
+                    win,
+                    count_include_pad: false,
+                    act: Act::None,
+                },
+                &[Some(x)],
+                p,
+            ),
+        )
+        .unwrap();
+        assert_eq!(calls[0].op, OpKind::KilnQLinearAvgPool2d);
+        assert_eq!(calls[0].args[3], Arg::IntList(vec![0, 0, 0, 0]));
     }
 }

@@ -32,6 +32,35 @@ pub struct PerChannel<'a> {
     pub shifts: &'a [i32],
 }
 
+/// How a convolution turns an int32 accumulator (bias included) into the output value before
+/// the activation clamp: TFLM's Q31 multipliers ([`PerChannel`]) or ONNX Runtime's f32 scales
+/// ([`super::qlinear::FloatScales`]). Generic so the inner loops are monomorphized per mode.
+pub trait Requantize {
+    /// Number of channels the parameters cover (1 = per tensor where allowed).
+    fn channels(&self) -> usize;
+    /// Checks the parameters (e.g. shift ranges) once, before the loops.
+    fn validate(&self, op: OpKind) -> Result<(), RtError>;
+    /// The requantized value of `acc` for output channel `oc`, output offset included.
+    fn requantize(&self, acc: i32, oc: usize, output_offset: i32) -> i32;
+}
+
+impl Requantize for PerChannel<'_> {
+    fn channels(&self) -> usize {
+        if self.multipliers.len() == self.shifts.len() {
+            self.multipliers.len()
+        } else {
+            usize::MAX
+        }
+    }
+    fn validate(&self, op: OpKind) -> Result<(), RtError> {
+        check_shifts(self.shifts, op)
+    }
+    #[inline(always)]
+    fn requantize(&self, acc: i32, oc: usize, output_offset: i32) -> i32 {
+        mbqm(acc, self.multipliers[oc], self.shifts[oc]).wrapping_add(output_offset)
+    }
+}
+
 /// A filter's spatial size `[kh, kw]`.
 pub type Kernel2 = [usize; 2];
 
@@ -45,7 +74,7 @@ fn validate_common(
     y: &[i8],
     out_channels: usize,
     bias: Option<&[i32]>,
-    q: &PerChannel<'_>,
+    q: &impl Requantize,
 ) -> Result<(), RtError> {
     p.act.validate(op)?;
     check(
@@ -77,11 +106,11 @@ fn validate_common(
         )?;
     }
     check(
-        q.multipliers.len() == out_channels && q.shifts.len() == out_channels,
+        q.channels() == out_channels,
         op,
-        "multipliers/shifts length differs from output channels",
+        "requantization parameters differ in length from output channels",
     )?;
-    check_shifts(q.shifts, op)?;
+    q.validate(op)?;
     // Keep window arithmetic in isize without overflow.
     let lim = isize::MAX as usize / 4;
     check(
@@ -136,22 +165,38 @@ pub fn conv2d(
     y: &mut [i8],
     ys: Nhwc,
 ) -> Result<(), RtError> {
-    const K: OpKind = OpKind::CmQuantizedConv2d;
-    validate_common(K, p, xs, x, ys, y, ws.n, bias, q)?;
+    conv2d_with(OpKind::CmQuantizedConv2d, p, x, xs, w, ws, bias, q, y, ys)
+}
+
+/// [`conv2d`] with any [`Requantize`]; `op` names the operator in errors.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_with(
+    op: OpKind,
+    p: &ConvParams,
+    x: &[i8],
+    xs: Nhwc,
+    w: &[i8],
+    ws: Nhwc,
+    bias: Option<&[i32]>,
+    q: &impl Requantize,
+    y: &mut [i8],
+    ys: Nhwc,
+) -> Result<(), RtError> {
+    validate_common(op, p, xs, x, ys, y, ws.n, bias, q)?;
     check(
         ws.numel() == Some(w.len()),
-        K,
+        op,
         "weight size does not match its OHWI shape",
     )?;
     check(
         ws.c >= 1 && xs.c % ws.c == 0,
-        K,
+        op,
         "input channels not a multiple of filter input channels",
     )?;
     let groups = xs.c / ws.c;
     check(
         groups >= 1 && ws.n % groups == 0,
-        K,
+        op,
         "output channels not a multiple of groups",
     )?;
     let per_group = ws.n / groups;
@@ -189,9 +234,7 @@ pub fn conv2d(
                     if let Some(bias) = bias {
                         acc = acc.wrapping_add(bias[oc]);
                     }
-                    let v =
-                        mbqm(acc, q.multipliers[oc], q.shifts[oc]).wrapping_add(p.output_offset);
-                    *o = p.act.apply(v);
+                    *o = p.act.apply(q.requantize(acc, oc, p.output_offset));
                 }
             }
         }
@@ -216,17 +259,46 @@ pub fn depthwise_conv2d(
     y: &mut [i8],
     ys: Nhwc,
 ) -> Result<(), RtError> {
-    const K: OpKind = OpKind::CmQuantizedDepthwiseConv2d;
-    check(depth_multiplier >= 1, K, "depth_multiplier must be >= 1")?;
+    depthwise_conv2d_with(
+        OpKind::CmQuantizedDepthwiseConv2d,
+        p,
+        depth_multiplier,
+        x,
+        xs,
+        w,
+        kernel,
+        bias,
+        q,
+        y,
+        ys,
+    )
+}
+
+/// [`depthwise_conv2d`] with any [`Requantize`]; `op` names the operator in errors.
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_conv2d_with(
+    op: OpKind,
+    p: &ConvParams,
+    depth_multiplier: usize,
+    x: &[i8],
+    xs: Nhwc,
+    w: &[i8],
+    kernel: Kernel2,
+    bias: Option<&[i32]>,
+    q: &impl Requantize,
+    y: &mut [i8],
+    ys: Nhwc,
+) -> Result<(), RtError> {
+    check(depth_multiplier >= 1, op, "depth_multiplier must be >= 1")?;
     let oc_total = xs.c.checked_mul(depth_multiplier).ok_or(RtError::Kernel {
-        op: K,
+        op,
         what: "channel count overflows",
     })?;
-    validate_common(K, p, xs, x, ys, y, oc_total, bias, q)?;
+    validate_common(op, p, xs, x, ys, y, oc_total, bias, q)?;
     let [kh, kw] = kernel;
     check(
         Nhwc::new(1, kh, kw, oc_total).numel() == Some(w.len()),
-        K,
+        op,
         "weight size does not match [1, kh, kw, C * M]",
     )?;
     let m = depth_multiplier;
@@ -282,9 +354,7 @@ pub fn depthwise_conv2d(
                             Some(bias) => a.wrapping_add(bias[oc]),
                             None => a,
                         };
-                        let v =
-                            mbqm(a, q.multipliers[oc], q.shifts[oc]).wrapping_add(p.output_offset);
-                        *o = p.act.apply(v);
+                        *o = p.act.apply(q.requantize(a, oc, p.output_offset));
                     }
                     c0 += len;
                 }

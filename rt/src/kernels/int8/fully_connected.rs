@@ -9,8 +9,8 @@
 //! `ic_resnet8` goldens differ by 1-2 steps between the two oracles. We match TFLM: it is what
 //! Cortex-M firmware runs and what the Ethos-U is specified against, and it needs no floats.
 
-use super::fixedpoint::multiply_by_quantized_multiplier as mbqm;
-use super::{check, check_shifts, ActRange};
+use super::conv::{PerChannel, Requantize};
+use super::{check, ActRange};
 use crate::ops::OpKind;
 use crate::RtError;
 
@@ -42,55 +42,81 @@ pub fn fully_connected(
     n: usize,
 ) -> Result<(), RtError> {
     const K: OpKind = OpKind::CmQuantizedLinear;
-    p.act.validate(K)?;
-    check(k >= 1 && n >= 1, K, "input and output depth must be >= 1")?;
-    check(
-        x.len() % k == 0,
-        K,
-        "input size is not a multiple of the weight's input depth",
-    )?;
-    let batches = x.len() / k;
-    check(
-        Some(w.len()) == n.checked_mul(k),
-        K,
-        "weight size differs from [n, k]",
-    )?;
-    check(
-        Some(y.len()) == batches.checked_mul(n),
-        K,
-        "output size differs from [batches, n]",
-    )?;
-    if let Some(b) = bias {
-        check(b.len() == n, K, "bias length differs from n")?;
-    }
     check(
         multipliers.len() == shifts.len() && (multipliers.len() == 1 || multipliers.len() == n),
         K,
         "multipliers/shifts must have 1 or n entries",
     )?;
-    check_shifts(shifts, K)?;
+    let q = PerChannel {
+        multipliers,
+        shifts,
+    };
+    // TFLM applies the filter offset on the per-tensor path only.
     let per_channel = multipliers.len() == n && n > 1;
-    let (fo, io) = (p.filter_offset, p.input_offset);
+    fully_connected_with(K, p, !per_channel, x, w, bias, &q, y, k, n)
+}
+
+/// [`fully_connected`] with any [`Requantize`] holding 1 (per tensor) or `n` channels;
+/// `filter_offset` is added to the weights when `use_filter_offset`.
+#[allow(clippy::too_many_arguments)]
+pub fn fully_connected_with(
+    op: OpKind,
+    p: &FcParams,
+    use_filter_offset: bool,
+    x: &[i8],
+    w: &[i8],
+    bias: Option<&[i32]>,
+    q: &impl Requantize,
+    y: &mut [i8],
+    k: usize,
+    n: usize,
+) -> Result<(), RtError> {
+    p.act.validate(op)?;
+    check(k >= 1 && n >= 1, op, "input and output depth must be >= 1")?;
+    check(
+        x.len() % k == 0,
+        op,
+        "input size is not a multiple of the weight's input depth",
+    )?;
+    let batches = x.len() / k;
+    check(
+        Some(w.len()) == n.checked_mul(k),
+        op,
+        "weight size differs from [n, k]",
+    )?;
+    check(
+        Some(y.len()) == batches.checked_mul(n),
+        op,
+        "output size differs from [batches, n]",
+    )?;
+    if let Some(b) = bias {
+        check(b.len() == n, op, "bias length differs from n")?;
+    }
+    check(
+        q.channels() == 1 || q.channels() == n,
+        op,
+        "requantization parameters must have 1 or n entries",
+    )?;
+    q.validate(op)?;
+    let per_channel = q.channels() == n && n > 1;
+    let fo = if use_filter_offset {
+        p.filter_offset
+    } else {
+        0
+    };
+    let io = p.input_offset;
     for (xrow, yrow) in x.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
         for (oc, (wrow, o)) in w.chunks_exact(k).zip(yrow.iter_mut()).enumerate() {
             let mut acc = xrow.iter().zip(wrow).fold(0i32, |acc, (&a, &b)| {
                 let xv = (a as i32).wrapping_add(io);
-                let wv = if per_channel {
-                    b as i32
-                } else {
-                    (b as i32).wrapping_add(fo)
-                };
+                let wv = (b as i32).wrapping_add(fo);
                 acc.wrapping_add(xv.wrapping_mul(wv))
             });
             if let Some(bias) = bias {
                 acc = acc.wrapping_add(bias[oc]);
             }
-            let (m, s) = if per_channel {
-                (multipliers[oc], shifts[oc])
-            } else {
-                (multipliers[0], shifts[0])
-            };
-            *o = p.act.apply(mbqm(acc, m, s).wrapping_add(p.output_offset));
+            let qc = if per_channel { oc } else { 0 };
+            *o = p.act.apply(q.requantize(acc, qc, p.output_offset));
         }
     }
     Ok(())

@@ -4,10 +4,16 @@
 //! kernels. All int8 tensors must be contiguous (the compiler emits identity dim_orders).
 
 use super::concat::{concat_part, ConcatQuant};
-use super::conv::{conv2d, depthwise_conv2d, ConvParams, PerChannel};
+use super::conv::{
+    conv2d, conv2d_with, depthwise_conv2d, depthwise_conv2d_with, ConvParams, PerChannel,
+};
 use super::elementwise::{add, mul, sub, AddParams, MulParams};
-use super::fully_connected::{fully_connected, FcParams};
+use super::fully_connected::{fully_connected, fully_connected_with, FcParams};
 use super::pool::{avg_pool, max_pool, PoolParams};
+use super::qlinear::{
+    qlinear_add, qlinear_avg_pool, qlinear_concat_part, qlinear_global_avg_pool, FloatScales,
+    QLinearAddParams, QLinearIo,
+};
 use super::quantize::{
     kiln_quantize, qd_dequantize_per_tensor, qd_quantize_per_tensor, QRange, RoundMode,
 };
@@ -91,6 +97,34 @@ pub const KERNELS: &[KernelEntry] = &[
     },
     KernelEntry {
         op: OpKind::KilnQuantizedConcat,
+        run: concat_k,
+    },
+    KernelEntry {
+        op: OpKind::KilnQLinearConv2d,
+        run: qlinear_conv2d_k,
+    },
+    KernelEntry {
+        op: OpKind::KilnQLinearDepthwiseConv2d,
+        run: qlinear_depthwise_k,
+    },
+    KernelEntry {
+        op: OpKind::KilnQLinearLinear,
+        run: qlinear_linear_k,
+    },
+    KernelEntry {
+        op: OpKind::KilnQLinearAdd,
+        run: qlinear_add_k,
+    },
+    KernelEntry {
+        op: OpKind::KilnQLinearAvgPool2d,
+        run: qlinear_avg_pool_k,
+    },
+    KernelEntry {
+        op: OpKind::KilnQLinearGlobalAvgPool,
+        run: qlinear_global_avg_pool_k,
+    },
+    KernelEntry {
+        op: OpKind::KilnQLinearConcat,
         run: concat_k,
     },
 ];
@@ -466,7 +500,20 @@ fn concat_k(ctx: &mut KernelCtx<'_>) -> Result<(), RtError> {
         if x_inner == 0 {
             continue;
         }
-        concat_part(x.as_i8()?, x_inner, quant(k)?, yd, y_inner, offset, yq)?;
+        if op == OpKind::KilnQLinearConcat {
+            let xq = quant(k)?;
+            qlinear_concat_part(
+                x.as_i8()?,
+                x_inner,
+                (xq.scale, xq.zero_point),
+                yd,
+                y_inner,
+                offset,
+                (yq.scale, yq.zero_point),
+            )?;
+        } else {
+            concat_part(x.as_i8()?, x_inner, quant(k)?, yd, y_inner, offset, yq)?;
+        }
         offset += x_inner;
     }
     if offset != y_inner {
@@ -476,6 +523,149 @@ fn concat_k(ctx: &mut KernelCtx<'_>) -> Result<(), RtError> {
         ));
     }
     Ok(())
+}
+
+fn qlinear_conv2d_k(ctx: &mut KernelCtx<'_>) -> Result<(), RtError> {
+    let op = ctx.op();
+    let p = ConvParams {
+        stride: pair(ctx, 3)?,
+        pad: pair(ctx, 4)?,
+        dilation: pair(ctx, 5)?,
+        input_offset: int32(ctx, 6, "input_offset out of i32 range")?,
+        output_offset: int32(ctx, 7, "output_offset out of i32 range")?,
+        act: act(ctx, 9, 10)?,
+    };
+    let has_bias = !ctx.is_null(2)?;
+    let ([x, w, b, sc], mut y) = ctx.io([0, 1, if has_bias { 2 } else { 0 }, 8], 11)?;
+    let (xs, ws, ys) = (nhwc_ref(op, &x)?, nhwc_ref(op, &w)?, nhwc_mut(op, &y)?);
+    let bias = if has_bias { Some(b.as_i32()?) } else { None };
+    let q = FloatScales {
+        scales: sc.as_f32()?,
+    };
+    conv2d_with(
+        op,
+        &p,
+        x.as_i8()?,
+        xs,
+        w.as_i8()?,
+        ws,
+        bias,
+        &q,
+        y.as_i8_mut()?,
+        ys,
+    )
+}
+
+fn qlinear_depthwise_k(ctx: &mut KernelCtx<'_>) -> Result<(), RtError> {
+    let op = ctx.op();
+    let p = ConvParams {
+        stride: pair(ctx, 3)?,
+        pad: pair(ctx, 4)?,
+        dilation: pair(ctx, 5)?,
+        input_offset: int32(ctx, 7, "input_offset out of i32 range")?,
+        output_offset: int32(ctx, 8, "output_offset out of i32 range")?,
+        act: act(ctx, 10, 11)?,
+    };
+    let m =
+        usize::try_from(ctx.int(6)?).map_err(|_| fail(op, "depth_multiplier must be positive"))?;
+    let has_bias = !ctx.is_null(2)?;
+    let ([x, w, b, sc], mut y) = ctx.io([0, 1, if has_bias { 2 } else { 0 }, 9], 12)?;
+    let (xs, ws, ys) = (nhwc_ref(op, &x)?, nhwc_ref(op, &w)?, nhwc_mut(op, &y)?);
+    if ws.n != 1 {
+        return Err(fail(op, "depthwise weight must be [1, kh, kw, C * M]"));
+    }
+    let bias = if has_bias { Some(b.as_i32()?) } else { None };
+    let q = FloatScales {
+        scales: sc.as_f32()?,
+    };
+    depthwise_conv2d_with(
+        op,
+        &p,
+        m,
+        x.as_i8()?,
+        xs,
+        w.as_i8()?,
+        [ws.h, ws.w],
+        bias,
+        &q,
+        y.as_i8_mut()?,
+        ys,
+    )
+}
+
+fn qlinear_linear_k(ctx: &mut KernelCtx<'_>) -> Result<(), RtError> {
+    let op = ctx.op();
+    let p = FcParams {
+        input_offset: int32(ctx, 3, "input_offset out of i32 range")?,
+        filter_offset: int32(ctx, 4, "filter_offset out of i32 range")?,
+        output_offset: int32(ctx, 5, "output_offset out of i32 range")?,
+        act: act(ctx, 7, 8)?,
+    };
+    let has_bias = !ctx.is_null(2)?;
+    let ([x, w, b, sc], mut y) = ctx.io([0, 1, if has_bias { 2 } else { 0 }, 6], 9)?;
+    contiguous(
+        op,
+        x.is_contiguous() && w.is_contiguous() && y.is_contiguous(),
+    )?;
+    let [n, k] = w.sizes[..] else {
+        return Err(fail(op, "weight must be [N, K]"));
+    };
+    let bias = if has_bias { Some(b.as_i32()?) } else { None };
+    let q = FloatScales {
+        scales: sc.as_f32()?,
+    };
+    fully_connected_with(
+        op,
+        &p,
+        true,
+        x.as_i8()?,
+        w.as_i8()?,
+        bias,
+        &q,
+        y.as_i8_mut()?,
+        k,
+        n,
+    )
+}
+
+fn qlinear_add_k(ctx: &mut KernelCtx<'_>) -> Result<(), RtError> {
+    let mut buf = [0i64; 6];
+    let p = QLinearAddParams::from_list(list(ctx, 2, &mut buf)?, ctx.op())?;
+    binary(ctx, 3, |a, sa, b, sb, y, sy| {
+        qlinear_add(&p, a, sa, b, sb, y, sy)
+    })
+}
+
+fn qlinear_avg_pool_k(ctx: &mut KernelCtx<'_>) -> Result<(), RtError> {
+    let op = ctx.op();
+    let kernel = pair(ctx, 1)?;
+    let stride = pair(ctx, 2)?;
+    let pads = ctx.int_list(3)?.to_usize_array::<4>()?;
+    let count_include_pad = ctx.bool(4)?;
+    let mut buf = [0i64; 5];
+    let io = QLinearIo::from_list(list(ctx, 5, &mut buf)?, op)?;
+    let ([x], mut y) = ctx.io([0], 6)?;
+    let (xs, ys) = (nhwc_ref(op, &x)?, nhwc_mut(op, &y)?);
+    qlinear_avg_pool(
+        &io,
+        kernel,
+        stride,
+        pads,
+        count_include_pad,
+        x.as_i8()?,
+        xs,
+        y.as_i8_mut()?,
+        ys,
+    )
+}
+
+fn qlinear_global_avg_pool_k(ctx: &mut KernelCtx<'_>) -> Result<(), RtError> {
+    let op = ctx.op();
+    let mut buf = [0i64; 5];
+    let io = QLinearIo::from_list(list(ctx, 1, &mut buf)?, op)?;
+    let ([x], mut y) = ctx.io([0], 2)?;
+    let (xs, ys) = (nhwc_ref(op, &x)?, nhwc_mut(op, &y)?);
+    qlinear_global_avg_pool(&io, x.as_i8()?, xs, y.as_i8_mut()?, ys, op)
 }
 
 /// `[quant_min, quant_max]` and the zero point of quantize/dequantize.

@@ -26,6 +26,7 @@ pub mod fixedpoint;
 pub mod fully_connected;
 pub mod glue;
 pub mod pool;
+pub mod qlinear;
 pub mod quantize;
 pub mod reduce;
 pub mod shape;

@@ -21,7 +21,7 @@ pub struct PoolParams {
 /// Channels reduced together (stack buffer, no allocation).
 const CHUNK: usize = 64;
 
-fn validate(
+pub(crate) fn validate(
     op: OpKind,
     p: &PoolParams,
     x: &[i8],
@@ -71,7 +71,7 @@ fn window(out: usize, stride: usize, pad: usize, k: usize, size: usize) -> (usiz
 }
 
 /// Visits every output pixel with its window, calling `f(window_rows, window_cols, in_base, out_pixel)`.
-fn for_each_window(
+pub(crate) fn for_each_window(
     p: &PoolParams,
     xs: Nhwc,
     ys: Nhwc,
