@@ -96,6 +96,9 @@ pub struct Firmware {
     pub name: &'static str,
     /// Where it runs.
     pub board: Board,
+    /// Cargo features of the build that runs on the FVP (e.g. the memory-mapped NPU
+    /// instead of the NPU model).
+    pub fvp_features: &'static str,
 }
 
 /// The example firmware `fvp-test` builds and runs.
@@ -103,10 +106,17 @@ pub const FIRMWARE: &[Firmware] = &[
     Firmware {
         name: "an547-kws",
         board: Board::An547,
+        fvp_features: "",
+    },
+    Firmware {
+        name: "an547-npu",
+        board: Board::An547,
+        fvp_features: "fvp",
     },
     Firmware {
         name: "an386-m4",
         board: Board::An386,
+        fvp_features: "",
     },
 ];
 
@@ -227,7 +237,11 @@ fn firmware_step(
     let dir = root.join("examples").join(fw.name);
     let tdir = target_dir(root);
     let started = Instant::now();
-    let status = run_visible(cargo_build(&dir, &tdir, &[]))?;
+    let features: &[&str] = match emulator {
+        Emulator::Fvp(_) if !fw.fvp_features.is_empty() => &["--features", fw.fvp_features],
+        _ => &[],
+    };
+    let status = run_visible(cargo_build(&dir, &tdir, features))?;
     if !status.success() {
         return Ok(Outcome::Failed(format!(
             "building examples/{} exited with {status}",
@@ -399,6 +413,19 @@ pub struct Report {
     pub exit: Option<u32>,
     /// Lines reporting an error (`kiln: error=...`, panics, faults).
     pub errors: Vec<String>,
+    /// Delegated runs on kiln's NPU model (firmware without an NPU of its own).
+    pub npu_model: Vec<NpuModelRun>,
+}
+
+/// The NPU model's cycle estimate for one model (`kiln: model=.. npu=.. npu_cycles=..`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NpuModelRun {
+    /// Model name.
+    pub model: String,
+    /// The modelled configuration (`ethos-u55-128`, ...).
+    pub npu: String,
+    /// Modelled NPU cycles per inference.
+    pub cycles: u64,
 }
 
 impl Report {
@@ -422,6 +449,17 @@ impl Report {
             }
             if let Some(n) = f.get("stack_high_water").and_then(|n| n.parse().ok()) {
                 r.stack_high_water = Some(n);
+            }
+            if let (Some(model), Some(npu), Some(cycles)) = (
+                f.get("model"),
+                f.get("npu"),
+                f.get("npu_cycles").and_then(|n| n.parse().ok()),
+            ) {
+                r.npu_model.push(NpuModelRun {
+                    model: (*model).to_owned(),
+                    npu: (*npu).to_owned(),
+                    cycles,
+                });
             }
             if let Some(code) = f.get("exit").and_then(|n| n.parse().ok()) {
                 r.exit = Some(code);
@@ -462,6 +500,16 @@ impl Report {
                     _ => "not reported".into(),
                 }
             );
+            for n in self.npu_model.iter().filter(|n| n.model == m) {
+                let _ = writeln!(
+                    s,
+                    "  {:<14} delegated to kiln's NPU model ({}): {} NPU cycles/inference (the model's estimate); \
+                     the instructions above are the Cortex-M55 simulating the NPU, not the NPU's time",
+                    "",
+                    n.npu,
+                    thousands(n.cycles)
+                );
+            }
         }
         s
     }
@@ -856,6 +904,7 @@ mod tests {
                    kiln: model=kws_dscnn input=0 result=match mismatched=0/12 insns=1813647\n\
                    kiln: model=kws_dscnn input=1 result=MISMATCH mismatched=3/12 insns=1813700\n\
                    kiln: model=ic_resnet8 input=0 result=match mismatched=0/10 insns=5000000\n\
+                   kiln: model=kws_dscnn npu=ethos-u55-128 npu_cycles=60374 npu_ops=51\n\
                    unrelated line\n\
                    kiln: stack_high_water=1272 stack_size=500000\n\
                    kiln: exit=1\n";
@@ -865,7 +914,19 @@ mod tests {
         assert_eq!(r.inferences[1].insns, Some(1_813_700));
         assert_eq!(r.stack_high_water, Some(1272));
         assert_eq!(r.exit, Some(1));
+        assert_eq!(
+            r.npu_model,
+            [NpuModelRun {
+                model: "kws_dscnn".into(),
+                npu: "ethos-u55-128".into(),
+                cycles: 60_374
+            }]
+        );
         let table = r.models_table();
+        assert!(
+            table.contains("kiln's NPU model (ethos-u55-128): 60,374 NPU cycles"),
+            "{table}"
+        );
         assert!(
             table.contains("kws_dscnn      MISMATCH  1/2 inputs"),
             "{table}"
