@@ -1,8 +1,8 @@
 //! The build-script helper behind `include_model!`.
 //!
-//! In a firmware crate's `build.rs`:
+//! In a firmware crate's `build.rs` (with `kiln-aot` in `[build-dependencies]`):
 //!
-//! ```no_run
+//! ```text
 //! fn main() {
 //!     kiln_aot::build::compile_models();
 //! }
@@ -258,8 +258,11 @@ impl Builder {
         })?;
         if let Some(npu) = target.npu.filter(|_| spec.delegate()) {
             warnings.push(format!(
-                "kiln: model `{name}`: target {} has an Ethos-{:?}-{} NPU, but kiln does not compile for the NPU yet: every operator runs on the {:?} CPU (delegate = false silences this)",
-                target.name, npu.family, npu.macs, target.cpu
+                "kiln: model `{name}`: target {} has an Ethos-{:?}-{} NPU, but kiln does not compile for the NPU yet: every operator runs on its {} CPU (delegate = false silences this)",
+                target.name,
+                npu.family,
+                npu.macs,
+                cpu_name(target.cpu)
             ));
         }
         let hash = cache_key(&bytes, spec, target);
@@ -334,6 +337,18 @@ impl Builder {
                 dir.display()
             ));
         }
+    }
+}
+
+fn cpu_name(cpu: crate::target::Cpu) -> &'static str {
+    use crate::target::Cpu;
+    match cpu {
+        Cpu::Host => "host",
+        Cpu::CortexM4 => "Cortex-M4",
+        Cpu::CortexM7 => "Cortex-M7",
+        Cpu::CortexM33 => "Cortex-M33",
+        Cpu::CortexM55 => "Cortex-M55",
+        Cpu::CortexM85 => "Cortex-M85",
     }
 }
 
@@ -830,7 +845,7 @@ mod tests {
         assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
         assert!(
             r.warnings[0].contains("does not compile for the NPU yet")
-                && r.warnings[0].contains("CortexM55")
+                && r.warnings[0].contains("Cortex-M55 CPU")
         );
         assert!(r.rerun_if_changed.contains(&root.join("src")));
         assert!(r

@@ -78,7 +78,7 @@ pub struct Region {
 
 impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (n, unit) = if self.size % (1024 * 1024) == 0 {
+        let (n, unit) = if (self.size >> 20) << 20 == self.size {
             (self.size / (1024 * 1024), "MiB")
         } else {
             (self.size / 1024, "KiB")

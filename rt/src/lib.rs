@@ -23,7 +23,22 @@ pub use error::RtError;
 
 /// Embeds a model compiled by `kiln_aot::build::compile_models()` (called from `build.rs`).
 ///
-/// ```ignore
+/// Setup in the firmware crate:
+///
+/// ```text
+/// # Cargo.toml
+/// [dependencies]
+/// kiln = { package = "kiln-rt", path = ".../kiln/rt" }
+/// [build-dependencies]
+/// kiln-aot = { path = ".../kiln/aot" }
+///
+/// // build.rs
+/// fn main() { kiln_aot::build::compile_models(); }
+/// ```
+///
+/// Use (paths in the macro are relative to the crate's Cargo.toml):
+///
+/// ```text
 /// kiln::include_model!("models/kws.tflite", target = "ethos-u55-128");
 /// let mut kws = kws::Model::take().unwrap(); // owns a static arena sized at build time
 /// kws.input_mut().copy_from_slice(&features); // &mut [i8; N]
