@@ -32,6 +32,10 @@ pub struct BenchArgs {
     /// Measure in this process as built, without re-running in release mode.
     #[arg(long)]
     pub here: bool,
+    /// Instead: the Vela-compiled fixtures on kiln's NPU model (modelled cycles next to
+    /// Vela's estimate, host time); `--infer-runs` and `--model` apply.
+    #[arg(long)]
+    pub npu: bool,
 }
 
 /// Input formats of the fixtures and where their goldens live.
@@ -120,6 +124,9 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<bool> {
     if cfg!(debug_assertions) {
         println!("note: measuring an unoptimized build (--here); timings are not representative");
     }
+    if args.npu {
+        return crate::bench_npu::run(root, args.infer_runs, args.model.as_deref());
+    }
 
     let cases = discover(&root.join("tests/fixtures"), args.model.as_deref())?;
     if cases.is_empty() {
@@ -174,6 +181,9 @@ fn rerun_optimized(root: &Path, args: &BenchArgs) -> Result<bool> {
         .args(["--target", &args.target]);
     if let Some(m) = &args.model {
         cmd.args(["--model", m]);
+    }
+    if args.npu {
+        cmd.arg("--npu");
     }
     println!("bench measures an optimized build; running:");
     Ok(crate::pipeline::run_visible(cmd)?.success())
@@ -474,6 +484,7 @@ mod tests {
             model: None,
             target: "host".into(),
             here: true,
+            npu: false,
         };
         let t = table(&rows, &args);
         let lines: Vec<&str> = t.lines().collect();

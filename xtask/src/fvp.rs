@@ -615,6 +615,8 @@ pub struct Sizes {
     pub arenas: Vec<(String, u64)>,
     /// Test vectors (`.golden`), not counted in flash.
     pub goldens: u64,
+    /// NPU scratch (`.npu_scratch`, in SRAM the NPU reaches), counted in RAM.
+    pub npu_scratch: u64,
     /// Measured stack high-water mark.
     pub stack: Option<u64>,
 }
@@ -629,6 +631,7 @@ impl Sizes {
             data: elf.size_of(&[".data"]),
             bss: elf.size_of(&[".bss", ".uninit"]),
             goldens: elf.size_of(&[".golden"]),
+            npu_scratch: elf.size_of(&[".npu_scratch"]),
             stack,
             ..Sizes::default()
         };
@@ -657,9 +660,9 @@ impl Sizes {
         self.code + self.rodata + self.models + self.data
     }
 
-    /// RAM total: .data + .bss + stack high-water.
+    /// RAM total: .data + .bss + NPU scratch + stack high-water.
     pub fn ram(&self) -> u64 {
-        self.data + self.bss + self.stack.unwrap_or(0)
+        self.data + self.bss + self.npu_scratch + self.stack.unwrap_or(0)
     }
 
     /// The report lines.
@@ -678,12 +681,17 @@ impl Sizes {
         );
         let _ = writeln!(
             s,
-            "  RAM   {:>9} B = .data {} + .bss {} (arenas {}, other {}) + stack high-water {}",
+            "  RAM   {:>9} B = .data {} + .bss {} (arenas {}, other {}){} + stack high-water {}",
             thousands(self.ram()),
             thousands(self.data),
             thousands(self.bss),
             thousands(arena),
             thousands(self.bss.saturating_sub(arena)),
+            if self.npu_scratch > 0 {
+                format!(" + NPU scratch {}", thousands(self.npu_scratch))
+            } else {
+                String::new()
+            },
             self.stack.map_or("not reported".into(), thousands),
         );
         for (name, size) in &self.arenas {

@@ -8,6 +8,7 @@
 //! feature), so it builds and reports even while they are broken.
 
 mod bench;
+mod bench_npu;
 mod elf;
 mod fvp;
 mod noalloc;
@@ -38,7 +39,8 @@ struct Cli {
 enum Command {
     /// Run every check CI runs: toolchain, fmt, clippy, no_std build for Cortex-M55, tests.
     Test,
-    /// Measure compile time, .pte size, arena use and host inference time per fixture model.
+    /// Measure compile time, .pte size, arena use and host inference time per fixture model
+    /// (`--npu`: Vela-compiled fixtures on the NPU model: cycles vs Vela, host time).
     Bench(bench::BenchArgs),
     /// Install what the tests need that cargo does not (rustup target, qemu-system-arm).
     Setup(setup::SetupArgs),
