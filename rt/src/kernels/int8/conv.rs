@@ -199,6 +199,9 @@ pub fn conv2d_with(
         op,
         "output channels not a multiple of groups",
     )?;
+    if conv2d_patch(p, x, xs, w, ws, groups, bias, q, y, ys) {
+        return Ok(());
+    }
     let per_group = ws.n / groups;
     let (kh, kw, ic) = (ws.h, ws.w, ws.c);
     let mut out = y.chunks_exact_mut(ys.c.max(1));
@@ -240,6 +243,159 @@ pub fn conv2d_with(
         }
     }
     Ok(())
+}
+
+/// Largest im2col patch (`kh * kw * in_c / groups` values) [`conv2d_patch`] gathers on the stack.
+const PATCH_MAX: usize = 1024;
+
+/// Output channels whose constant terms (bias + input offset x weight sum) one pass keeps.
+const OC_CHUNK: usize = 64;
+
+/// `sum(a * b)` over two equally long int8 rows, wrapping. The products are formed from the
+/// int8 values themselves (no offset), which LLVM turns into widening multiply-accumulate
+/// reductions (Helium `VMLADAVA.S8`, 16 per instruction; DSP `SMLAD` on Cortex-M4).
+#[inline(always)]
+fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    a.iter().zip(b).fold(0i32, |s, (&x, &y)| {
+        s.wrapping_add(i32::from(x) * i32::from(y))
+    })
+}
+
+/// `sum(a)`, wrapping.
+#[inline(always)]
+fn sum_i8(a: &[i8]) -> i32 {
+    a.iter().fold(0i32, |s, &x| s.wrapping_add(i32::from(x)))
+}
+
+/// Copies the receptive field of one output pixel, group `goff..goff + ic` of the input
+/// channels, into `patch` in OHWI order (the order of a weight row); taps in the padding get
+/// `zp`. `iy0`/`ix0` are the window's top-left input coordinates (possibly negative).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn gather_patch(
+    patch: &mut [i8],
+    x: &[i8],
+    xs: Nhwc,
+    b: usize,
+    [iy0, ix0]: [isize; 2],
+    [kh, kw, ic]: [usize; 3],
+    goff: usize,
+    dilation: [usize; 2],
+    zp: i8,
+) {
+    for (ky, row) in patch.chunks_exact_mut(kw * ic).take(kh).enumerate() {
+        let iy = iy0 + (ky * dilation[0]) as isize;
+        if iy < 0 || iy >= xs.h as isize {
+            row.fill(zp);
+            continue;
+        }
+        let xrow = (b * xs.h + iy as usize) * xs.w;
+        let last = ix0 + ((kw - 1) * dilation[1]) as isize;
+        if dilation[1] == 1 && ic == xs.c && ix0 >= 0 && last < xs.w as isize {
+            // Whole row inside, all channels: one contiguous run of the input.
+            let s = (xrow + ix0 as usize) * xs.c;
+            row.copy_from_slice(&x[s..s + kw * ic]);
+            continue;
+        }
+        for (kx, tap) in row.chunks_exact_mut(ic).enumerate() {
+            let ix = ix0 + (kx * dilation[1]) as isize;
+            if ix < 0 || ix >= xs.w as isize {
+                tap.fill(zp);
+            } else {
+                let s = (xrow + ix as usize) * xs.c + goff;
+                tap.copy_from_slice(&x[s..s + ic]);
+            }
+        }
+    }
+}
+
+/// The fast CONV_2D: TFLM's `sum((x + io) * w)` computed as `sum(x * w) + io * sum(w)`
+/// (equal in wrapping int32), the second term and the bias precomputed per output channel.
+/// Padded taps, which TFLM skips, are filled with the input zero point `-io`, so that they
+/// contribute `(-io + io) * w = 0` in the original form as well. Each output pixel's patch
+/// (`kh * kw * ic` values, laid out like a weight row) is gathered once (a 1x1 filter reads
+/// the input pixel in place) and dotted with every output channel's weight row.
+///
+/// Returns `false`, having written nothing, when the patch does not fit [`PATCH_MAX`] or the
+/// zero point is not an int8; the caller then runs the general loop. Operands are validated.
+#[allow(clippy::too_many_arguments)]
+fn conv2d_patch(
+    p: &ConvParams,
+    x: &[i8],
+    xs: Nhwc,
+    w: &[i8],
+    ws: Nhwc,
+    groups: usize,
+    bias: Option<&[i32]>,
+    q: &impl Requantize,
+    y: &mut [i8],
+    ys: Nhwc,
+) -> bool {
+    let (kh, kw, ic) = (ws.h, ws.w, ws.c);
+    // No overflow: equals w.len() / ws.n (validated).
+    let plen = kh * kw * ic;
+    let Ok(zp) = i8::try_from(p.input_offset.wrapping_neg()) else {
+        return false;
+    };
+    if plen == 0 || plen > PATCH_MAX || groups == 0 || ws.n == 0 {
+        return false;
+    }
+    let per_group = ws.n / groups;
+    let io = p.input_offset;
+    let mut patch = [0i8; PATCH_MAX];
+    let mut consts = [0i32; OC_CHUNK];
+    let mut oc0 = 0;
+    while oc0 < ws.n {
+        let oc1 = (oc0 + OC_CHUNK).min(ws.n);
+        for (k, c) in consts[..oc1 - oc0].iter_mut().enumerate() {
+            let oc = oc0 + k;
+            let wsum = sum_i8(&w[oc * plen..(oc + 1) * plen]);
+            let b = bias.map_or(0, |b| b[oc]);
+            *c = b.wrapping_add(io.wrapping_mul(wsum));
+        }
+        let mut pix = 0usize;
+        for b in 0..xs.n {
+            for oy in 0..ys.h {
+                let iy0 = (oy * p.stride[0]) as isize - p.pad[0] as isize;
+                for ox in 0..ys.w {
+                    let ix0 = (ox * p.stride[1]) as isize - p.pad[1] as isize;
+                    let orow = &mut y[pix * ys.c..(pix + 1) * ys.c];
+                    pix += 1;
+                    for g in oc0 / per_group..=(oc1 - 1) / per_group {
+                        let goff = g * ic;
+                        let inside =
+                            iy0 >= 0 && ix0 >= 0 && (iy0 as usize) < xs.h && (ix0 as usize) < xs.w;
+                        let patch: &[i8] = if kh == 1 && kw == 1 && inside {
+                            let s = ((b * xs.h + iy0 as usize) * xs.w + ix0 as usize) * xs.c + goff;
+                            &x[s..s + ic]
+                        } else {
+                            gather_patch(
+                                &mut patch,
+                                x,
+                                xs,
+                                b,
+                                [iy0, ix0],
+                                [kh, kw, ic],
+                                goff,
+                                p.dilation,
+                                zp,
+                            );
+                            &patch[..plen]
+                        };
+                        let first = oc0.max(g * per_group);
+                        let end = oc1.min((g + 1) * per_group);
+                        for oc in first..end {
+                            let acc = dot_i8(patch, &w[oc * plen..(oc + 1) * plen])
+                                .wrapping_add(consts[oc - oc0]);
+                            orow[oc] = p.act.apply(q.requantize(acc, oc, p.output_offset));
+                        }
+                    }
+                }
+            }
+        }
+        oc0 = oc1;
+    }
+    true
 }
 
 /// Channels accumulated together by the depthwise fast path (stack buffer, no allocation).
@@ -534,56 +690,65 @@ mod tests {
             (6, 5, 4, 6, 2, 3),
             (4, 4, 6, 4, 1, 1),
             (7, 3, 2, 2, 3, 1),
+            // More output channels than one pass of the fast path keeps (OC_CHUNK).
+            (3, 4, 8, 70, 1, 1),
+            // A patch larger than PATCH_MAX: the general loop.
+            (4, 4, 130, 3, 3, 3),
         ] {
-            for stride in [[1usize, 1], [2, 2], [2, 1], [3, 2]] {
-                for dilation in [[1, 1], [2, 2], [1, 2]] {
-                    for pad in [[0usize, 0], [1, 1], [2, 0], [0, 3]] {
-                        for groups in [1, 2] {
-                            if c % groups != 0 || oc % groups != 0 {
-                                continue;
+            // 5 and 128: zero points -5 and -128 (fast path); -128: zero point 128, which is
+            // no int8 (general loop).
+            for input_offset in [5, 128, -128] {
+                for stride in [[1usize, 1], [2, 2], [2, 1], [3, 2]] {
+                    for dilation in [[1, 1], [2, 2], [1, 2]] {
+                        for pad in [[0usize, 0], [1, 1], [2, 0], [0, 3]] {
+                            for groups in [1, 2] {
+                                if c % groups != 0 || oc % groups != 0 {
+                                    continue;
+                                }
+                                case += 1;
+                                let eff_h = (kh - 1) * dilation[0] + 1;
+                                let eff_w = (kw - 1) * dilation[1] + 1;
+                                // Output size as SAME-ish/VALID-ish from top/left pads (bottom pad = top pad).
+                                let oh = (h + 2 * pad[0]).saturating_sub(eff_h) / stride[0] + 1;
+                                let ow = (w_ + 2 * pad[1]).saturating_sub(eff_w) / stride[1] + 1;
+                                let xs = Nhwc::new(2, h, w_, c);
+                                let ws = Nhwc::new(oc, kh, kw, c / groups);
+                                let ys = Nhwc::new(2, oh, ow, oc);
+                                let x = pseudo(xs.numel().unwrap(), case);
+                                let w = pseudo(ws.numel().unwrap(), case + 1000);
+                                let bias: Vec<i32> = (0..oc as i32).map(|i| i * 37 - 50).collect();
+                                let mult: Vec<i32> = (0..oc)
+                                    .map(|i| 1_100_000_000 + i as i32 * 12_345_678)
+                                    .collect();
+                                let shift: Vec<i32> =
+                                    (0..oc).map(|i| -7 - (i as i32 % 3)).collect();
+                                let p = ConvParams {
+                                    stride,
+                                    dilation,
+                                    pad,
+                                    input_offset,
+                                    output_offset: -3,
+                                    act: ActRange {
+                                        min: -100,
+                                        max: 120,
+                                    },
+                                };
+                                let mut y = vec![0i8; ys.numel().unwrap()];
+                                let q = PerChannel {
+                                    multipliers: &mult,
+                                    shifts: &shift,
+                                };
+                                conv2d(&p, &x, xs, &w, ws, Some(&bias), &q, &mut y, ys).unwrap();
+                                let expect =
+                                    naive_conv(&p, &x, xs, &w, ws, Some(&bias), &mult, &shift, ys);
+                                assert_eq!(y, expect, "case {case}: {h}x{w_}x{c}->{oc} k{kh}x{kw} s{stride:?} d{dilation:?} p{pad:?} g{groups} io{input_offset}");
                             }
-                            case += 1;
-                            let eff_h = (kh - 1) * dilation[0] + 1;
-                            let eff_w = (kw - 1) * dilation[1] + 1;
-                            // Output size as SAME-ish/VALID-ish from top/left pads (bottom pad = top pad).
-                            let oh = (h + 2 * pad[0]).saturating_sub(eff_h) / stride[0] + 1;
-                            let ow = (w_ + 2 * pad[1]).saturating_sub(eff_w) / stride[1] + 1;
-                            let xs = Nhwc::new(2, h, w_, c);
-                            let ws = Nhwc::new(oc, kh, kw, c / groups);
-                            let ys = Nhwc::new(2, oh, ow, oc);
-                            let x = pseudo(xs.numel().unwrap(), case);
-                            let w = pseudo(ws.numel().unwrap(), case + 1000);
-                            let bias: Vec<i32> = (0..oc as i32).map(|i| i * 37 - 50).collect();
-                            let mult: Vec<i32> = (0..oc)
-                                .map(|i| 1_100_000_000 + i as i32 * 12_345_678)
-                                .collect();
-                            let shift: Vec<i32> = (0..oc).map(|i| -7 - (i as i32 % 3)).collect();
-                            let p = ConvParams {
-                                stride,
-                                dilation,
-                                pad,
-                                input_offset: 5,
-                                output_offset: -3,
-                                act: ActRange {
-                                    min: -100,
-                                    max: 120,
-                                },
-                            };
-                            let mut y = vec![0i8; ys.numel().unwrap()];
-                            let q = PerChannel {
-                                multipliers: &mult,
-                                shifts: &shift,
-                            };
-                            conv2d(&p, &x, xs, &w, ws, Some(&bias), &q, &mut y, ys).unwrap();
-                            let expect =
-                                naive_conv(&p, &x, xs, &w, ws, Some(&bias), &mult, &shift, ys);
-                            assert_eq!(y, expect, "case {case}: {h}x{w_}x{c}->{oc} k{kh}x{kw} s{stride:?} d{dilation:?} p{pad:?} g{groups}");
                         }
                     }
                 }
             }
         }
-        assert!(case > 100);
+        assert!(case > 500);
     }
 
     #[test]
