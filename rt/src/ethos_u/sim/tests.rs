@@ -48,6 +48,8 @@ impl S {
             .c0(C0::SET_IFM2_PRECISION, 1)
     }
     /// OFM: NHWC int8 in `region` at `base`, with precision bits `prec`.
+    // A test builder mirroring the register list one to one reads better than a parameter struct.
+    #[allow(clippy::too_many_arguments)]
     fn ofm(
         &mut self,
         region: i32,
