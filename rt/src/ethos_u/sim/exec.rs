@@ -1,6 +1,7 @@
 //! Execution of one NPU operation from the register file.
 
 use super::mlw::{MlwDecoder, MlwError, WeightOrder};
+use super::perf::{self, BlockOp, Cost, Dpu, ElementwiseOp, FmUse};
 use super::{Access, NpuError, NpuModel, OpKind, OpReport, RegFile};
 use crate::ethos_u::driver::{NpuMemory, MAX_REGIONS};
 use crate::ethos_u::regs::{
@@ -571,30 +572,45 @@ fn global_scale(r: &RegFile) -> (u32, u32) {
 
 // ---------------------------------------------------------------- cycle model
 
-fn report(
-    m: &NpuModel,
-    offset: u32,
-    kind: OpKind,
-    work: u64,
-    bytes: [u64; MAX_REGIONS],
-) -> OpReport {
-    let c = &m.config;
-    let compute = match kind {
-        OpKind::Conv | OpKind::Depthwise => work.div_ceil(c.macs_per_cc() as u64),
-        OpKind::Pool(_) | OpKind::Elementwise(_) => work.div_ceil(c.elem_units() as u64),
-        OpKind::Dma => 0,
-    };
-    let memory = bytes
-        .iter()
-        .zip(c.bytes_per_cycle.iter())
-        .map(|(&b, &bw)| b.div_ceil(bw.max(1) as u64))
-        .sum::<u64>();
+/// The operation's report from the cycle model's verdict (see `perf.rs`).
+fn report(offset: u32, kind: OpKind, work: u64, cost: Cost) -> OpReport {
     OpReport {
         offset,
         kind,
         work,
-        bytes,
-        cycles: compute.max(memory),
+        bytes: cost.bytes,
+        cycles: cost.cycles,
+    }
+}
+
+/// The OFM block (height, width, depth) Vela chose: NPU_SET_OFM_BLK_*_M1.
+fn ofm_block(r: &RegFile) -> (u64, u64, u64) {
+    (
+        (r.r0(C0::SET_OFM_BLK_HEIGHT_M1) & 0x3F) as u64 + 1,
+        (r.r0(C0::SET_OFM_BLK_WIDTH_M1) & 0x3F) as u64 + 1,
+        (r.r0(C0::SET_OFM_BLK_DEPTH_M1) & 0x7F) as u64 + 1,
+    )
+}
+
+impl Fm {
+    /// The feature map's access pattern for the cycle model.
+    fn usage(&self, depth: u64) -> FmUse {
+        FmUse {
+            region: self.region,
+            elem: self.elem,
+            brick: self.brick,
+            depth,
+        }
+    }
+}
+
+impl Kernel {
+    /// 2 with IFM upscaling (nearest or zero insertion), else 1.
+    fn upscale_factor(&self) -> u64 {
+        match self.upscale {
+            UpscaleMode::None => 1,
+            _ => 2,
+        }
     }
 }
 
@@ -697,15 +713,6 @@ impl Kernel {
                     Some((y / 2, x / 2))
                 }
             }
-        }
-    }
-
-    /// IFM rows x columns actually stored (for the memory traffic estimate).
-    fn stored_ifm(&self) -> u64 {
-        let (h, w) = (self.ifm_h as u64, self.ifm_w as u64);
-        match self.upscale {
-            UpscaleMode::None => h * w,
-            _ => h.div_ceil(2) * w.div_ceil(2),
         }
     }
 }
@@ -872,21 +879,37 @@ pub(super) fn conv(
         }
         bz += bd;
     }
-    let mut bytes = [0u64; MAX_REGIONS];
-    add_bytes(
-        &mut bytes,
-        ifm.region,
-        k.stored_ifm() * ifm_depth * ifm.elem,
+    let cost = perf::block_op(
+        &m.config,
+        &BlockOp {
+            dpu: if depthwise {
+                Dpu::Depthwise
+            } else {
+                Dpu::Conv {
+                    part_kernel: order.part_kernel,
+                }
+            },
+            ofm_shape: (od.h, od.w, od.d),
+            block: ofm_block(&r),
+            taps: (k.taps_h, k.taps_w),
+            dilation: (k.dil_y, k.dil_x),
+            stride: (k.stride_y, k.stride_x),
+            upscale: k.upscale_factor(),
+            ifm_depth,
+            ifm_bits: ip.precision.bytes() * 8,
+            lut: !matches!(out.lut, Lut::None),
+            ifm: ifm.usage(ifm_depth),
+            ofm: ofm.usage(od.d),
+            weights: Some((w_region, w_len)),
+            scales: per_channel.then_some((s_region, s_len)),
+        },
     );
-    add_bytes(&mut bytes, w_region, w_len);
-    add_bytes(&mut bytes, s_region, if per_channel { s_len } else { 0 });
-    add_bytes(&mut bytes, ofm.region, od.h * od.w * od.d * ofm.elem);
     let kind = if depthwise {
         OpKind::Depthwise
     } else {
         OpKind::Conv
     };
-    Ok(report(m, offset, kind, macs, bytes))
+    Ok(report(offset, kind, macs, cost))
 }
 
 // ---------------------------------------------------------------- pooling
@@ -964,14 +987,31 @@ pub(super) fn pool(
             }
         }
     }
-    let mut bytes = [0u64; MAX_REGIONS];
-    add_bytes(
-        &mut bytes,
-        ifm.region,
-        k.stored_ifm() * ifm_depth * ifm.elem,
+    let cost = perf::block_op(
+        &m.config,
+        &BlockOp {
+            dpu: match mode {
+                PoolingMode::ReduceSum => Dpu::ReduceSum,
+                _ => Dpu::Pool {
+                    max: mode == PoolingMode::Max,
+                },
+            },
+            ofm_shape: (od.h, od.w, od.d),
+            block: ofm_block(&r),
+            taps: (k.taps_h, k.taps_w),
+            dilation: (k.dil_y, k.dil_x),
+            stride: (k.stride_y, k.stride_x),
+            upscale: k.upscale_factor(),
+            ifm_depth,
+            ifm_bits: (ifm.elem * 8) as u32,
+            lut: !matches!(out.lut, Lut::None),
+            ifm: ifm.usage(ifm_depth),
+            ofm: ofm.usage(od.d),
+            weights: None,
+            scales: None,
+        },
     );
-    add_bytes(&mut bytes, ofm.region, od.h * od.w * od.d * ofm.elem);
-    Ok(report(m, offset, OpKind::Pool(mode), work, bytes))
+    Ok(report(offset, OpKind::Pool(mode), work, cost))
 }
 
 // ---------------------------------------------------------------- elementwise
@@ -1098,13 +1138,22 @@ pub(super) fn elementwise(
             }
         }
     }
-    let mut bytes = [0u64; MAX_REGIONS];
-    add_bytes(&mut bytes, ifm.region, work * ifm.elem);
-    if let Some(f) = ifm2 {
-        add_bytes(&mut bytes, f.region, work * f.elem);
-    }
-    add_bytes(&mut bytes, ofm.region, work * ofm.elem);
-    Ok(report(m, offset, OpKind::Elementwise(mode), work, bytes))
+    let cost = perf::elementwise(
+        &m.config,
+        &ElementwiseOp {
+            mode,
+            ofm_shape: (od.h, od.w, od.d),
+            block: ofm_block(&r),
+            ifm: ifm.usage(od.d),
+            ifm2: ifm2
+                .filter(|_| !bc.broadcast_constant)
+                .map(|f| f.usage(od.d)),
+            binary,
+            ofm: ofm.usage(od.d),
+            lut: !matches!(out.lut, Lut::None),
+        },
+    );
+    Ok(report(offset, OpKind::Elementwise(mode), work, cost))
 }
 
 // ---------------------------------------------------------------- DMA
@@ -1200,19 +1249,16 @@ pub(super) fn dma(
             }
         }
     }
-    let c = &m.config;
-    let bw = c.bytes_per_cycle[src_region as usize % MAX_REGIONS]
-        .min(match dst.mode {
-            DmaRegionMode::External => c.bytes_per_cycle[(dst.region & 7) as usize],
-            DmaRegionMode::Internal => u32::MAX,
-        })
-        .max(1);
+    let to = match dst.mode {
+        DmaRegionMode::External => Some((dst.region & 7) as u8),
+        DmaRegionMode::Internal => None,
+    };
     Ok(OpReport {
         offset,
         kind: OpKind::Dma,
         work: len,
         bytes,
-        cycles: len.div_ceil(bw as u64),
+        cycles: perf::dma(&m.config, src_region, to, len),
     })
 }
 

@@ -23,19 +23,22 @@
 //! TRUNCATE is a floor shift. Weights are decoded from the MLW stream
 //! ([`mlw`]) in the order the encoder wrote them.
 //!
-//! Cycle model ([`OpReport`]): compute cycles are MACs / (MACs per cycle) for
-//! convolutions and output elements × kernel taps / (elementwise units) for
-//! pooling and elementwise; memory cycles are the bytes each operation moves
-//! per region divided by that region's bandwidth
-//! ([`SimConfig::bytes_per_cycle`]); an operation takes the larger of the
-//! two, a DMA its bytes over the slower side, and the total is their sum
-//! (no overlap between operations is modelled).
+//! Cycle model ([`OpReport`], `perf.rs`): Vela's own performance model
+//! (`npu_performance.py`) evaluated on each operation's registers — DPU
+//! cycles per OFM block from the micro-block geometry of the configuration
+//! and the block config in the stream, the output stage's cycles per
+//! element, and memory-access cycles per memory area (bandwidth, latency and
+//! burst efficiency of [`SimConfig::memory`], Vela's default system
+//! configurations); an operation takes the larger of its NPU and access
+//! cycles. Kernel operations run one after the other; DMAs run on their own
+//! timeline next to them until an `NPU_OP_DMA_WAIT` ([`RunStats::cycles`]).
 
 // `is_multiple_of` needs Rust 1.87; the workspace supports 1.80.
 #![allow(clippy::manual_is_multiple_of)]
 
 mod exec;
 pub mod mlw;
+mod perf;
 #[cfg(test)]
 mod tests;
 
@@ -43,6 +46,7 @@ use super::cmd::{CmdError, Command, CommandIter};
 use super::driver::{NpuMemory, NpuRegisters, Region, MAX_REGIONS};
 use super::regs::{self, BadField, ConfigReg, IdReg, Opcode, Product};
 use core::fmt;
+pub use perf::{Memory, MemoryArea};
 
 /// What kind of access failed, for [`NpuError`] messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,8 +233,8 @@ pub struct SimConfig {
     pub shram_kib: u32,
     /// The ID register value.
     pub id: u32,
-    /// Bandwidth per region in bytes per cycle (cycle model).
-    pub bytes_per_cycle: [u32; MAX_REGIONS],
+    /// The memory behind each region (cycle model).
+    pub memory: [Memory; MAX_REGIONS],
     /// Element operations (MACs, pooled or elementwise elements, DMA bytes)
     /// one run may perform before it stops with [`NpuError::WorkLimit`].
     pub max_work: u64,
@@ -261,22 +265,12 @@ impl SimConfig {
     }
 
     fn new(product: Product, macs_log2: u32, shram_kib: u32) -> SimConfig {
-        // Vela's Ethos_U55_High_End_Embedded system: flash ~1 B/cycle, SRAM ~8 B/cycle;
-        // U65 High_End: DRAM ~8 B/cycle, SRAM 16 B/cycle.
-        let mut bw = [8; MAX_REGIONS];
-        bw[0] = match product {
-            Product::EthosU55 => 1,
-            Product::EthosU65 => 8,
-        };
-        if product == Product::EthosU65 {
-            bw[2] = 16;
-        }
         SimConfig {
             product,
             macs_log2,
             shram_kib,
             id: SimConfig::ID,
-            bytes_per_cycle: bw,
+            memory: Memory::default_regions(product),
             max_work: 1 << 33,
         }
     }
@@ -355,7 +349,7 @@ pub struct RunStats {
     pub ops: u32,
     /// MACs of conv/depthwise operations.
     pub macs: u64,
-    /// Modelled cycles (sum over operations).
+    /// Modelled cycles: kernel operations in sequence, DMAs overlapping them until waited for.
     pub cycles: u64,
     /// Bytes of the command stream consumed (QREAD).
     pub qread: u32,
@@ -499,6 +493,7 @@ impl NpuModel {
         observe: &mut dyn FnMut(&OpReport),
     ) -> Result<RunStats, NpuError> {
         let mut stats = RunStats::default();
+        let mut timeline = perf::Timeline::default();
         self.work = 0;
         let mut it = CommandIter::from_bytes(stream);
         let result = loop {
@@ -517,11 +512,24 @@ impl NpuModel {
                     if matches!(report.kind, OpKind::Conv | OpKind::Depthwise) {
                         stats.macs += report.work;
                     }
-                    stats.cycles += report.cycles;
+                    if report.kind == OpKind::Dma {
+                        timeline.dma(report.cycles);
+                    } else {
+                        timeline.kernel(report.cycles);
+                    }
+                    stats.cycles = timeline.total();
                     observe(&report);
                 }
                 Ok(None) => {}
                 Err(e) => break Err(e),
+            }
+            if c.opcode == Opcode::Cmd0(regs::Cmd0Op::OP_DMA_WAIT) {
+                timeline.dma_wait(u64::from(c.param & 3));
+                stats.cycles = timeline.total();
+            }
+            if c.opcode == Opcode::Cmd0(regs::Cmd0Op::OP_KERNEL_WAIT) {
+                timeline.kernel_wait(u64::from(c.param & 3));
+                stats.cycles = timeline.total();
             }
             if c.opcode == Opcode::Cmd0(regs::Cmd0Op::OP_STOP) {
                 stats.stopped = true;
