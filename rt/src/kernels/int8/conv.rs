@@ -42,6 +42,23 @@ pub trait Requantize {
     fn validate(&self, op: OpKind) -> Result<(), RtError>;
     /// The requantized value of `acc` for output channel `oc`, output offset included.
     fn requantize(&self, acc: i32, oc: usize, output_offset: i32) -> i32;
+    /// Requantizes the accumulators of output channels `oc0..oc0 + acc.len()` into `out`,
+    /// clamped to `act`: the same values as [`Requantize::requantize`] channel by channel.
+    /// Kernels call this once per run of channels, so a mode can override it with a loop that
+    /// has its per-channel parameters at hand (and, on Helium, vectorizes).
+    #[inline]
+    fn requantize_run(
+        &self,
+        acc: &[i32],
+        oc0: usize,
+        output_offset: i32,
+        act: ActRange,
+        out: &mut [i8],
+    ) {
+        for (k, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
+            *o = act.apply(self.requantize(a, oc0 + k, output_offset));
+        }
+    }
 }
 
 impl Requantize for PerChannel<'_> {
@@ -58,6 +75,47 @@ impl Requantize for PerChannel<'_> {
     #[inline(always)]
     fn requantize(&self, acc: i32, oc: usize, output_offset: i32) -> i32 {
         mbqm(acc, self.multipliers[oc], self.shifts[oc]).wrapping_add(output_offset)
+    }
+    #[inline]
+    fn requantize_run(
+        &self,
+        acc: &[i32],
+        oc0: usize,
+        output_offset: i32,
+        act: ActRange,
+        out: &mut [i8],
+    ) {
+        let n = acc.len().min(out.len());
+        let end = oc0.saturating_add(n);
+        match (self.multipliers.get(oc0..end), self.shifts.get(oc0..end)) {
+            (Some(m), Some(s)) => {
+                requantize_q31(&acc[..n], m, s, output_offset, act, &mut out[..n])
+            }
+            // Kernels validate the lengths first; keep the per-channel form (which panics with
+            // an index error, as before) rather than silently skipping outputs.
+            _ => {
+                for (k, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
+                    *o = act.apply(self.requantize(a, oc0 + k, output_offset));
+                }
+            }
+        }
+    }
+}
+
+/// `act(MultiplyByQuantizedMultiplier(acc[i], m[i], s[i]) + output_offset)` over equally long
+/// runs: a tight loop of its own, so the per-channel parameters and the fixed-point steps stay
+/// in registers (inlined into a convolution's loop nest, they spilled).
+#[inline(never)]
+fn requantize_q31(
+    acc: &[i32],
+    m: &[i32],
+    s: &[i32],
+    output_offset: i32,
+    act: ActRange,
+    out: &mut [i8],
+) {
+    for (((o, &a), &m), &s) in out.iter_mut().zip(acc).zip(m).zip(s) {
+        *o = act.apply(mbqm(a, m, s).wrapping_add(output_offset));
     }
 }
 
@@ -261,6 +319,23 @@ fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     })
 }
 
+/// [`dot_i8`] of `x` with four rows at once (each as long as `x`).
+#[inline(always)]
+fn dot4_i8(x: &[i8], [w0, w1, w2, w3]: [&[i8]; 4]) -> [i32; 4] {
+    x.iter().zip(w0).zip(w1).zip(w2).zip(w3).fold(
+        [0i32; 4],
+        |[s0, s1, s2, s3], ((((&x, &a), &b), &c), &d)| {
+            let x = i32::from(x);
+            [
+                s0.wrapping_add(x * i32::from(a)),
+                s1.wrapping_add(x * i32::from(b)),
+                s2.wrapping_add(x * i32::from(c)),
+                s3.wrapping_add(x * i32::from(d)),
+            ]
+        },
+    )
+}
+
 /// `sum(a)`, wrapping.
 #[inline(always)]
 fn sum_i8(a: &[i8]) -> i32 {
@@ -344,6 +419,7 @@ fn conv2d_patch(
     let io = p.input_offset;
     let mut patch = [0i8; PATCH_MAX];
     let mut consts = [0i32; OC_CHUNK];
+    let mut accs = [0i32; OC_CHUNK];
     let mut oc0 = 0;
     while oc0 < ws.n {
         let oc1 = (oc0 + OC_CHUNK).min(ws.n);
@@ -384,11 +460,31 @@ fn conv2d_patch(
                         };
                         let first = oc0.max(g * per_group);
                         let end = oc1.min((g + 1) * per_group);
-                        for oc in first..end {
-                            let acc = dot_i8(patch, &w[oc * plen..(oc + 1) * plen])
-                                .wrapping_add(consts[oc - oc0]);
-                            orow[oc] = p.act.apply(q.requantize(acc, oc, p.output_offset));
+                        let accs = &mut accs[..end - first];
+                        let wg = &w[first * plen..end * plen];
+                        // Four output channels per pass share each load of the patch.
+                        let mut quads = accs.chunks_exact_mut(4);
+                        let mut wquads = wg.chunks_exact(4 * plen);
+                        for (a4, w4) in (&mut quads).zip(&mut wquads) {
+                            let (w01, w23) = w4.split_at(2 * plen);
+                            let (w0, w1) = w01.split_at(plen);
+                            let (w2, w3) = w23.split_at(plen);
+                            a4.copy_from_slice(&dot4_i8(patch, [w0, w1, w2, w3]));
                         }
+                        let rows = wquads.remainder().chunks_exact(plen);
+                        for (a, wrow) in quads.into_remainder().iter_mut().zip(rows) {
+                            *a = dot_i8(patch, wrow);
+                        }
+                        for (a, &c) in accs.iter_mut().zip(&consts[first - oc0..]) {
+                            *a = a.wrapping_add(c);
+                        }
+                        q.requantize_run(
+                            accs,
+                            first,
+                            p.output_offset,
+                            p.act,
+                            &mut orow[first..end],
+                        );
                     }
                 }
             }
@@ -396,6 +492,108 @@ fn conv2d_patch(
         oc0 = oc1;
     }
     true
+}
+
+/// Channels one block of [`depthwise_m1`] accumulates together: four Helium vectors of int32.
+const DW_BLOCK: usize = 16;
+
+/// The accumulators of channels `c0..c0 + len` (`len <= DW_BLOCK`) of one depthwise output
+/// pixel: bias plus `(x + io) * w` over the valid taps (TFLM skips padded taps). `xpix(iy, ix)`
+/// is the offset of input pixel `(iy, ix)`. Inlined with a constant `len` for full blocks, so
+/// the accumulators stay in registers.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn dw_block(
+    x: &[i8],
+    w: &[i8],
+    bias: Option<&[i32]>,
+    io: i32,
+    c: usize,
+    c0: usize,
+    len: usize,
+    taps: ([usize; 2], [usize; 2], usize),
+    pixel: impl Fn(usize, usize) -> usize,
+) -> [i32; DW_BLOCK] {
+    let ([ky0, ky1], [kx0, kx1], kw) = taps;
+    let mut acc = [0i32; DW_BLOCK];
+    if let Some(bias) = bias {
+        acc[..len].copy_from_slice(&bias[c0..c0 + len]);
+    }
+    for ky in ky0..ky1 {
+        for kx in kx0..kx1 {
+            let xo = pixel(ky, kx) + c0;
+            let wo = (ky * kw + kx) * c + c0;
+            for ((a, &xv), &wv) in acc[..len]
+                .iter_mut()
+                .zip(&x[xo..xo + len])
+                .zip(&w[wo..wo + len])
+            {
+                *a = a.wrapping_add((i32::from(xv).wrapping_add(io)).wrapping_mul(i32::from(wv)));
+            }
+        }
+    }
+    acc
+}
+
+/// DEPTHWISE_CONV_2D with depth multiplier 1: output channel = input channel, so each tap
+/// is an elementwise multiply-accumulate over contiguous channels. Per output pixel, blocks of
+/// [`DW_BLOCK`] channels run through all valid taps with their accumulators in registers, then
+/// are requantized. Operands are validated.
+#[allow(clippy::too_many_arguments)]
+fn depthwise_m1(
+    p: &ConvParams,
+    x: &[i8],
+    xs: Nhwc,
+    w: &[i8],
+    [kh, kw]: Kernel2,
+    bias: Option<&[i32]>,
+    q: &impl Requantize,
+    y: &mut [i8],
+    ys: Nhwc,
+) {
+    let c = xs.c;
+    if c == 0 {
+        return;
+    }
+    let io = p.input_offset;
+    let mut out = y.chunks_exact_mut(c);
+    for b in 0..xs.n {
+        for oy in 0..ys.h {
+            let iy0 = (oy * p.stride[0]) as isize - p.pad[0] as isize;
+            let (ky0, ky1) = tap_range(iy0, p.dilation[0], kh, xs.h);
+            for ox in 0..ys.w {
+                let ix0 = (ox * p.stride[1]) as isize - p.pad[1] as isize;
+                let (kx0, kx1) = tap_range(ix0, p.dilation[1], kw, xs.w);
+                let Some(orow) = out.next() else {
+                    return;
+                };
+                // In range by tap_range: 0 <= iy < xs.h, 0 <= ix < xs.w.
+                let pixel = |ky: usize, kx: usize| {
+                    let iy = (iy0 + (ky * p.dilation[0]) as isize) as usize;
+                    let ix = (ix0 + (kx * p.dilation[1]) as isize) as usize;
+                    ((b * xs.h + iy) * xs.w + ix) * c
+                };
+                let taps = ([ky0, ky1], [kx0, kx1], kw);
+                let mut c0 = 0;
+                while c0 < c {
+                    let len = DW_BLOCK.min(c - c0);
+                    let acc = if len == DW_BLOCK {
+                        dw_block(x, w, bias, io, c, c0, DW_BLOCK, taps, pixel)
+                    } else {
+                        dw_block(x, w, bias, io, c, c0, len, taps, pixel)
+                    };
+                    q.requantize_run(
+                        &acc[..len],
+                        c0,
+                        p.output_offset,
+                        p.act,
+                        &mut orow[c0..c0 + len],
+                    );
+                    c0 += len;
+                }
+            }
+        }
+    }
 }
 
 /// Channels accumulated together by the depthwise fast path (stack buffer, no allocation).
@@ -458,6 +656,10 @@ pub fn depthwise_conv2d_with(
         "weight size does not match [1, kh, kw, C * M]",
     )?;
     let m = depth_multiplier;
+    if m == 1 {
+        depthwise_m1(p, x, xs, w, kernel, bias, q, y, ys);
+        return Ok(());
+    }
     let mut out = y.chunks_exact_mut(oc_total.max(1));
     for b in 0..xs.n {
         for oy in 0..ys.h {

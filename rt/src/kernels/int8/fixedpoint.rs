@@ -20,12 +20,22 @@ pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     ((a as i64 * b as i64 + (1i64 << 30)) >> 31) as i32
 }
 
+/// [`saturating_rounding_doubling_high_mul`] without a branch, for inner loops: the shifted
+/// product only reaches 2^31 (wrapping to `i32::MIN`) for `MIN * MIN`, and `i32::MIN` is no
+/// result of any other product (the most negative one, `MIN * MAX`, gives `MIN + 1`), so the
+/// saturation is a conditional decrement.
+#[inline(always)]
+pub fn srdhm_branchless(a: i32, b: i32) -> i32 {
+    let v = ((a as i64 * b as i64 + (1i64 << 30)) >> 31) as i32;
+    v.wrapping_sub(i32::from(v == i32::MIN))
+}
+
 /// `RoundingDivideByPOT`: `x / 2^exponent` rounded to nearest, ties away from zero.
 /// `exponent` is clamped to `0..=31` (the reference asserts that range).
 #[inline(always)]
 pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
     let e = exponent.clamp(0, 31) as u32;
-    let mask = ((1i64 << e) - 1) as i32;
+    let mask = (1u32 << e).wrapping_sub(1) as i32;
     let remainder = x & mask;
     let threshold = (mask >> 1) + i32::from(x < 0);
     (x >> e) + i32::from(remainder > threshold)
@@ -37,10 +47,7 @@ pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
 pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
     let left = shift.clamp(0, 31) as u32;
     let right = if shift > 0 { 0 } else { -shift.max(-31) };
-    rounding_divide_by_pot(
-        saturating_rounding_doubling_high_mul(x.wrapping_shl(left), multiplier),
-        right,
-    )
+    rounding_divide_by_pot(srdhm_branchless(x.wrapping_shl(left), multiplier), right)
 }
 
 /// `MultiplyByQuantizedMultiplierGreaterThanOne`: left shift, then the high multiply.
@@ -242,6 +249,66 @@ mod tests {
         let ab = a as i64 * b as i64;
         let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
         ((ab + nudge) / (1i64 << 31)) as i32
+    }
+
+    /// gemmlowp's `RoundingDivideByPOT`, transcribed literally (i64 mask).
+    fn rdbpot_gemmlowp(x: i32, exponent: i32) -> i32 {
+        let mask = ((1i64 << exponent) - 1) as i32;
+        let remainder = x & mask;
+        let threshold = (mask >> 1) + i32::from(x < 0);
+        (x >> exponent) + i32::from(remainder > threshold)
+    }
+
+    #[test]
+    fn rdbpot_and_branchless_srdhm_equal_gemmlowp() {
+        let mut s = 0x9e37_79b9u32;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s as i32
+        };
+        let edges = [
+            i32::MIN,
+            i32::MIN + 1,
+            -(1 << 30),
+            -3,
+            -1,
+            0,
+            1,
+            3,
+            1 << 30,
+            i32::MAX,
+        ];
+        for e in 0..=31 {
+            for &x in &edges {
+                assert_eq!(
+                    rounding_divide_by_pot(x, e),
+                    rdbpot_gemmlowp(x, e),
+                    "{x} / 2^{e}"
+                );
+            }
+            for _ in 0..2000 {
+                let x = next();
+                let small = x >> (next() & 31);
+                for x in [x, small] {
+                    assert_eq!(
+                        rounding_divide_by_pot(x, e),
+                        rdbpot_gemmlowp(x, e),
+                        "{x} / 2^{e}"
+                    );
+                }
+            }
+        }
+        for &a in &edges {
+            for &b in &edges {
+                assert_eq!(srdhm_branchless(a, b), srdhm_gemmlowp(a, b), "{a} * {b}");
+            }
+        }
+        for _ in 0..100_000 {
+            let (a, b) = (next(), next());
+            assert_eq!(srdhm_branchless(a, b), srdhm_gemmlowp(a, b), "{a} * {b}");
+        }
     }
 
     #[test]
