@@ -313,7 +313,7 @@ const OC_CHUNK: usize = 64;
 /// int8 values themselves (no offset), which LLVM turns into widening multiply-accumulate
 /// reductions (Helium `VMLADAVA.S8`, 16 per instruction; DSP `SMLAD` on Cortex-M4).
 #[inline(always)]
-fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+pub(super) fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
     a.iter().zip(b).fold(0i32, |s, (&x, &y)| {
         s.wrapping_add(i32::from(x) * i32::from(y))
     })
@@ -338,7 +338,7 @@ fn dot4_i8(x: &[i8], [w0, w1, w2, w3]: [&[i8]; 4]) -> [i32; 4] {
 
 /// `sum(a)`, wrapping.
 #[inline(always)]
-fn sum_i8(a: &[i8]) -> i32 {
+pub(super) fn sum_i8(a: &[i8]) -> i32 {
     a.iter().fold(0i32, |s, &x| s.wrapping_add(i32::from(x)))
 }
 

@@ -9,7 +9,7 @@
 //! `ic_resnet8` goldens differ by 1-2 steps between the two oracles. We match TFLM: it is what
 //! Cortex-M firmware runs and what the Ethos-U is specified against, and it needs no floats.
 
-use super::conv::{PerChannel, Requantize};
+use super::conv::{dot_i8, sum_i8, PerChannel, Requantize};
 use super::{check, ActRange};
 use crate::ops::OpKind;
 use crate::RtError;
@@ -105,13 +105,15 @@ pub fn fully_connected_with(
         0
     };
     let io = p.input_offset;
+    // TFLM's sum((x + io) * (w + fo)) expanded: sum(x * w) + io * sum(w) + fo * sum(x)
+    // + k * io * fo, equal in wrapping int32; the int8 dot product vectorizes.
+    let kiofo = (k as i32).wrapping_mul(io).wrapping_mul(fo);
     for (xrow, yrow) in x.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
+        let xterm = fo.wrapping_mul(sum_i8(xrow)).wrapping_add(kiofo);
         for (oc, (wrow, o)) in w.chunks_exact(k).zip(yrow.iter_mut()).enumerate() {
-            let mut acc = xrow.iter().zip(wrow).fold(0i32, |acc, (&a, &b)| {
-                let xv = (a as i32).wrapping_add(io);
-                let wv = (b as i32).wrapping_add(fo);
-                acc.wrapping_add(xv.wrapping_mul(wv))
-            });
+            let mut acc = dot_i8(xrow, wrow)
+                .wrapping_add(io.wrapping_mul(sum_i8(wrow)))
+                .wrapping_add(xterm);
             if let Some(bias) = bias {
                 acc = acc.wrapping_add(bias[oc]);
             }
@@ -178,6 +180,49 @@ mod tests {
         .unwrap();
         // 20000 / 256 = 78.125 -> 78 ; -20000 / 512 = -39.06 -> -39.
         assert_eq!(y, [78, -39]);
+    }
+
+    #[test]
+    fn matches_tflm_loop_over_offsets_and_sizes() {
+        let mut seed = 0x2545_f491u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            (seed >> 24) as u8 as i8
+        };
+        for (k, n, batches) in [(1usize, 1usize, 1usize), (7, 3, 2), (64, 12, 1), (33, 5, 3)] {
+            for (io, fo) in [(0, 0), (-5, 0), (128, 0), (-127, 3), (17, -128)] {
+                let x: std::vec::Vec<i8> = (0..k * batches).map(|_| next()).collect();
+                let w: std::vec::Vec<i8> = (0..k * n).map(|_| next()).collect();
+                let bias: std::vec::Vec<i32> = (0..n as i32).map(|i| i * 1000 - 777).collect();
+                let p = FcParams {
+                    input_offset: io,
+                    filter_offset: fo,
+                    output_offset: 3,
+                    act: ActRange::FULL,
+                };
+                let (m, sh) = (1_300_000_000, -9);
+                let mut y = std::vec![0i8; batches * n];
+                fully_connected(&p, &x, &w, Some(&bias), &[m], &[sh], &mut y, k, n).unwrap();
+                for b in 0..batches {
+                    for o in 0..n {
+                        // TFLM's FullyConnected loop, literally.
+                        let mut acc = 0i32;
+                        for d in 0..k {
+                            acc += (x[b * k + d] as i32 + io) * (w[o * k + d] as i32 + fo);
+                        }
+                        acc += bias[o];
+                        let v = super::super::multiply_by_quantized_multiplier(acc, m, sh) + 3;
+                        assert_eq!(
+                            y[b * n + o],
+                            v.clamp(-128, 127) as i8,
+                            "k{k} n{n} io{io} fo{fo}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
