@@ -114,6 +114,9 @@ fn requantize_q31(
     act: ActRange,
     out: &mut [i8],
 ) {
+    // Same values either way; with Helium the 32-bit-only form runs four lanes at a time.
+    #[cfg(feature = "helium")]
+    use super::fixedpoint::multiply_by_quantized_multiplier_i32_ops as mbqm;
     for (((o, &a), &m), &s) in out.iter_mut().zip(acc).zip(m).zip(s) {
         *o = act.apply(mbqm(a, m, s).wrapping_add(output_offset));
     }

@@ -30,6 +30,40 @@ pub fn srdhm_branchless(a: i32, b: i32) -> i32 {
     v.wrapping_sub(i32::from(v == i32::MIN))
 }
 
+/// [`srdhm_branchless`] from 32-bit operations only: the high word of the product from 16-bit
+/// halves (Hacker's Delight `mulhs`), the low word by a wrapping multiply, then the rounding
+/// bit and the saturation. Slower as scalar code than one 64-bit multiply, but a loop of it
+/// vectorizes for Helium (four lanes of `VMUL`/`VMULL`), which a 64-bit product does not.
+#[inline(always)]
+pub fn srdhm_i32_ops(a: i32, b: i32) -> i32 {
+    let (a0, a1) = (a & 0xFFFF, a >> 16);
+    let (b0, b1) = (b & 0xFFFF, b >> 16);
+    // Each partial product and sum below fits in 32 bits (|a1 * b0| + 2^16 <= 2^31 - 2^15).
+    let w0 = ((a0 as u32).wrapping_mul(b0 as u32) >> 16) as i32;
+    let t = a1.wrapping_mul(b0).wrapping_add(w0);
+    let w1 = a0.wrapping_mul(b1).wrapping_add(t & 0xFFFF);
+    let hi = a1
+        .wrapping_mul(b1)
+        .wrapping_add(t >> 16)
+        .wrapping_add(w1 >> 16);
+    let lo = a.wrapping_mul(b) as u32;
+    // (hi * 2^32 + lo + 2^30) >> 31: bit 31 of lo, plus the carry of adding 2^30 (bit 30).
+    let v = hi
+        .wrapping_shl(1)
+        .wrapping_add((lo >> 31) as i32)
+        .wrapping_add(((lo >> 30) & 1) as i32);
+    v.wrapping_sub(i32::from(v == i32::MIN))
+}
+
+/// [`multiply_by_quantized_multiplier`] with [`srdhm_i32_ops`]: the same function, in a form
+/// whose loops vectorize for Helium (selected by the `helium` feature).
+#[inline(always)]
+pub fn multiply_by_quantized_multiplier_i32_ops(x: i32, multiplier: i32, shift: i32) -> i32 {
+    let left = shift.clamp(0, 31) as u32;
+    let right = if shift > 0 { 0 } else { -shift.max(-31) };
+    rounding_divide_by_pot(srdhm_i32_ops(x.wrapping_shl(left), multiplier), right)
+}
+
 /// `RoundingDivideByPOT`: `x / 2^exponent` rounded to nearest, ties away from zero.
 /// `exponent` is clamped to `0..=31` (the reference asserts that range).
 #[inline(always)]
@@ -305,9 +339,32 @@ mod tests {
                 assert_eq!(srdhm_branchless(a, b), srdhm_gemmlowp(a, b), "{a} * {b}");
             }
         }
+        for &a in &edges {
+            for &b in &edges {
+                assert_eq!(srdhm_i32_ops(a, b), srdhm_gemmlowp(a, b), "{a} * {b}");
+            }
+        }
         for _ in 0..100_000 {
             let (a, b) = (next(), next());
             assert_eq!(srdhm_branchless(a, b), srdhm_gemmlowp(a, b), "{a} * {b}");
+            assert_eq!(srdhm_i32_ops(a, b), srdhm_gemmlowp(a, b), "{a} * {b}");
+            // Halves at their extremes (carries between the 16-bit partial products).
+            let (c, d) = (a | 0xFFFF, (b & !0xFFFF) | 0x8000);
+            assert_eq!(srdhm_i32_ops(c, d), srdhm_gemmlowp(c, d), "{c} * {d}");
+            let small = a >> 16;
+            assert_eq!(
+                srdhm_i32_ops(small, b),
+                srdhm_gemmlowp(small, b),
+                "{small} * {b}"
+            );
+        }
+        for _ in 0..20_000 {
+            let (x, m, sh) = (next(), next(), next().rem_euclid(62) - 31);
+            assert_eq!(
+                multiply_by_quantized_multiplier_i32_ops(x, m, sh),
+                multiply_by_quantized_multiplier(x, m, sh),
+                "{x} {m} {sh}"
+            );
         }
     }
 
