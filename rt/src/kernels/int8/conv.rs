@@ -2,6 +2,7 @@
 //! `reference_integer_ops::ConvPerChannel` / `DepthwiseConvPerChannel`), NHWC activations.
 
 use super::fixedpoint::multiply_by_quantized_multiplier as mbqm;
+use super::fixedpoint::rounding_divide_by_pot;
 use super::{check, check_shifts, ActRange, Nhwc};
 use crate::ops::OpKind;
 use crate::RtError;
@@ -117,6 +118,18 @@ fn requantize_q31(
     // Same values either way; with Helium the 32-bit-only form runs four lanes at a time.
     #[cfg(feature = "helium")]
     use super::fixedpoint::multiply_by_quantized_multiplier_i32_ops as mbqm;
+    #[cfg(not(feature = "helium"))]
+    use super::fixedpoint::srdhm_branchless as srdhm;
+    #[cfg(feature = "helium")]
+    use super::fixedpoint::srdhm_i32_ops as srdhm;
+    if s.iter().fold(i32::MIN, |a, &b| a.max(b)) <= 0 {
+        // No left shifts (the usual case: every multiplier below 1): mbqm without that step.
+        for (((o, &a), &m), &s) in out.iter_mut().zip(acc).zip(m).zip(s) {
+            let v = rounding_divide_by_pot(srdhm(a, m), s.wrapping_neg());
+            *o = act.apply(v.wrapping_add(output_offset));
+        }
+        return;
+    }
     for (((o, &a), &m), &s) in out.iter_mut().zip(acc).zip(m).zip(s) {
         *o = act.apply(mbqm(a, m, s).wrapping_add(output_offset));
     }
@@ -1024,6 +1037,37 @@ mod tests {
                         assert_eq!(y, expect, "case {case}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn requantize_run_equals_per_channel_requantize() {
+        let acc: Vec<i32> = pseudo(4 * 40, 9)
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]) >> 8)
+            .collect();
+        let mult: Vec<i32> = (0..40).map(|i| 1_073_741_824 + i * 25_000_000).collect();
+        // All right shifts (the fast branch), then a mix with left shifts and extremes.
+        let right: Vec<i32> = (0..40).map(|i| -(i % 32)).collect();
+        let mixed: Vec<i32> = (0..40)
+            .map(|i| (i % 7) - 3 + if i == 5 { 30 } else { 0 })
+            .collect();
+        for shifts in [&right, &mixed] {
+            let q = PerChannel {
+                multipliers: &mult,
+                shifts,
+            };
+            let act = ActRange { min: -100, max: 90 };
+            let mut out = [0i8; 37];
+            q.requantize_run(&acc[3..], 3, 7, act, &mut out);
+            for (k, &o) in out.iter().enumerate() {
+                assert_eq!(
+                    o,
+                    act.apply(q.requantize(acc[3 + k], 3 + k, 7)),
+                    "channel {}",
+                    3 + k
+                );
             }
         }
     }
