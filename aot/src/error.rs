@@ -67,5 +67,35 @@ pub enum CompileError {
     },
 }
 
+impl CompileError {
+    /// `Invalid`: `node` of `g` has inconsistent operands.
+    pub fn invalid(
+        g: &crate::ir::Graph,
+        node: &crate::ir::Node,
+        reason: impl Into<String>,
+    ) -> Self {
+        CompileError::Invalid {
+            path: g.source.clone(),
+            node: node.name.clone(),
+            op_type: node.source_op.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// `Unsupported`: kiln has no kernel for `node` of `g` as it stands.
+    pub fn unsupported(
+        g: &crate::ir::Graph,
+        node: &crate::ir::Node,
+        reason: impl Into<String>,
+    ) -> Self {
+        CompileError::Unsupported {
+            path: g.source.clone(),
+            node: node.name.clone(),
+            op_type: node.source_op.clone(),
+            reason: reason.into(),
+        }
+    }
+}
+
 /// Result alias for the compiler.
 pub type Result<T, E = CompileError> = std::result::Result<T, E>;

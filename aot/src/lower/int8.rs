@@ -27,21 +27,11 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn invalid(&self, reason: impl Into<String>) -> CompileError {
-        CompileError::Invalid {
-            path: self.g.source.clone(),
-            node: self.node.name.clone(),
-            op_type: self.node.source_op.clone(),
-            reason: reason.into(),
-        }
+        CompileError::invalid(self.g, self.node, reason)
     }
 
     fn unsupported(&self, reason: impl Into<String>) -> CompileError {
-        CompileError::Unsupported {
-            path: self.g.source.clone(),
-            node: self.node.name.clone(),
-            op_type: self.node.source_op.clone(),
-            reason: reason.into(),
-        }
+        CompileError::unsupported(self.g, self.node, reason)
     }
 
     /// A quantization-parameter error, naming the node.

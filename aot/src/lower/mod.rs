@@ -110,12 +110,7 @@ pub enum Placement {
 pub fn lower_node(g: &Graph, node: &Node) -> Result<Placement, CompileError> {
     let out = node.outputs.first().map(|&t| g.tensor(t));
     let input = node.input(0).map(|t| g.tensor(t));
-    let invalid = |reason: String| CompileError::Invalid {
-        path: g.source.clone(),
-        node: node.name.clone(),
-        op_type: node.source_op.clone(),
-        reason,
-    };
+    let invalid = |reason: String| CompileError::invalid(g, node, reason);
     let (Some(out), Some(input)) = (out, input) else {
         return Err(invalid("operator needs an input and an output".into()));
     };
@@ -168,12 +163,11 @@ pub fn lower_node(g: &Graph, node: &Node) -> Result<Placement, CompileError> {
         }
         (_, _, DType::I8) => int8::lower(g, node).map(Placement::Cpu),
         (_, _, DType::F32) => f32::lower(g, node).map(Placement::Cpu),
-        (op, a, b) => Err(CompileError::Unsupported {
-            path: g.source.clone(),
-            node: node.name.clone(),
-            op_type: node.source_op.clone(),
-            reason: format!("{} from {a} to {b} has no kernel", op.name()),
-        }),
+        (op, a, b) => Err(CompileError::unsupported(
+            g,
+            node,
+            format!("{} from {a} to {b} has no kernel", op.name()),
+        )),
     }
 }
 
