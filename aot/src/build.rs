@@ -136,6 +136,8 @@ pub struct ModelInfo {
     pub outputs: Vec<IoInfo>,
     /// Operators of the plan (distinct, in first-use order).
     pub kernels: Vec<OpKind>,
+    /// Bytes of Ethos-U scratch the program's `EthosUBackend` delegates need (0 without delegates).
+    pub npu_scratch_bytes: usize,
 }
 
 impl Builder {
@@ -256,7 +258,9 @@ impl Builder {
                 },
             )
         })?;
-        if let Some(npu) = target.npu.filter(|_| spec.delegate()) {
+        // A Vela-optimized model is already NPU code: no CPU-only warning for it.
+        let vela = crate::vela::is_vela_tflite(&path, &bytes);
+        if let Some(npu) = target.npu.filter(|_| spec.delegate() && !vela) {
             warnings.push(format!(
                 "kiln: model `{name}`: target {} has an Ethos-{:?}-{} NPU, but kiln does not compile for the NPU yet: every operator runs on its {} CPU (delegate = false silences this)",
                 target.name,
@@ -549,11 +553,18 @@ pub fn inspect(pte: &[u8], graph: &Graph) -> Result<ModelInfo, String> {
         let t = m.output_tensor(i).map_err(|e| e.to_string())?;
         outputs.push(io("output", i, t, quant(graph.outputs.get(i)))?);
     }
+    let npu_scratch_bytes =
+        kiln_rt::ethos_u::EthosUBackend::<kiln_rt::ethos_u::sim::NpuModel>::scratch_size(
+            &program,
+            kiln_rt::model::PLAN,
+        )
+        .map_err(|e| e.to_string())?;
     Ok(ModelInfo {
         arena_bytes,
         inputs,
         outputs,
         kernels,
+        npu_scratch_bytes,
     })
 }
 
@@ -630,6 +641,7 @@ pub fn generate(
     );
     let _ = writeln!(w, "/// Bytes of the static arena `Model` owns (the compiler's memory plan).\npub const ARENA_BYTES: usize = {};", info.arena_bytes);
     let _ = writeln!(w, "/// Bytes of the embedded `.pte`.\npub const PTE_BYTES: usize = include_bytes!({pte:?}).len();");
+    let _ = writeln!(w, "/// Bytes of 16-byte aligned scratch an `EthosUBackend` needs to run this model's NPU delegates (0: CPU only); run those with `Model::method().execute_with(..)`.\npub const NPU_SCRATCH_BYTES: usize = {};", info.npu_scratch_bytes);
     let _ = writeln!(
         w,
         "/// Number of inputs.\npub const INPUTS: usize = {};",
@@ -881,6 +893,31 @@ mod tests {
         let r3 = Builder::new(root.clone(), out).run();
         assert_eq!(r3.models.len(), 1);
         assert!(!r3.models[0].result.as_ref().unwrap().cached);
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn vela_optimized_model_is_packaged_as_an_npu_delegate() {
+        let vela = fixture("vela/ethos-u55-128/kws_dscnn_int8_vela.tflite");
+        let (root, out) = scratch(
+            "vela",
+            &format!("fn main() {{ kiln::include_model!({vela:?}, target = \"ethos-u55-128\", name = kws); }}"),
+        );
+        let r = Builder::new(root.clone(), out.clone()).run();
+        let b = r.models[0].result.as_ref().expect("Vela output compiles");
+        // Everything runs on the NPU: no CPU kernels, and no CPU-only warning.
+        assert!(b.kernels.is_empty(), "{:?}", b.kernels);
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+        let rs = std::fs::read_to_string(generated_rs(&out, "kws")).unwrap();
+        for want in [
+            "pub const NPU_SCRATCH_BYTES: usize = 22192;",
+            "pub type Input = [i8; 490];",
+            "pub type Output = [i8; 12];",
+            // The TFLite model's input quantization (kws_dscnn manifest: scale 0.5847029089927673, zp 83).
+            "pub const INPUT_ZERO_POINT: i32 = 83;",
+        ] {
+            assert!(rs.contains(want), "missing {want:?} in\n{rs}");
+        }
         let _ = std::fs::remove_dir_all(root);
     }
 

@@ -288,12 +288,14 @@ fn compile_vela_model(path: &Path, bytes: &[u8], opts: &CompileOptions) -> Resul
         pte_bytes: pte.len(),
         transposes: (0, 0),
     };
-    Ok(Compiled {
-        pte,
-        report,
-        graph: Graph {
-            source: path.to_path_buf(),
-            ..Graph::default()
-        },
-    })
+    // The graph's I/O tensors carry the model's quantization (for include_model!'s constants).
+    let m = crate::import::tflite::read_vela_custom_ops(path, bytes)?;
+    let graph = Graph {
+        source: path.to_path_buf(),
+        inputs: m.inputs.iter().map(|&i| crate::ir::TensorId(i)).collect(),
+        outputs: m.outputs.iter().map(|&i| crate::ir::TensorId(i)).collect(),
+        tensors: m.tensors,
+        ..Graph::default()
+    };
+    Ok(Compiled { pte, report, graph })
 }
