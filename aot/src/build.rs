@@ -237,7 +237,7 @@ impl Builder {
         &self,
         name: &str,
         spec: &ModelSpec,
-        warnings: &mut Vec<String>,
+        _warnings: &mut Vec<String>,
     ) -> Result<(Built, Option<Output>), BuildError> {
         let err = |field: Field, message: String| BuildError { field, message };
         let target =
@@ -258,17 +258,6 @@ impl Builder {
                 },
             )
         })?;
-        // A Vela-optimized model is already NPU code: no CPU-only warning for it.
-        let vela = crate::vela::is_vela_tflite(&path, &bytes);
-        if let Some(npu) = target.npu.filter(|_| spec.delegate() && !vela) {
-            warnings.push(format!(
-                "kiln: model `{name}`: target {} has an Ethos-{:?}-{} NPU, but kiln does not compile for the NPU yet: every operator runs on its {} CPU (delegate = false silences this)",
-                target.name,
-                npu.family,
-                npu.macs,
-                cpu_name(target.cpu)
-            ));
-        }
         let hash = cache_key(&bytes, spec, target);
         let dir = self.out_dir.join(kiln_model_syntax::GENERATED_DIR);
         let hash_file = dir.join(format!("{name}.hash"));
@@ -284,8 +273,16 @@ impl Builder {
         }
         // Named as the call spells it: errors read "models/kws.tflite: node ...".
         let shown = Path::new(&spec.path.value);
-        let compiled = compile_bytes(shown, &bytes, &CompileOptions { target })
-            .map_err(|e| err(Field::Path, e.to_string()))?;
+        let compiled = compile_bytes(
+            shown,
+            &bytes,
+            &CompileOptions {
+                target,
+                delegate: spec.delegate(),
+                cpu_fallback: spec.cpu_fallback(),
+            },
+        )
+        .map_err(|e| err(Field::Path, e.to_string()))?;
         let info = inspect(&compiled.pte, &compiled.graph).map_err(|e| {
             err(
                 Field::Path,
@@ -297,6 +294,23 @@ impl Builder {
         })?;
         if let Some(l) = &limit {
             l.check(name, &spec.path.value, info.arena_bytes)?;
+        }
+        if info.npu_scratch_bytes > 0 {
+            if let Some(r) = target.npu_scratch_region() {
+                let need = info.npu_scratch_bytes as u64;
+                if need > u64::from(r.size) {
+                    return Err(err(
+                        Field::Target,
+                        format!(
+                            "model `{name}` ({}): the NPU scratch needs {need} bytes, region {r} of target {} (where the NPU reaches it) has {} bytes: {} bytes over",
+                            spec.path.value,
+                            target.name,
+                            r.size,
+                            need - u64::from(r.size)
+                        ),
+                    ));
+                }
+            }
         }
         let source = generate(spec, target, &pte, &info).map_err(|m| err(Field::Path, m))?;
         Ok((
@@ -330,6 +344,11 @@ impl Builder {
             Ok((_, Some(o))) => remove(&error)
                 .and_then(|_| write_if_changed(&pte, &o.compiled.pte))
                 .and_then(|_| write_if_changed(&rs, o.source.as_bytes()))
+                .and_then(|_| {
+                    // The placement of every operator (NPU or CPU, and why), for people.
+                    let report = dir.join(format!("{name}.report.txt"));
+                    write_if_changed(&report, format!("{}\n", o.compiled.report).as_bytes())
+                })
                 .and_then(|_| write_if_changed(&hash, o.hash.as_bytes())),
             Err(e) => remove(&rs)
                 .and_then(|_| remove(&hash))
@@ -341,18 +360,6 @@ impl Builder {
                 dir.display()
             ));
         }
-    }
-}
-
-fn cpu_name(cpu: crate::target::Cpu) -> &'static str {
-    use crate::target::Cpu;
-    match cpu {
-        Cpu::Host => "host",
-        Cpu::CortexM4 => "Cortex-M4",
-        Cpu::CortexM7 => "Cortex-M7",
-        Cpu::CortexM33 => "Cortex-M33",
-        Cpu::CortexM55 => "Cortex-M55",
-        Cpu::CortexM85 => "Cortex-M85",
     }
 }
 
@@ -697,10 +704,38 @@ pub fn generate(
     }
     let _ = writeln!(w, "];");
     let _ = writeln!(w, "static ARENA: __kiln::model::StaticArena<ARENA_BYTES> = __kiln::model::StaticArena::new();");
+    let npu = info.npu_scratch_bytes > 0;
+    if npu {
+        let (u65, macs) = match target.npu {
+            Some(n) => (n.family == crate::target::NpuFamily::U65, n.macs),
+            None => {
+                return Err(format!(
+                    "the model has Ethos-U delegates but target {} has no NPU",
+                    target.name
+                ))
+            }
+        };
+        let _ = writeln!(
+            w,
+            "/// The NPU the delegates were compiled for, and its register base on the platform."
+        );
+        let _ = writeln!(w, "pub const NPU: __kiln::model::NpuTarget = __kiln::model::NpuTarget {{ u65: {u65}, macs: {macs}, base: {:#x} }};", target.npu_base.unwrap_or(0));
+        let _ = writeln!(w, "/// NPU scratch (region 1), in section `.kiln_npu_scratch` on bare-metal targets: place it in RAM the NPU reaches (on Corstone-300 SRAM or ISRAM, not the TCMs).");
+        let _ = writeln!(
+            w,
+            "#[cfg_attr(target_os = \"none\", link_section = \".kiln_npu_scratch\")]"
+        );
+        let _ = writeln!(w, "static NPU_SCRATCH: __kiln::model::StaticArena<NPU_SCRATCH_BYTES> = __kiln::model::StaticArena::new();");
+    }
     let _ = writeln!(w, "/// The model: owns its loaded program and the static arena; handed out once by [`Model::take`].");
     let _ = writeln!(
         w,
-        "pub struct Model {{\n    method: __kiln::exec::Method<'static, 'static>,\n}}"
+        "pub struct Model {{\n    method: __kiln::exec::Method<'static, 'static>,{}\n}}",
+        if npu {
+            "\n    npu_scratch: &'static mut [u8],"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(w, "impl Model {{");
     let _ = writeln!(w, "    /// The model, the first time it is called; `None` afterwards.\n    pub fn take() -> Option<Model> {{\n        Model::try_take().ok()\n    }}");
@@ -736,7 +771,15 @@ pub fn generate(
             t.len()
         );
     }
-    let _ = writeln!(w, "        Ok(Model {{ method }})\n    }}");
+    if npu {
+        let _ = writeln!(
+            w,
+            "        let npu_scratch = NPU_SCRATCH.take().ok_or(__kiln::RtError::ModelTaken)?;"
+        );
+        let _ = writeln!(w, "        Ok(Model {{ method, npu_scratch }})\n    }}");
+    } else {
+        let _ = writeln!(w, "        Ok(Model {{ method }})\n    }}");
+    }
     for (i, t) in info.inputs.iter().enumerate() {
         let (sfx, tsfx) = (
             suffix(i),
@@ -744,7 +787,12 @@ pub fn generate(
         );
         let _ = writeln!(w, "    /// Input {i}, written in place in the arena.\n    pub fn input_mut{sfx}(&mut self) -> &mut Input{tsfx} {{\n        __kiln::model::input_array::<{}, {}>(&mut self.method, {i})\n    }}", t.rust_type, t.len());
     }
-    let _ = writeln!(w, "    /// Runs the model on the current inputs; returns output 0.\n    pub fn run(&mut self) -> Result<&Output, __kiln::RtError> {{\n        self.method.execute()?;\n        Ok(self.output())\n    }}");
+    let exec = if npu {
+        "__kiln::model::execute_ethos_u(&mut self.method, NPU, self.npu_scratch)?;"
+    } else {
+        "self.method.execute()?;"
+    };
+    let _ = writeln!(w, "    /// Runs the model on the current inputs (NPU delegates on the NPU); returns output 0.\n    pub fn run(&mut self) -> Result<&Output, __kiln::RtError> {{\n        {exec}\n        Ok(self.output())\n    }}");
     for (i, t) in info.outputs.iter().enumerate() {
         let (sfx, tsfx) = (
             suffix(i),
@@ -852,13 +900,12 @@ mod tests {
         assert_eq!(r.models.len(), 2, "{r:?}");
         let b = r.models[0].result.as_ref().unwrap();
         assert_eq!(r.models[0].name, "kws_dscnn_int8");
-        assert!(!b.cached && b.arena_bytes > 0 && b.kernels.contains(&OpKind::CmQuantizedConv2d));
-        // One NPU warning, for the call that did not say delegate = false.
-        assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
-        assert!(
-            r.warnings[0].contains("does not compile for the NPU yet")
-                && r.warnings[0].contains("Cortex-M55 CPU")
-        );
+        // ethos-u55-128: the convolutions went to the NPU, only the softmax is a CPU kernel.
+        assert!(!b.cached && b.arena_bytes > 0 && !b.kernels.contains(&OpKind::CmQuantizedConv2d));
+        let quiet = r.models[1].result.as_ref().unwrap();
+        assert!(quiet.kernels.contains(&OpKind::CmQuantizedConv2d));
+        // The NPU call compiles for the NPU: no warnings.
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
         assert!(r.rerun_if_changed.contains(&root.join("src")));
         assert!(r
             .rerun_if_changed
@@ -870,13 +917,20 @@ mod tests {
             "pub type Input = [i8; 490];",
             "pub type Output = [i8; 12];",
             "pub const INPUTS: usize = 1;",
-            "__kiln::model::entry(__kiln::ops::OpKind::CmQuantizedConv2d),",
+            "__kiln::model::entry(__kiln::ops::OpKind::CmSoftmax),",
+            "__kiln::model::execute_ethos_u(&mut self.method, NPU, self.npu_scratch)?;",
+            "link_section = \".kiln_npu_scratch\"",
             "pub fn input_mut(&mut self) -> &mut Input {",
             &format!("pub const ARENA_BYTES: usize = {};", b.arena_bytes),
         ] {
             assert!(rs.contains(want), "missing {want:?} in\n{rs}");
         }
         assert!(out.join("kiln/quiet.pte").is_file());
+        let report = std::fs::read_to_string(out.join("kiln/kws_dscnn_int8.report.txt")).unwrap();
+        assert!(
+            report.contains("[npu]") && report.contains("[cpu: softmax stays on the CPU"),
+            "{report}"
+        );
         // Second run: same inputs, nothing recompiled, same files.
         let r2 = Builder::new(root.clone(), out.clone()).run();
         assert!(r2.models.iter().all(|m| m.result.as_ref().unwrap().cached));

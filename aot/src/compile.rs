@@ -2,7 +2,7 @@
 
 use crate::error::{CompileError, Result};
 use crate::ir::Graph;
-use crate::lower::assemble::{assemble, Assembled};
+use crate::lower::assemble::{assemble_for, Assembled, NpuSpec};
 use crate::passes::{self, PassOptions};
 use crate::target::Target;
 use std::fmt;
@@ -13,12 +13,29 @@ use std::path::Path;
 pub struct CompileOptions {
     /// The target (CPU, NPU, memory regions).
     pub target: &'static Target,
+    /// Delegate what the target's NPU can run to it (`--no-delegate` / `delegate = false` turn it off).
+    pub delegate: bool,
+    /// Operators the NPU cannot run stay on the CPU (`--no-cpu-fallback` / `cpu_fallback = false`
+    /// make them a compile error).
+    pub cpu_fallback: bool,
 }
 
 impl Default for CompileOptions {
     fn default() -> Self {
         CompileOptions {
             target: Target::host(),
+            delegate: true,
+            cpu_fallback: true,
+        }
+    }
+}
+
+impl CompileOptions {
+    /// Options for `target` with the defaults (delegate, CPU fallback).
+    pub fn for_target(target: &'static Target) -> Self {
+        CompileOptions {
+            target,
+            ..CompileOptions::default()
         }
     }
 }
@@ -185,6 +202,13 @@ pub fn compile_bytes(path: &Path, bytes: &[u8], opts: &CompileOptions) -> Result
     }
     let (format, mut g) = import(path, bytes)?;
     let pass_report = passes::optimize(&mut g, &PassOptions::default())?;
+    let npu = match (opts.target.accel(), opts.delegate) {
+        (Some(cfg), true) => Some(NpuSpec {
+            cfg,
+            cpu_fallback: opts.cpu_fallback,
+        }),
+        _ => None,
+    };
     let (before, after) = (pass_report.transposes_before, pass_report.transposes_after);
     let Assembled {
         pte,
@@ -192,12 +216,22 @@ pub fn compile_bytes(path: &Path, bytes: &[u8], opts: &CompileOptions) -> Result
         liveness_bound,
         constant_bytes,
         nodes,
-    } = assemble(&g)?;
+        delegates,
+    } = assemble_for(&g, npu.as_ref())?;
     let mut notes = Vec::new();
-    if opts.target.npu.is_some() {
+    if opts.target.npu.is_some() && !opts.delegate {
         notes.push(format!(
-            "target {} has an Ethos-U NPU, but kiln does not compile for the NPU yet: every operator runs on the {:?} CPU",
-            opts.target.name, opts.target.cpu
+            "delegation turned off: every operator runs on the {:?} CPU of {}",
+            opts.target.cpu, opts.target.name
+        ));
+    }
+    for (k, d) in delegates.iter().enumerate() {
+        notes.push(format!(
+            "ethos-u delegate {k}: {} NPU operations, command stream {} B, weights {} B, scratch {} B",
+            d.ops.len(),
+            d.stream_bytes,
+            d.weight_bytes,
+            d.scratch_bytes
         ));
     }
     let report = CompileReport {
@@ -257,6 +291,7 @@ impl CompileReport {
 /// stream and weights as ExecuTorch's `EthosUBackend` delegate blob.
 fn compile_vela_model(path: &Path, bytes: &[u8], opts: &CompileOptions) -> Result<Compiled> {
     let pte = crate::vela::compile_vela(path, bytes)?;
+    check_vela_config(path, &pte, opts.target)?;
     let mut notes = vec![
         "Vela-optimized model: the whole graph runs on the Ethos-U NPU as one delegate".to_string(),
     ];
@@ -298,4 +333,64 @@ fn compile_vela_model(path: &Path, bytes: &[u8], opts: &CompileOptions) -> Resul
         ..Graph::default()
     };
     Ok(Compiled { pte, report, graph })
+}
+
+/// The Ethos-U configuration a program's first `EthosUBackend` delegate was compiled for, as a
+/// target name (`ethos-u55-128`), from its COP1 payload.
+pub fn delegate_config(pte: &[u8]) -> Option<String> {
+    use kiln_rt::ethos_u::payload::{Payload, Product};
+    let program = kiln_rt::pte::Program::load(pte).ok()?;
+    let plan = program.plan_by_name("forward").ok()?;
+    for i in 0..plan.delegate_count().ok()? {
+        let d = plan.delegate(i).ok()?;
+        if d.id != kiln_rt::ethos_u::BACKEND_ID {
+            continue;
+        }
+        let blob =
+            kiln_rt::ethos_u::VelaBlob::parse(program.delegate_data(d.location, d.index).ok()?)
+                .ok()?;
+        let cfg = Payload::parse(blob.cmd_data).ok()?.config?;
+        let family = match cfg.config.product() {
+            Product::U55 => "u55",
+            Product::U65 => "u65",
+            _ => return None,
+        };
+        return Some(format!("ethos-{family}-{}", cfg.config.macs_per_cc()));
+    }
+    None
+}
+
+/// A Vela model runs only on the NPU it was compiled for (the host runs any on the NPU model).
+fn check_vela_config(path: &Path, pte: &[u8], target: &Target) -> Result<()> {
+    if target.cpu == crate::target::Cpu::Host {
+        return Ok(());
+    }
+    let compiled_for = delegate_config(pte);
+    let wanted = target.npu.map(|n| {
+        format!(
+            "ethos-{}-{}",
+            match n.family {
+                crate::target::NpuFamily::U55 => "u55",
+                crate::target::NpuFamily::U65 => "u65",
+            },
+            n.macs
+        )
+    });
+    if compiled_for.is_some() && compiled_for == wanted {
+        return Ok(());
+    }
+    Err(CompileError::Unsupported {
+        path: path.to_path_buf(),
+        node: "ethos-u".into(),
+        op_type: "ethos-u".into(),
+        reason: format!(
+            "Vela compiled this model for {}, but target {} {}; compile the model for the target's NPU (vela --accelerator-config) or choose the matching target",
+            compiled_for.as_deref().unwrap_or("an unknown configuration"),
+            target.name,
+            match &wanted {
+                Some(w) => format!("has an {w}"),
+                None => "has no NPU".into(),
+            }
+        ),
+    })
 }

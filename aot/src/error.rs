@@ -37,6 +37,16 @@ pub enum CompileError {
         /// Why (attribute value, dtype, ...).
         reason: String,
     },
+    /// `cpu_fallback = false` / `--no-cpu-fallback`, and operators the NPU cannot run (all listed).
+    #[error("{path}: cpu_fallback = false, but {} cannot run on the NPU of {target}:{}", if nodes.len() == 1 { "this operator".to_string() } else { format!("these {} operators", nodes.len()) }, nodes.iter().map(|n| format!("\n  node '{}' ({}): {}", n.0, n.1, n.2)).collect::<String>())]
+    NpuFallback {
+        /// The file.
+        path: PathBuf,
+        /// The target.
+        target: String,
+        /// (node, operator type, why the NPU cannot run it).
+        nodes: Vec<(String, String, String)>,
+    },
     /// A node's operands are inconsistent (shapes, dtypes, quantization).
     #[error("{path}: node '{node}' ({op_type}): {reason}")]
     Invalid {

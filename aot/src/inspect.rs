@@ -137,7 +137,32 @@ fn describe_plan(program: &Program<'_>, plan: &Plan<'_>) -> Result<Json, RtError
             // Writing to a String cannot fail; malformed blobs are reported inside the listing.
             let _ = kiln_rt::ethos_u::disasm::disassemble(blob, &mut disassembly);
         }
+        let npu = if d.id == kiln_rt::ethos_u::BACKEND_ID {
+            let fast = d
+                .compile_spec_value(crate::vela::FAST_SCRATCH_SPEC)?
+                .and_then(|v| <[u8; 4]>::try_from(v).ok())
+                .map_or(0, |b| u32::from_le_bytes(b) as usize);
+            let sources: Vec<String> = d
+                .compile_spec_value(crate::ethos_u::segment::SOURCES_SPEC)?
+                .map(|v| {
+                    String::from_utf8_lossy(v)
+                        .lines()
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut n = npu_summary(blob, fast);
+            if let Some(ops) = n["ops"].as_array_mut() {
+                for (k, op) in ops.iter_mut().filter(|o| o["kind"] != "dma").enumerate() {
+                    op["source"] = sources.get(k).map_or(Json::Null, |s| json!(s));
+                }
+            }
+            n
+        } else {
+            Json::Null
+        };
         delegates.push(json!({
+            "npu": npu,
             "disassembly": disassembly,
             "id": d.id,
             "location": format!("{:?}", d.location),
@@ -157,6 +182,68 @@ fn describe_plan(program: &Program<'_>, plan: &Plan<'_>) -> Result<Json, RtError
         "values": values,
         "arena_map": arena.iter().map(|(m, o, n, v)| json!({"memory_id": m, "offset": o, "bytes": n, "value": v})).collect::<Vec<_>>(),
     }))
+}
+
+/// The cycle model's view of an Ethos-U delegate: configuration, cycles in total and per
+/// operation, SRAM (scratch + fast scratch) and flash (command stream + weights). The stream
+/// is executed on kiln's NPU model over zeroed feature maps (the cycles do not depend on the
+/// values). `null` fields when the blob cannot be read.
+pub fn npu_summary(blob: &[u8], fast_scratch: usize) -> Json {
+    use kiln_rt::ethos_u::blob::VelaBlob;
+    use kiln_rt::ethos_u::payload::{Payload, Product};
+    use kiln_rt::ethos_u::sim::{NpuModel, OpKind, SimConfig};
+    let Ok(b) = VelaBlob::parse(blob) else {
+        return json!({"error": "not a vela_bin_stream blob"});
+    };
+    let Ok(payload) = Payload::parse(b.cmd_data) else {
+        return json!({"error": "cmd_data is not a COP1 payload"});
+    };
+    let Some(cfg) = payload.config else {
+        return json!({"error": "payload without optimizer config"});
+    };
+    let macs = cfg.config.macs_per_cc();
+    let (family, sim) = match cfg.config.product() {
+        Product::U55 => ("u55", SimConfig::ethos_u55(macs)),
+        Product::U65 => ("u65", SimConfig::ethos_u65(macs)),
+        _ => ("?", None),
+    };
+    let config = format!("ethos-{family}-{macs}");
+    let sram = b.scratch_size as usize + fast_scratch;
+    let flash = payload.command_stream.len() + b.weight_data.len();
+    let Some(sim) = sim else {
+        return json!({"config": config, "sram_bytes": sram, "flash_bytes": flash, "cycles": null, "ops": []});
+    };
+    let mut scratch = vec![0u8; (b.scratch_size as usize).max(16)];
+    let mut fast = vec![0u8; fast_scratch];
+    let mut regions = kiln_rt::ethos_u::sim::shared_sram_regions(b.weight_data, &mut scratch);
+    if fast_scratch > 0 {
+        regions[2] = kiln_rt::ethos_u::driver::Region::ReadWrite(&mut fast);
+    }
+    let mut mem = kiln_rt::ethos_u::driver::NpuMemory {
+        command_stream: payload.command_stream,
+        regions: &mut regions,
+    };
+    let mut ops = Vec::new();
+    let mut model = NpuModel::new(sim);
+    let run = model.run_with(payload.command_stream, &mut mem, &mut |r| {
+        let kind = match r.kind {
+            OpKind::Conv => "conv".to_string(),
+            OpKind::Depthwise => "depthwise".to_string(),
+            OpKind::Pool(m) => format!("pool {}", m.name()),
+            OpKind::Elementwise(m) => format!("elementwise {}", m.name()),
+            OpKind::Dma => "dma".to_string(),
+        };
+        ops.push(json!({"kind": kind, "offset": r.offset, "cycles": r.cycles}));
+    });
+    match run {
+        Ok(stats) => json!({
+            "config": config, "cycles": stats.cycles, "sram_bytes": sram, "flash_bytes": flash, "ops": ops,
+        }),
+        Err(e) => json!({
+            "config": config, "cycles": null, "sram_bytes": sram, "flash_bytes": flash, "ops": ops,
+            "error": e.to_string(),
+        }),
+    }
 }
 
 /// Renders the description as text for people.
@@ -217,6 +304,31 @@ pub fn render_text(d: &Json) -> String {
                 "  delegate {} ({} bytes, {} #{})",
                 dlg["id"], dlg["bytes"], dlg["location"], dlg["index"]
             );
+            let npu = &dlg["npu"];
+            if npu.is_object() {
+                let _ = writeln!(
+                    s,
+                    "    npu {}: {} cycles (cycle model), SRAM {} B, flash {} B",
+                    npu["config"].as_str().unwrap_or("?"),
+                    npu["cycles"],
+                    npu["sram_bytes"],
+                    npu["flash_bytes"]
+                );
+                let _ = writeln!(
+                    s,
+                    "    {:>4}  {:<28} {:>10}  source",
+                    "op", "kind", "cycles"
+                );
+                for (k, op) in npu["ops"].as_array().into_iter().flatten().enumerate() {
+                    let _ = writeln!(
+                        s,
+                        "    {k:>4}  {:<28} {:>10}  {}",
+                        op["kind"].as_str().unwrap_or("?"),
+                        op["cycles"],
+                        op["source"].as_str().unwrap_or("-")
+                    );
+                }
+            }
             if let Some(d) = dlg["disassembly"].as_str().filter(|d| !d.is_empty()) {
                 for line in d.lines() {
                     let _ = writeln!(s, "    {line}");

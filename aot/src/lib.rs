@@ -8,6 +8,7 @@
 pub mod build;
 pub mod compile;
 pub mod error;
+pub mod ethos_u;
 pub mod import;
 pub mod inspect;
 pub mod ir;

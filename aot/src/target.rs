@@ -133,7 +133,12 @@ pub struct Target {
     pub npu: Option<Npu>,
     /// Memory regions of the reference platform (empty for the host).
     pub regions: &'static [Region],
+    /// Address of the NPU's register block on the reference platform.
+    pub npu_base: Option<usize>,
 }
+
+/// Ethos-U55 register block on Corstone-300 (non-secure alias).
+pub const CORSTONE_300_NPU_BASE: usize = 0x4810_2000;
 
 const fn cpu(name: &'static str, cpu: Cpu) -> Target {
     Target {
@@ -141,6 +146,7 @@ const fn cpu(name: &'static str, cpu: Cpu) -> Target {
         cpu,
         npu: None,
         regions: &[],
+        npu_base: None,
     }
 }
 
@@ -150,6 +156,7 @@ const fn npu(name: &'static str, family: NpuFamily, macs: u32) -> Target {
         cpu: Cpu::CortexM55,
         npu: Some(Npu { family, macs }),
         regions: CORSTONE_300,
+        npu_base: Some(CORSTONE_300_NPU_BASE),
     }
 }
 
@@ -164,6 +171,7 @@ pub const TARGETS: &[Target] = &[
         cpu: Cpu::CortexM55,
         npu: None,
         regions: CORSTONE_300,
+        npu_base: None,
     },
     cpu("cortex-m85", Cpu::CortexM85),
     npu("ethos-u55-32", NpuFamily::U55, 32),
@@ -181,6 +189,21 @@ const ALIASES: &[(&str, &str)] = &[
 ];
 
 impl Target {
+    /// The region the NPU scratch is placed in (`.kiln_npu_scratch`): on Corstone-300 the
+    /// 4 MiB ISRAM, which the NPU's AXI masters reach (the TCMs they do not).
+    pub fn npu_scratch_region(&self) -> Option<&'static Region> {
+        self.npu?;
+        self.regions.iter().find(|r| r.name == "ISRAM")
+    }
+    /// The Ethos-U configuration of this target's NPU, from the one table in kiln-rt.
+    pub fn accel(&self) -> Option<&'static kiln_rt::ethos_u::config::AccelConfig> {
+        let npu = self.npu?;
+        let family = match npu.family {
+            NpuFamily::U55 => "u55",
+            NpuFamily::U65 => "u65",
+        };
+        kiln_rt::ethos_u::config::by_name(&format!("ethos-{family}-{}", npu.macs))
+    }
     /// Finds a target by name or alias; the error lists every known target.
     pub fn lookup(name: &str) -> Result<&'static Target, CompileError> {
         let name = ALIASES

@@ -176,3 +176,48 @@ mod tests {
         assert!(load(P.bytes(), &[], arena).is_err());
     }
 }
+
+/// The NPU a model's delegates were compiled for (the build script writes it from the target).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NpuTarget {
+    /// Ethos-U65 (else U55).
+    pub u65: bool,
+    /// MACs per cycle.
+    pub macs: u32,
+    /// Register base of the NPU on the platform (used by the MMIO backend).
+    pub base: usize,
+}
+
+/// Runs `m` with its Ethos-U delegates on the register backend this build selected: kiln's NPU
+/// model with feature `npu-sim` (QEMU, host), otherwise (or with `npu-mmio`) the NPU's
+/// memory-mapped registers at `npu.base` (FVP, silicon). `scratch` is the static the build sized (`NPU_SCRATCH_BYTES`),
+/// placed where the NPU's AXI masters reach it.
+pub fn execute_ethos_u(
+    m: &mut Method<'_, '_>,
+    npu: NpuTarget,
+    scratch: &mut [u8],
+) -> Result<(), RtError> {
+    use crate::ethos_u::{Driver, DriverConfig, EthosUBackend};
+    #[cfg(all(feature = "npu-sim", not(feature = "npu-mmio")))]
+    let regs = {
+        use crate::ethos_u::sim::{NpuModel, SimConfig};
+        let cfg = if npu.u65 {
+            SimConfig::ethos_u65(npu.macs)
+        } else {
+            SimConfig::ethos_u55(npu.macs)
+        };
+        NpuModel::new(
+            cfg.ok_or(RtError::EthosU(crate::ethos_u::EthosUError::NoNpu {
+                id: 0,
+            }))?,
+        )
+    };
+    #[cfg(any(not(feature = "npu-sim"), feature = "npu-mmio"))]
+    // SAFETY: `npu.base` is the platform's NPU register block from kiln's target table (device
+    // memory in the default memory map); the generated `Model` is the one owner (handed out once).
+    let regs = unsafe { crate::ethos_u::Mmio::new(npu.base) };
+    let mut backend =
+        EthosUBackend::new(Driver::new(regs, DriverConfig::default()), scratch, &mut []);
+    let mut backends: [&mut dyn crate::exec::Backend; 1] = [&mut backend];
+    m.execute_with(&mut backends)
+}

@@ -364,9 +364,7 @@ mod engine {
 
     /// Compiles `model` for `target`.
     pub fn compile(model: &Path, target: &str) -> Result<CompileOutput, String> {
-        let opts = CompileOptions {
-            target: Target::lookup(target).map_err(|e| e.to_string())?,
-        };
+        let opts = CompileOptions::for_target(Target::lookup(target).map_err(|e| e.to_string())?);
         let out = compile_file(model, &opts).map_err(|e| e.to_string())?;
         Ok(CompileOutput {
             pte: out.pte,

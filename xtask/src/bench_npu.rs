@@ -1,10 +1,15 @@
-//! `cargo xtask bench --npu`: per Vela-compiled fixture (4 int8 models x ethos-u55-64/128/256,
-//! ethos-u65-256, in `tests/fixtures/vela/<accelerator>/`), the cycles kiln's NPU model counts
-//! for one inference next to Vela's own estimate (`*_vela_summary.csv`: `cycles_npu`, the
-//! compute-bound part, and `cycles_total`, with the memory-access cycles), and the NPU model's
-//! execution time on the host (median of the runs; the whole `DelegateCall`: input copy,
-//! driver, command stream, output copy). Every run's output is compared with TFLite Micro's
-//! golden, so a wrong result cannot pass for a fast one.
+//! `cargo xtask bench --npu`: per fixture model (4 int8 models) and configuration
+//! (ethos-u55-64/128/256, ethos-u65-256), kiln's own Ethos-U compiler next to Vela 5.2's output
+//! for the same model (`tests/fixtures/vela/<accelerator>/`), measured in the same run:
+//!
+//! - kiln: NPU operations and CPU operators of the compiled program, in-process compile time
+//!   (median), cycles of its command streams, SRAM (scratch) and flash (streams + weights);
+//! - Vela: the same numbers for Vela's stream (cycles by the same cycle model, kiln's NPU
+//!   model), next to Vela's own estimate (`*_vela_summary.csv` `cycles_total`);
+//! - ratios kiln / Vela, and the NPU model's host time per inference of kiln's program.
+//!
+//! Every run's output (kiln's and Vela's) is compared with TFLite Micro's golden, so a wrong
+//! result cannot pass for a fast one.
 
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
@@ -41,13 +46,21 @@ pub struct VelaEstimate {
     pub total: f64,
 }
 
-/// What the NPU model did for one fixture.
+/// What the NPU model did for one program (kiln's or Vela's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NpuRun {
-    /// Modelled cycles of one inference.
+    /// Modelled cycles of one inference (all delegates).
     pub cycles: u64,
-    /// Operations in the command stream.
+    /// NPU operations in the command streams (DMAs excluded).
     pub ops: u32,
+    /// Operators left on the CPU.
+    pub cpu_ops: u32,
+    /// SRAM: the largest delegate scratch plus fast scratch.
+    pub sram: u64,
+    /// Flash: command streams and weights.
+    pub flash: u64,
+    /// Median in-process compile time (kiln) or packaging time (Vela).
+    pub compile: Duration,
     /// Median host time of one inference.
     pub host: Duration,
 }
@@ -120,56 +133,121 @@ pub fn run(root: &Path, runs: u32, filter: Option<&str>) -> Result<bool> {
             .map_err(|e| e.to_string())
             .and_then(|s| vela_estimate(&s))
             .map_err(|e| format!("{}: {e}", summary_path(&case).display()));
-        let run = engine::run(&case, runs);
-        rows.push((case, vela, run));
+        let vela_run = engine::run_vela(&case, runs);
+        let kiln_path = root
+            .join("tests/fixtures")
+            .join(&case.model)
+            .join(format!("{}_int8.tflite", case.model));
+        let kiln_run = engine::run_kiln(&case, &kiln_path, runs);
+        rows.push((case, vela, vela_run, kiln_run));
     }
     print!("{}", table(&rows, runs));
-    Ok(rows.iter().all(|(_, v, r)| v.is_ok() && r.is_ok()))
+    Ok(rows
+        .iter()
+        .all(|(_, v, r, k)| v.is_ok() && r.is_ok() && k.is_ok()))
 }
 
 type Row = (
     NpuCase,
     Result<VelaEstimate, String>,
     Result<NpuRun, String>,
+    Result<NpuRun, String>,
 );
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}", a / b)
+    } else {
+        "-".into()
+    }
+}
 
 fn table(rows: &[Row], runs: u32) -> String {
     let header = [
         "model",
         "config",
-        "NPU ops",
-        "model cycles",
-        "Vela npu",
-        "Vela total",
-        "model/Vela total",
+        "kiln NPU ops",
+        "CPU ops",
+        "kiln cycles",
+        "Vela cycles",
+        "cycles k/V",
+        "Vela est.",
+        "kiln SRAM",
+        "Vela SRAM",
+        "SRAM k/V",
+        "kiln flash",
+        "Vela flash",
+        "flash k/V",
+        "compile ms",
         "host µs",
     ];
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     let mut errors = Vec::new();
-    for (case, vela, run) in rows {
+    let mut logs = [0f64; 3];
+    let mut n = 0;
+    for (case, est, vela, kiln) in rows {
         let mut row = vec![case.model.clone(), case.config.to_owned()];
-        match run {
-            Ok(r) => row.extend([r.ops.to_string(), r.cycles.to_string()]),
-            Err(e) => {
-                row.extend(["error".to_owned(), "-".to_owned()]);
-                errors.push(format!("{} ({}): {e}", case.model, case.config));
+        for (what, r) in [("kiln", kiln), ("Vela", vela)] {
+            if let Err(e) = r {
+                errors.push(format!("{} ({}) {what}: {e}", case.model, case.config));
             }
         }
-        match vela {
-            Ok(v) => row.extend([format!("{:.0}", v.npu), format!("{:.0}", v.total)]),
-            Err(e) => {
-                row.extend(["-".to_owned(), "-".to_owned()]);
-                errors.push(e.clone());
-            }
+        if let Err(e) = est {
+            errors.push(e.clone());
         }
-        row.push(match (run, vela) {
-            (Ok(r), Ok(v)) if v.total > 0.0 => format!("{:.2}", r.cycles as f64 / v.total),
-            _ => "-".into(),
-        });
-        row.push(match run {
-            Ok(r) => format!("{:.0}", r.host.as_secs_f64() * 1e6),
-            Err(_) => "-".into(),
-        });
+        let dash = || "-".to_string();
+        match (kiln, vela) {
+            (Ok(k), Ok(v)) => {
+                row.extend([
+                    k.ops.to_string(),
+                    k.cpu_ops.to_string(),
+                    k.cycles.to_string(),
+                    v.cycles.to_string(),
+                    ratio(k.cycles as f64, v.cycles as f64),
+                    est.as_ref()
+                        .map_or_else(|_| dash(), |e| format!("{:.0}", e.total)),
+                    k.sram.to_string(),
+                    v.sram.to_string(),
+                    ratio(k.sram as f64, v.sram as f64),
+                    k.flash.to_string(),
+                    v.flash.to_string(),
+                    ratio(k.flash as f64, v.flash as f64),
+                    format!("{:.2}", k.compile.as_secs_f64() * 1e3),
+                    format!("{:.0}", k.host.as_secs_f64() * 1e6),
+                ]);
+                if v.cycles > 0 && v.sram > 0 && v.flash > 0 {
+                    logs[0] += (k.cycles as f64 / v.cycles as f64).ln();
+                    logs[1] += (k.sram as f64 / v.sram as f64).ln();
+                    logs[2] += (k.flash as f64 / v.flash as f64).ln();
+                    n += 1;
+                }
+            }
+            _ => row.extend((0..14).map(|_| dash())),
+        }
+        cells.push(row);
+    }
+    if n > 0 {
+        let g = |l: f64| format!("{:.2}", (l / n as f64).exp());
+        let mut row = vec!["geomean".to_string(), String::new()];
+        row.extend(
+            [
+                "",
+                "",
+                "",
+                "",
+                &g(logs[0]),
+                "",
+                "",
+                "",
+                &g(logs[1]),
+                "",
+                "",
+                &g(logs[2]),
+                "",
+                "",
+            ]
+            .map(str::to_string),
+        );
         cells.push(row);
     }
     let widths: Vec<usize> = (0..header.len())
@@ -182,8 +260,10 @@ fn table(rows: &[Row], runs: u32) -> String {
         })
         .collect();
     let mut out = format!(
-        "\nVela-compiled fixtures on kiln's NPU model: modelled cycles vs Vela 5.2.0's estimate \
-         (summary CSV); host time: median of {runs} inferences, each checked against TFLM\n"
+        "\nkiln's Ethos-U compiler vs Vela 5.2.0 (fixture streams), both counted by kiln's cycle model; \
+         Vela est. = Vela's own estimate (summary CSV); SRAM = scratch (+ fast scratch), flash = \
+         command streams + weights; compile: kiln in-process, median of 3; host: NPU model, median \
+         of {runs} inferences, each checked against TFLM\n"
     );
     for (i, row) in cells.iter().enumerate() {
         let line: Vec<String> = row
@@ -213,103 +293,98 @@ fn table(rows: &[Row], runs: u32) -> String {
     out
 }
 
-/// The packager, runtime and NPU model, linked only with the `bench` feature.
+/// The compiler, packager, runtime and NPU model, linked only with the `bench` feature.
 #[cfg(feature = "bench")]
 mod engine {
     use super::{NpuCase, NpuRun};
+    use kiln_aot::compile::{compile_file, CompileOptions};
     use kiln_aot::npy::NpyArray;
-    use kiln_aot::vela::{compile_vela, FAST_SCRATCH_SPEC};
-    use kiln_rt::ethos_u::sim::{NpuModel, SimConfig};
-    use kiln_rt::ethos_u::{Driver, DriverConfig, EthosUBackend};
-    use kiln_rt::exec::{Backend, Method};
-    use kiln_rt::pte::Program;
-    use std::time::Instant;
+    use kiln_aot::run::HostModel;
+    use kiln_aot::target::Target;
+    use kiln_aot::vela::compile_vela;
+    use std::path::Path;
+    use std::time::{Duration, Instant};
 
-    /// `len` zero bytes starting on a 16-byte boundary (what `Program` and `Method` require).
-    struct Aligned {
-        buf: Vec<u8>,
-        off: usize,
-        len: usize,
+    /// Cycles, NPU operations, SRAM and flash of every Ethos-U delegate of `pte` (by `kiln
+    /// inspect`'s cycle-model summary), and the CPU operators.
+    fn measure(pte: &[u8]) -> Result<(u64, u32, u32, u64, u64), String> {
+        let d = kiln_aot::inspect::describe(pte).map_err(|e| e.to_string())?;
+        let plan = &d["plans"][0];
+        let (mut cycles, mut ops, mut sram, mut flash) = (0u64, 0u32, 0u64, 0u64);
+        for dl in plan["delegates"].as_array().into_iter().flatten() {
+            let npu = &dl["npu"];
+            if let Some(e) = npu.get("error") {
+                return Err(format!("NPU model: {e}"));
+            }
+            cycles += npu["cycles"].as_u64().ok_or("no cycles")?;
+            ops += npu["ops"].as_array().map_or(0, |o| {
+                o.iter().filter(|o| o["kind"] != "dma").count() as u32
+            });
+            sram = sram.max(npu["sram_bytes"].as_u64().unwrap_or(0));
+            flash += npu["flash_bytes"].as_u64().unwrap_or(0);
+        }
+        let cpu = plan["instructions"].as_array().map_or(0, |i| {
+            i.iter().filter(|i| i.get("kernel").is_some()).count() as u32
+        });
+        Ok((cycles, ops, cpu, sram, flash))
     }
 
-    impl Aligned {
-        fn zeroed(len: usize) -> Aligned {
-            let buf = vec![0u8; len + 16];
-            let off = buf.as_ptr().align_offset(16);
-            Aligned { buf, off, len }
-        }
-        fn bytes_mut(&mut self) -> &mut [u8] {
-            &mut self.buf[self.off..self.off + self.len]
-        }
-    }
-
-    /// Packages `case`, runs it `runs` times on the NPU model (checking every output against
-    /// the golden) and returns the model's cycles and the median host time.
-    pub fn run(case: &NpuCase, runs: u32) -> Result<NpuRun, String> {
-        let e = |e: kiln_rt::RtError| e.to_string();
-        let bytes =
-            std::fs::read(&case.path).map_err(|e| format!("{}: {e}", case.path.display()))?;
-        let pte_bytes = compile_vela(&case.path, &bytes).map_err(|e| e.to_string())?;
-        let mut pte = Aligned::zeroed(pte_bytes.len());
-        pte.bytes_mut().copy_from_slice(&pte_bytes);
-        let pte: &[u8] = pte.bytes_mut();
-        let program = Program::load(pte).map_err(e)?;
-        let plan = "forward";
-        let fast_size = match program
-            .plan_by_name(plan)
-            .and_then(|p| p.delegate(0))
-            .and_then(|d| d.compile_spec_value(FAST_SCRATCH_SPEC))
-            .map_err(e)?
-        {
-            Some(v) => u32::from_le_bytes(
-                v.try_into()
-                    .map_err(|_| format!("{FAST_SCRATCH_SPEC} is not a u32"))?,
-            ) as usize,
-            None => 0,
-        };
-        let macs: u32 = case
-            .config
-            .rsplit('-')
-            .next()
-            .and_then(|m| m.parse().ok())
-            .ok_or("configuration without a MAC count")?;
-        let sim = if case.config.starts_with("ethos-u65") {
-            SimConfig::ethos_u65(macs)
-        } else {
-            SimConfig::ethos_u55(macs)
-        }
-        .ok_or_else(|| format!("the NPU model has no {} configuration", case.config))?;
-        let mut scratch =
-            Aligned::zeroed(EthosUBackend::<NpuModel>::scratch_size(&program, plan).map_err(e)?);
-        let mut fast = Aligned::zeroed(fast_size);
-        let mut backend = EthosUBackend::new(
-            Driver::new(NpuModel::new(sim), DriverConfig::default()),
-            scratch.bytes_mut(),
-            fast.bytes_mut(),
-        );
-        let mut arena = Aligned::zeroed(Method::arena_size(&program, plan).map_err(e)?);
-        let mut method = Method::load(&program, plan, &[], arena.bytes_mut()).map_err(e)?;
+    /// Runs `pte` `runs` times on the host (delegates on the NPU model), checking each output.
+    fn time_runs(pte: &[u8], case: &NpuCase, runs: u32) -> Result<Duration, String> {
         let x = NpyArray::read(case.refs.join("input_0.npy")).map_err(|e| e.to_string())?;
         let want = NpyArray::read(case.refs.join("output_0.npy")).map_err(|e| e.to_string())?;
+        let mut m = HostModel::new(pte).map_err(|e| e.to_string())?;
         let mut times = Vec::with_capacity(runs as usize);
-        for _ in 0..runs {
-            method.set_input(0, &x.data).map_err(e)?;
+        for _ in 0..runs.max(1) {
             let start = Instant::now();
-            {
-                let mut backends: [&mut dyn Backend; 1] = [&mut backend];
-                method.execute_with(&mut backends).map_err(e)?;
-            }
+            let out = m.run(std::slice::from_ref(&x)).map_err(|e| e.to_string())?;
             times.push(start.elapsed());
-            let got = method.output(0).map_err(e)?;
-            if got != want.data.as_slice() {
+            if out.first().map(|o| &o.data) != Some(&want.data) {
                 return Err("output differs from TFLM's golden".into());
             }
         }
-        let stats = backend.driver().registers().last_stats();
+        Ok(crate::bench::median(times))
+    }
+
+    /// Vela's stream for `case`: packaged, measured and run.
+    pub fn run_vela(case: &NpuCase, runs: u32) -> Result<NpuRun, String> {
+        let bytes =
+            std::fs::read(&case.path).map_err(|e| format!("{}: {e}", case.path.display()))?;
+        let start = Instant::now();
+        let pte = compile_vela(&case.path, &bytes).map_err(|e| e.to_string())?;
+        let compile = start.elapsed();
+        let (cycles, ops, cpu_ops, sram, flash) = measure(&pte)?;
         Ok(NpuRun {
-            cycles: stats.cycles,
-            ops: stats.ops,
-            host: crate::bench::median(times),
+            cycles,
+            ops,
+            cpu_ops,
+            sram,
+            flash,
+            compile,
+            host: time_runs(&pte, case, runs)?,
+        })
+    }
+
+    /// kiln's own compilation of the fixture's int8 TFLite for `case.config`.
+    pub fn run_kiln(case: &NpuCase, model: &Path, runs: u32) -> Result<NpuRun, String> {
+        let opts =
+            CompileOptions::for_target(Target::lookup(case.config).map_err(|e| e.to_string())?);
+        let mut times = Vec::new();
+        let mut pte = Vec::new();
+        for _ in 0..3 {
+            let start = Instant::now();
+            pte = compile_file(model, &opts).map_err(|e| e.to_string())?.pte;
+            times.push(start.elapsed());
+        }
+        let (cycles, ops, cpu_ops, sram, flash) = measure(&pte)?;
+        Ok(NpuRun {
+            cycles,
+            ops,
+            cpu_ops,
+            sram,
+            flash,
+            compile: crate::bench::median(times),
+            host: time_runs(&pte, case, runs)?,
         })
     }
 }
@@ -318,9 +393,15 @@ mod engine {
 #[cfg(not(feature = "bench"))]
 mod engine {
     use super::{NpuCase, NpuRun};
+    use std::path::Path;
 
     /// Always an error: the runtime is not linked.
-    pub fn run(_case: &NpuCase, _runs: u32) -> Result<NpuRun, String> {
+    pub fn run_vela(_case: &NpuCase, _runs: u32) -> Result<NpuRun, String> {
+        Err("xtask was built without the `bench` feature".to_owned())
+    }
+
+    /// Always an error: the compiler is not linked.
+    pub fn run_kiln(_case: &NpuCase, _model: &Path, _runs: u32) -> Result<NpuRun, String> {
         Err("xtask was built without the `bench` feature".to_owned())
     }
 }
@@ -369,6 +450,15 @@ mod tests {
             path: "kws_int8_vela.tflite".into(),
             refs: "ref".into(),
         };
+        let run = |cycles, sram, flash| NpuRun {
+            cycles,
+            ops: 11,
+            cpu_ops: 1,
+            sram,
+            flash,
+            compile: Duration::from_micros(1500),
+            host: Duration::from_micros(250),
+        };
         let rows: Vec<Row> = vec![
             (
                 case("ethos-u55-128"),
@@ -376,16 +466,14 @@ mod tests {
                     npu: 800.0,
                     total: 1000.0,
                 }),
-                Ok(NpuRun {
-                    cycles: 1500,
-                    ops: 51,
-                    host: Duration::from_micros(250),
-                }),
+                Ok(run(1000, 100, 400)),
+                Ok(run(1500, 50, 200)),
             ),
             (
                 case("ethos-u65-256"),
                 Err("no csv".into()),
                 Err("boom".into()),
+                Ok(run(1, 1, 1)),
             ),
         ];
         let t = table(&rows, 7);
@@ -397,16 +485,25 @@ mod tests {
             [
                 "kws",
                 "ethos-u55-128",
-                "51",
+                "11",
+                "1",
                 "1500",
-                "800",
                 "1000",
+                "1.50",
+                "1000",
+                "50",
+                "100",
+                "0.50",
+                "200",
+                "400",
+                "0.50",
                 "1.50",
                 "250"
             ]
         );
-        assert!(lines[5].contains("error"), "{t}");
-        assert!(t.contains("kws (ethos-u65-256): boom"), "{t}");
+        assert!(lines[5].contains(" - "), "{t}");
+        assert!(t.contains("kws (ethos-u65-256) Vela: boom"), "{t}");
         assert!(t.contains("no csv"), "{t}");
+        assert!(lines[6].starts_with("geomean"), "{t}");
     }
 }

@@ -33,6 +33,12 @@ enum Command {
         /// Print the compile report as JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Keep every operator on the CPU even when the target has an Ethos-U NPU.
+        #[arg(long)]
+        no_delegate: bool,
+        /// Make any operator the NPU cannot run a compile error (naming the operator, node and constraint).
+        #[arg(long)]
+        no_cpu_fallback: bool,
     },
     /// Run a `.pte` on the host with `.npy` inputs; write `.npy` outputs.
     Run {
@@ -87,9 +93,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             target,
             output,
             json,
+            no_delegate,
+            no_cpu_fallback,
         } => {
             let target = Target::lookup(&target)?;
-            let compiled = compile_file(&model, &CompileOptions { target })?;
+            let opts = CompileOptions {
+                target,
+                delegate: !no_delegate,
+                cpu_fallback: !no_cpu_fallback,
+            };
+            let compiled = compile_file(&model, &opts)?;
             std::fs::write(&output, &compiled.pte)
                 .with_context(|| format!("{}: cannot write", output.display()))?;
             if json {

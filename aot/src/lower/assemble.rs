@@ -8,9 +8,13 @@
 use super::{lower_node, Arg, Call, ConstTensor, Placement};
 use crate::compile::NodeReport;
 use crate::error::{CompileError, Result};
+use crate::ethos_u::partition::{self, Placement as NpuPlacement};
+use crate::ethos_u::segment::{compile_segment, CompiledSegment};
 use crate::ir::{DType, Graph, TensorId};
 use crate::plan::{self, Buffer};
+use crate::pte::DataLocation;
 use crate::pte::{EValue, ProgramBuilder, Storage, TensorSpec};
+use kiln_rt::ethos_u::config::AccelConfig;
 use kiln_rt::pte::ScalarType;
 use std::collections::HashMap;
 
@@ -30,6 +34,17 @@ pub struct Assembled {
     pub constant_bytes: usize,
     /// Placement per node.
     pub nodes: Vec<NodeReport>,
+    /// The Ethos-U delegates kiln compiled, in program order.
+    pub delegates: Vec<CompiledSegment>,
+}
+
+/// Compile for an Ethos-U: which accelerator, and whether operators the NPU cannot run may stay on the CPU.
+#[derive(Clone, Copy)]
+pub struct NpuSpec {
+    /// The accelerator configuration.
+    pub cfg: &'static AccelConfig,
+    /// Operators the NPU cannot run go to the CPU (else they are a compile error).
+    pub cpu_fallback: bool,
 }
 
 /// The `.pte` scalar type of an IR dtype.
@@ -58,13 +73,100 @@ fn sizes_i32(g: &Graph, shape: &[usize]) -> Result<Vec<i32>> {
         .collect()
 }
 
-/// Lowers every node of `g`, plans memory and writes the `.pte`.
+/// Lowers every node of `g` for the CPU, plans memory and writes the `.pte`.
 pub fn assemble(g: &Graph) -> Result<Assembled> {
+    assemble_for(g, None)
+}
+
+/// One instruction group of the program.
+enum Step {
+    /// Kernel calls of one CPU node.
+    Cpu(Vec<Call>),
+    /// The delegate call of NPU segment `k`.
+    Npu(usize),
+}
+
+/// Partitions `g` for the NPU (when `npu` is given), compiles the NPU segments, lowers the
+/// rest for the CPU, plans memory and writes the `.pte`.
+pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
+    let folded;
+    let g = match npu {
+        Some(_) => {
+            folded = partition::fold_pads(g);
+            &folded
+        }
+        None => g,
+    };
+    // 0. Placement and NPU segments.
+    let (placement, segments) = match npu {
+        Some(spec) => {
+            let mut p = partition::place(g, spec.cfg);
+            let segs = partition::segments(g, &mut p);
+            (Some(p), segs)
+        }
+        None => (None, Vec::new()),
+    };
+    if let (Some(spec), Some(p)) = (npu, &placement) {
+        if !spec.cpu_fallback {
+            let refused: Vec<(String, String, String)> = g
+                .nodes
+                .iter()
+                .zip(p)
+                .filter(|(n, _)| !matches!(n.op, crate::ir::Op::Reshape))
+                .filter_map(|(n, pl)| match pl {
+                    NpuPlacement::Cpu(r) => Some((n.name.clone(), n.source_op.clone(), r.clone())),
+                    NpuPlacement::Npu => None,
+                })
+                .collect();
+            if !refused.is_empty() {
+                return Err(CompileError::NpuFallback {
+                    path: g.source.clone(),
+                    target: spec.cfg.name().to_string(),
+                    nodes: refused,
+                });
+            }
+        }
+    }
+    let mut delegates = Vec::new();
+    let mut segment_of: HashMap<usize, usize> = HashMap::new();
+    for (k, seg) in segments.iter().enumerate() {
+        let spec = npu.expect("segments exist only for NPU targets");
+        let c = compile_segment(g, seg, spec.cfg).map_err(|r| {
+            let n = &g.nodes[r.node];
+            CompileError::Unsupported {
+                path: g.source.clone(),
+                node: n.name.clone(),
+                op_type: n.source_op.clone(),
+                reason: format!("NPU segment: {}", r.reason),
+            }
+        })?;
+        for &i in seg {
+            segment_of.insert(i, k);
+        }
+        delegates.push(c);
+    }
+
     // 1. Lower, and find the buffer (alias root) of every tensor.
     let mut root: Vec<TensorId> = (0..g.tensors.len()).map(TensorId).collect();
-    let mut steps: Vec<(usize, Vec<Call>)> = Vec::new();
+    let mut steps: Vec<(usize, Step)> = Vec::new();
     let mut nodes = Vec::new();
     for (i, node) in g.nodes.iter().enumerate() {
+        if let Some(&k) = segment_of.get(&i) {
+            nodes.push(NodeReport {
+                node: node.name.clone(),
+                source_op: node.source_op.clone(),
+                kernels: vec![format!("ethos-u delegate {k}")],
+                placement: "npu".into(),
+            });
+            if segments[k][0] == i {
+                steps.push((i, Step::Npu(k)));
+            }
+            continue;
+        }
+        let cpu_reason = match placement.as_ref().map(|p| &p[i]) {
+            Some(NpuPlacement::Cpu(r)) => Some(r.clone()),
+            _ => None,
+        };
         let placement = lower_node(g, node)?;
         let kernels = match &placement {
             Placement::Alias => {
@@ -85,15 +187,15 @@ pub fn assemble(g: &Graph) -> Result<Assembled> {
         nodes.push(NodeReport {
             node: node.name.clone(),
             source_op: node.source_op.clone(),
-            placement: if kernels.is_empty() {
-                "alias".into()
-            } else {
-                "cpu".into()
+            placement: match (kernels.is_empty(), cpu_reason) {
+                (true, _) => "alias".into(),
+                (false, Some(r)) => format!("cpu: {r}"),
+                (false, None) => "cpu".into(),
             },
             kernels,
         });
         if let Placement::Cpu(calls) = placement {
-            steps.push((i, calls));
+            steps.push((i, Step::Cpu(calls)));
         }
     }
 
@@ -112,8 +214,18 @@ pub fn assemble(g: &Graph) -> Result<Assembled> {
         touch(t, 0, &mut live);
     }
     for (i, node) in g.nodes.iter().enumerate() {
+        if segment_of.contains_key(&i) {
+            continue;
+        }
         for t in node.inputs.iter().flatten().chain(&node.outputs) {
             touch(*t, i, &mut live);
+        }
+    }
+    // A delegate's inputs and outputs are live across its whole segment.
+    for (seg, d) in segments.iter().zip(&delegates) {
+        for &t in d.inputs.iter().chain(&d.outputs) {
+            touch(t, seg[0], &mut live);
+            touch(t, seg[seg.len() - 1], &mut live);
         }
     }
     for &t in &g.outputs {
@@ -190,7 +302,36 @@ pub fn assemble(g: &Graph) -> Result<Assembled> {
     for &t in &g.outputs {
         outputs.push(tensor_value(&mut b, t, None, &mut constant_bytes)?);
     }
-    for (_, calls) in &steps {
+    for (_, step) in &steps {
+        let calls = match step {
+            Step::Cpu(calls) => calls,
+            Step::Npu(k) => {
+                let d = &delegates[*k];
+                let mut args = Vec::new();
+                for &t in d.inputs.iter().chain(&d.outputs) {
+                    args.push(tensor_value(&mut b, t, None, &mut constant_bytes)?);
+                }
+                let di = b.add_delegate(
+                    kiln_rt::ethos_u::BACKEND_ID,
+                    d.blob.clone(),
+                    vec![
+                        ("output_format".to_string(), b"vela".to_vec()),
+                        (
+                            crate::ethos_u::segment::SOURCES_SPEC.to_string(),
+                            d.ops
+                                .iter()
+                                .map(|o| o.source.as_str())
+                                .collect::<Vec<_>>()
+                                .join("\n")
+                                .into_bytes(),
+                        ),
+                    ],
+                    DataLocation::Inline,
+                );
+                b.delegate_call(di, &args);
+                continue;
+            }
+        };
         for call in calls {
             let mut args = Vec::with_capacity(call.args.len());
             for a in &call.args {
@@ -242,5 +383,6 @@ pub fn assemble(g: &Graph) -> Result<Assembled> {
         liveness_bound: memory.liveness_bound,
         constant_bytes,
         nodes,
+        delegates,
     })
 }

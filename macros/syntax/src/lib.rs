@@ -27,6 +27,7 @@ pub const OPTIONS: &[(&str, &str)] = &[
     ("target", "a string literal naming a kiln target, e.g. target = \"cortex-m55\""),
     ("name", "an identifier, the generated module's name, e.g. name = kws"),
     ("delegate", "true or false: delegate operators to the target's NPU (default true)"),
+    ("cpu_fallback", "true or false: operators the NPU cannot run stay on the CPU (default true; false makes them a build error)"),
     ("arena_region", "a string literal naming the memory region the arena is placed in, e.g. arena_region = \"SRAM\""),
     ("budget", "an integer: the arena's byte budget, overriding the region's size, e.g. budget = 65536"),
 ];
@@ -54,6 +55,8 @@ pub struct ModelSpec {
     pub name: Option<Spanned<String>>,
     /// `delegate = false` keeps every operator on the CPU.
     pub delegate: Option<Spanned<bool>>,
+    /// `cpu_fallback = false` makes operators the NPU cannot run a build error.
+    pub cpu_fallback: Option<Spanned<bool>>,
     /// Memory region the arena is placed in (its size is the budget).
     pub arena_region: Option<Spanned<String>>,
     /// Explicit arena budget in bytes (overrides the region's size).
@@ -71,6 +74,8 @@ pub enum Field {
     Name,
     /// `delegate = ..`.
     Delegate,
+    /// `cpu_fallback = ..`.
+    CpuFallback,
     /// `arena_region = ..`.
     ArenaRegion,
     /// `budget = ..`.
@@ -87,6 +92,7 @@ impl Field {
             Field::Target => "target",
             Field::Name => "name",
             Field::Delegate => "delegate",
+            Field::CpuFallback => "cpu_fallback",
             Field::ArenaRegion => "arena_region",
             Field::Budget => "budget",
             Field::Call => "call",
@@ -100,6 +106,7 @@ impl Field {
             Field::Target,
             Field::Name,
             Field::Delegate,
+            Field::CpuFallback,
             Field::ArenaRegion,
             Field::Budget,
             Field::Call,
@@ -190,6 +197,7 @@ impl Parse for ModelSpec {
         let mut target = None;
         let mut name = None;
         let mut delegate = None;
+        let mut cpu_fallback = None;
         let mut arena_region = None;
         let mut budget = None;
         while !input.is_empty() {
@@ -226,6 +234,7 @@ impl Parse for ModelSpec {
                 "target" => target.is_some(),
                 "name" => name.is_some(),
                 "delegate" => delegate.is_some(),
+                "cpu_fallback" => cpu_fallback.is_some(),
                 "arena_region" => arena_region.is_some(),
                 _ => budget.is_some(),
             };
@@ -262,12 +271,17 @@ impl Parse for ModelSpec {
                         span: v.span(),
                     });
                 }
-                "delegate" => {
+                "delegate" | "cpu_fallback" => {
                     let v: LitBool = input.parse().map_err(|_| value_error(&k, span))?;
-                    delegate = Some(Spanned {
+                    let b = Some(Spanned {
                         value: v.value,
                         span: v.span,
                     });
+                    if k == "delegate" {
+                        delegate = b;
+                    } else {
+                        cpu_fallback = b;
+                    }
                 }
                 _ => {
                     let v: LitInt = input.parse().map_err(|_| value_error(&k, span))?;
@@ -297,6 +311,7 @@ impl Parse for ModelSpec {
             target,
             name,
             delegate,
+            cpu_fallback,
             arena_region,
             budget,
         })
@@ -322,14 +337,20 @@ impl ModelSpec {
         !matches!(self.delegate, Some(Spanned { value: false, .. }))
     }
 
+    /// Whether operators the NPU cannot run may stay on the CPU (`cpu_fallback`, default true).
+    pub fn cpu_fallback(&self) -> bool {
+        !matches!(self.cpu_fallback, Some(Spanned { value: false, .. }))
+    }
+
     /// The options in a fixed textual form, for the build cache key.
     pub fn canonical(&self) -> String {
         format!(
-            "path={:?};target={:?};name={};delegate={};arena_region={:?};budget={:?}",
+            "path={:?};target={:?};name={};delegate={};cpu_fallback={};arena_region={:?};budget={:?}",
             self.path.value,
             self.target.value,
             self.module_name(),
             self.delegate(),
+            self.cpu_fallback(),
             self.arena_region.as_ref().map(|r| &r.value),
             self.budget.as_ref().map(|b| b.value),
         )
@@ -342,6 +363,7 @@ impl ModelSpec {
             Field::Target => Some(self.target.span),
             Field::Name => self.name.as_ref().map(|n| n.span),
             Field::Delegate => self.delegate.as_ref().map(|d| d.span),
+            Field::CpuFallback => self.cpu_fallback.as_ref().map(|d| d.span),
             Field::ArenaRegion => self.arena_region.as_ref().map(|r| r.span),
             Field::Budget => self.budget.as_ref().map(|b| b.span),
         };

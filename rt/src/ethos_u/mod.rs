@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod blob;
 pub mod cmd;
+pub mod config;
 pub mod disasm;
 pub mod driver;
 pub mod error;

@@ -1,4 +1,4 @@
-// An int8 TFLite model for an Ethos-U target (built CPU-only for its Cortex-M55), default
+// An int8 TFLite model for an Ethos-U target (kiln delegates it to the NPU; the host runs it on the NPU model), default
 // module name from the file stem; every output matches TFLite Micro's bit for bit.
 kiln_rt::include_model!("fixtures/kws_dscnn/kws_dscnn_int8.tflite", target = "ethos-u55-128");
 

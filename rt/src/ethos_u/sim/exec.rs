@@ -3,13 +3,14 @@
 use super::mlw::{MlwDecoder, MlwError, WeightOrder};
 use super::perf::{self, BlockOp, Cost, Dpu, ElementwiseOp, FmUse};
 use super::{Access, NpuError, NpuModel, OpKind, OpReport, RegFile};
+use crate::ethos_u::config::{Ifm2Kind, ShramOp, ShramUse};
 use crate::ethos_u::driver::{NpuMemory, MAX_REGIONS};
 use crate::ethos_u::regs::{
-    Activation, ActivationFunction, ActivationPrecision, BadField, ClipRange, Cmd0Op as C0,
-    Cmd1Op as C1, DmaRegion, DmaRegionMode, DmaStrideMode, ElementwiseMode, Ifm2Broadcast,
-    IfmPrecision, IfmScaleMode, KernelStride, OfmPrecision, OfmScaleMode, Opcode, OperandOrder,
-    PoolingMode, RoundMode, UpscaleMode, WeightOrder as WeightTraversal, SHRAM_LUT_BYTES,
-    SHRAM_LUT_SLOT_BYTES,
+    AccFormat, Activation, ActivationFunction, ActivationPrecision, BadField, ClipRange,
+    Cmd0Op as C0, Cmd1Op as C1, DmaRegion, DmaRegionMode, DmaStrideMode, ElementwiseMode,
+    Ifm2Broadcast, IfmPrecision, IfmScaleMode, KernelStride, OfmPrecision, OfmScaleMode, Opcode,
+    OperandOrder, PoolingMode, RoundMode, UpscaleMode, WeightOrder as WeightTraversal,
+    SHRAM_LUT_BYTES, SHRAM_LUT_SLOT_BYTES,
 };
 
 /// Decoded weights held at once (one OFM block, or a channel group of it).
@@ -717,6 +718,71 @@ impl Kernel {
     }
 }
 
+// ---------------------------------------------------------------- SHRAM layout
+
+/// Checks the operation's block configuration against the SHRAM layout
+/// registers ([`crate::ethos_u::config::AccelConfig::check_shram`]).
+fn check_shram(m: &NpuModel, offset: u32, op: ShramOp) -> Result<(), NpuError> {
+    let r = &m.regs;
+    if !r.layout_written {
+        return Ok(());
+    }
+    let ks = KernelStride::decode(r.r0(C0::SET_KERNEL_STRIDE));
+    let elementwise = matches!(op, ShramOp::Elementwise { .. });
+    let up = UpscaleMode::from_bits(r.r0(C0::SET_IFM_UPSCALE) as u32 & 3);
+    let (upscale, rounding) = match up {
+        Some(UpscaleMode::Nearest) if !elementwise => (2, 1),
+        Some(UpscaleMode::Zeros) if !elementwise => (2, 0),
+        _ => (1, 0),
+    };
+    let bits = IfmPrecision::decode(r.r0(C0::SET_IFM_PRECISION))
+        .map_err(field_err(offset, C0::SET_IFM_PRECISION))?
+        .precision
+        .bytes()
+        * 8;
+    let acc = r.r0(C0::SET_ACC_FORMAT) as u32 & 3;
+    let acc = AccFormat::from_bits(acc).ok_or(NpuError::Field {
+        offset,
+        register: Opcode::Cmd0(C0::SET_ACC_FORMAT),
+        bad: BadField {
+            field: "acc_format",
+            value: acc,
+        },
+    })?;
+    let act = Activation::decode(r.r0(C0::SET_ACTIVATION))
+        .map_err(field_err(offset, C0::SET_ACTIVATION))?;
+    let kh = r.r0(C0::SET_KERNEL_HEIGHT_M1) as u32 + 1;
+    let u = ShramUse {
+        op,
+        ofm: [
+            r.r0(C0::SET_OFM_HEIGHT_M1) as u32 + 1,
+            r.r0(C0::SET_OFM_WIDTH_M1) as u32 + 1,
+            r.r0(C0::SET_OFM_DEPTH_M1) as u32 + 1,
+        ],
+        ofm_block: [
+            r.r0(C0::SET_OFM_BLK_HEIGHT_M1) as u32 + 1,
+            r.r0(C0::SET_OFM_BLK_WIDTH_M1) as u32 + 1,
+            r.r0(C0::SET_OFM_BLK_DEPTH_M1) as u32 + 1,
+        ],
+        ifm_depth: r.r0(C0::SET_IFM_DEPTH_M1) as u32 + 1,
+        kernel_extent: [kh, r.r0(C0::SET_KERNEL_WIDTH_M1) as u32 + 1],
+        kernel_taps_h: (kh - 1) / ks.dilation_y() + 1,
+        stride: [ks.stride_y(), ks.stride_x()],
+        upscale,
+        rounding,
+        ifm_bits: bits,
+        acc,
+        uses_lut: act.function.table_slot().is_some(),
+        ib_end: r.r0(C0::SET_IFM_IB_END) as u32,
+        ifm2_ib_start: r.r0(C0::SET_IFM2_IB_START) as u32,
+        ab_start: r.r0(C0::SET_AB_START) as u32,
+    };
+    m.config
+        .accel()
+        .check_shram(&u)
+        .map_err(|violation| NpuError::Shram { offset, violation })
+}
+
 // ---------------------------------------------------------------- convolution
 
 fn weight_err(offset: u32) -> impl Fn(MlwError) -> NpuError {
@@ -751,6 +817,15 @@ pub(super) fn conv(
     depthwise: bool,
 ) -> Result<OpReport, NpuError> {
     let r = m.regs;
+    let shram_op = if depthwise {
+        ShramOp::Depthwise
+    } else {
+        ShramOp::Conv {
+            part_kernel: KernelStride::decode(r.r0(C0::SET_KERNEL_STRIDE)).weight_order
+                == WeightTraversal::PartKernelFirst,
+        }
+    };
+    check_shram(m, offset, shram_op)?;
     let od = ofm_dims(&r);
     let k = kernel(&r, offset, od)?;
     let (ifm, ip) = ifm(&r, offset)?;
@@ -929,6 +1004,12 @@ pub(super) fn pool(
             value: param as u32 & 7,
         },
     })?;
+    let shram_op = if mode == PoolingMode::ReduceSum {
+        ShramOp::ReduceSum
+    } else {
+        ShramOp::Pool
+    };
+    check_shram(m, offset, shram_op)?;
     let od = ofm_dims(&r);
     let k = kernel(&r, offset, od)?;
     let (ifm, _) = ifm(&r, offset)?;
@@ -1036,12 +1117,18 @@ pub(super) fn elementwise(
     let (ofm, op) = ofm(&r, offset)?;
     let out = OutStage::new(&r, offset, &ofm)?;
     let binary = mode.is_binary();
+    let bc = Ifm2Broadcast::decode(r.r0(C0::SET_IFM2_BROADCAST));
+    let ifm2_kind = match (binary, bc.broadcast_constant) {
+        (false, _) => Ifm2Kind::None,
+        (true, true) => Ifm2Kind::Scalar,
+        (true, false) => Ifm2Kind::FeatureMap,
+    };
+    check_shram(m, offset, ShramOp::Elementwise { ifm2: ifm2_kind })?;
     let ifm2 = if binary {
         Some(ifm2(&r, offset)?)
     } else {
         None
     };
-    let bc = Ifm2Broadcast::decode(r.r0(C0::SET_IFM2_BROADCAST));
     let (ofm_scale, ofm_shift) = global_scale(&r);
     let (opa_p, opa_scale) = r.r1(C1::SET_OPA_SCALE);
     let opa_shift = (opa_p & 0x3F) as u32;

@@ -15,6 +15,14 @@
 //! loops are bounded by its registers and a work budget
 //! ([`SimConfig::max_work`]).
 //!
+//! Before each NPU_OP_CONV/DEPTHWISE/POOL/ELEMENTWISE the model checks, from
+//! the registers alone, that the OFM block is within the hardware's limits
+//! and that the IFM, IFM2 and accumulator buffers it needs fit the SHRAM
+//! layout of IFM_IB_END, IFM2_IB_START and AB_START
+//! ([`AccelConfig::check_shram`], rules and numbers in [`config`]); a
+//! violation is an [`NpuError::Shram`]. Streams that never write a SHRAM
+//! layout register (hand-made unit-test streams) are not checked.
+//!
 //! Arithmetic (see `exec.rs`): accumulators are 64-bit; conv/depthwise add a
 //! 40-bit bias and rescale per channel with the 10-byte scale records;
 //! pooling and elementwise use the global OFM_SCALE; the `ROUND_MODE_DBL`
@@ -43,6 +51,7 @@ mod perf;
 mod tests;
 
 use super::cmd::{CmdError, Command, CommandIter};
+use super::config::{self, AccelConfig};
 use super::driver::{NpuMemory, NpuRegisters, Region, MAX_REGIONS};
 use super::regs::{self, BadField, ConfigReg, IdReg, Opcode, Product};
 use core::fmt;
@@ -152,6 +161,15 @@ pub enum NpuError {
         /// Command offset of the operation.
         offset: u32,
     },
+    /// The operation's OFM block is outside the hardware's limits, or the
+    /// buffers it needs do not fit the SHRAM layout of `IFM_IB_END`,
+    /// `IFM2_IB_START` and `AB_START` ([`AccelConfig::check_shram`]).
+    Shram {
+        /// Command offset of the operation.
+        offset: u32,
+        /// What does not fit.
+        violation: config::ShramViolation,
+    },
 }
 
 impl fmt::Display for NpuError {
@@ -207,6 +225,10 @@ impl fmt::Display for NpuError {
                 f,
                 "NPU model: command at byte {offset:#x}: work limit exceeded"
             ),
+            NpuError::Shram { offset, violation } => write!(
+                f,
+                "NPU model: command at byte {offset:#x}: SHRAM layout: {violation}"
+            ),
         }
     }
 }
@@ -246,33 +268,33 @@ impl SimConfig {
 
     /// An Ethos-U55 with 32, 64, 128 or 256 MACs per cycle; `None` otherwise.
     pub fn ethos_u55(macs: u32) -> Option<SimConfig> {
-        let (log2, shram) = match macs {
-            32 => (5, 16),
-            64 => (6, 16),
-            128 => (7, 24),
-            256 => (8, 48),
-            _ => return None,
-        };
-        Some(SimConfig::new(Product::EthosU55, log2, shram))
+        config::by_product(Product::EthosU55, macs).map(SimConfig::from_accel)
     }
 
-    /// An Ethos-U65 with 256 MACs per cycle; `None` otherwise.
+    /// An Ethos-U65 with 256 MACs per cycle; `None` otherwise (the two-core
+    /// U65-512 is not modelled).
     pub fn ethos_u65(macs: u32) -> Option<SimConfig> {
-        match macs {
-            256 => Some(SimConfig::new(Product::EthosU65, 8, 48)),
-            _ => None,
-        }
+        config::by_product(Product::EthosU65, macs).map(SimConfig::from_accel)
     }
 
-    fn new(product: Product, macs_log2: u32, shram_kib: u32) -> SimConfig {
+    /// The model of a single-core configuration of the table in [`config`].
+    fn from_accel(a: &'static AccelConfig) -> SimConfig {
         SimConfig {
-            product,
-            macs_log2,
-            shram_kib,
+            product: a.product,
+            macs_log2: a.macs_log2(),
+            shram_kib: a.shram_kib(),
             id: SimConfig::ID,
-            memory: Memory::default_regions(product),
+            memory: Memory::default_regions(a.product),
             max_work: 1 << 33,
         }
+    }
+
+    /// The configuration table entry of this product and MAC count (for
+    /// MAC counts outside the table, the U55 entry nearest to it).
+    pub fn accel(&self) -> &'static AccelConfig {
+        config::by_product(self.product, self.macs_per_cc())
+            .or_else(|| config::by_product(Product::EthosU55, 1 << self.macs_log2.clamp(5, 8)))
+            .unwrap_or(&config::CONFIGS[0])
     }
 
     /// The CONFIG register value.
@@ -287,26 +309,17 @@ impl SimConfig {
 
     /// OFM micro-block depth (weight order): 4 on the 32-MAC U55, else 8.
     pub fn ofm_ublock_depth(&self) -> u32 {
-        if self.macs_log2 <= 5 {
-            4
-        } else {
-            8
-        }
+        self.accel().ofm_ublock[2]
     }
 
     /// IFM micro-block depth (weight order): 8 on every configuration.
     pub fn ifm_ublock_depth(&self) -> u32 {
-        8
+        self.accel().ifm_ublock[2]
     }
 
     /// Elementwise/pooling elements per cycle (Vela's `elem_units`).
     pub fn elem_units(&self) -> u32 {
-        match self.macs_log2 {
-            0..=5 => 1,
-            6 => 2,
-            7 => 4,
-            _ => 8,
-        }
+        self.accel().elem_units
     }
 }
 
@@ -364,6 +377,9 @@ pub(crate) struct RegFile {
     p0: [u16; 0x90],
     /// cmd1 (param, payload), indexed by opcode.
     p1: [(u16, u32); 0x94],
+    /// Whether IFM_IB_END, IFM2_IB_START or AB_START was written since reset
+    /// (hand-made streams that never set a SHRAM layout are not checked).
+    pub(crate) layout_written: bool,
 }
 
 impl RegFile {
@@ -371,11 +387,19 @@ impl RegFile {
         RegFile {
             p0: [0; 0x90],
             p1: [(0, 0); 0x94],
+            layout_written: false,
         }
     }
     fn set(&mut self, c: &Command) {
         match c.opcode {
             Opcode::Cmd0(op) => {
+                use regs::Cmd0Op as C;
+                if matches!(
+                    op,
+                    C::SET_IFM_IB_END | C::SET_IFM2_IB_START | C::SET_AB_START
+                ) {
+                    self.layout_written = true;
+                }
                 if let Some(r) = (op.code() as usize)
                     .checked_sub(0x100)
                     .and_then(|i| self.p0.get_mut(i))

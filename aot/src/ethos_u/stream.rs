@@ -1,0 +1,255 @@
+//! Register command stream generation: every [`NpuOp`] becomes the register
+//! writes it needs (a write that repeats the register's current value is
+//! left out, as Vela does) followed by its `NPU_OP_*` command; LUT loads
+//! become DMAs with the waits that order them; the stream ends with
+//! `NPU_OP_STOP`.
+//!
+//! Ordering is conservative and always correct: `BLOCKDEP` 0 (an operation
+//! starts after the previous one finished), `NPU_OP_KERNEL_WAIT 0` before a
+//! DMA that overwrites a LUT an earlier operation may still read, and
+//! `NPU_OP_DMA_WAIT 0` before the operation that reads what a DMA wrote.
+
+use super::npu_op::{InputScaling, Layout, NpuKind, NpuOp, Operand2};
+use kiln_rt::ethos_u::regs::{Cmd0Op as C0, Cmd1Op as C1, SHRAM_LUT_BYTES, SHRAM_LUT_SLOT_BYTES};
+use std::collections::HashMap;
+
+/// Builds a command stream, skipping writes that do not change a register.
+#[derive(Default)]
+pub struct StreamBuilder {
+    words: Vec<u32>,
+    shadow0: HashMap<u16, u16>,
+    shadow1: HashMap<u16, (u16, u32)>,
+    kernel_ops: usize,
+}
+
+impl StreamBuilder {
+    fn set0(&mut self, op: C0, param: u16) {
+        if self.shadow0.get(&op.code()) == Some(&param) {
+            return;
+        }
+        self.shadow0.insert(op.code(), param);
+        self.cmd0(op, param);
+    }
+    fn cmd0(&mut self, op: C0, param: u16) {
+        self.words.push(op.code() as u32 | ((param as u32) << 16));
+    }
+    fn set1(&mut self, op: C1, param: u16, payload: u32) {
+        if self.shadow1.get(&op.code()) == Some(&(param, payload)) {
+            return;
+        }
+        self.shadow1.insert(op.code(), (param, payload));
+        self.words
+            .push(op.code() as u32 | 0x4000 | ((param as u32) << 16));
+        self.words.push(payload);
+    }
+
+    /// Appends one operation (and the LUT load it needs).
+    pub fn push(&mut self, op: &NpuOp, shram_kib: u32) {
+        if let Some(lut) = op.lut {
+            if self.kernel_ops > 0 {
+                self.cmd0(C0::OP_KERNEL_WAIT, 0);
+            }
+            let lut_base = shram_kib * 1024 - SHRAM_LUT_BYTES;
+            self.set0(C0::SET_DMA0_SRC_REGION, lut.src.region as u16);
+            self.set1(C1::SET_DMA0_SRC, 0, lut.src.offset);
+            // Internal mode (bit 8): the destination is SHRAM.
+            self.set0(C0::SET_DMA0_DST_REGION, 1 << 8);
+            self.set1(
+                C1::SET_DMA0_DST,
+                0,
+                lut_base + lut.slot as u32 * SHRAM_LUT_SLOT_BYTES,
+            );
+            self.set1(C1::SET_DMA0_LEN, 0, lut.src.len);
+            self.cmd0(C0::OP_DMA_START, 0);
+            self.cmd0(C0::OP_DMA_WAIT, 0);
+        }
+        self.ifm(op);
+        self.ofm(op);
+        let elementwise = matches!(op.kind, NpuKind::Elementwise(_));
+        if !elementwise {
+            let k = &op.kernel;
+            self.set0(
+                C0::SET_KERNEL_HEIGHT_M1,
+                ((k.size[0] - 1) * k.dilation[0]) as u16,
+            );
+            self.set0(
+                C0::SET_KERNEL_WIDTH_M1,
+                ((k.size[1] - 1) * k.dilation[1]) as u16,
+            );
+            let (sx, sy) = (k.stride[1] - 1, k.stride[0] - 1);
+            let part_kernel = matches!(op.kind, NpuKind::Conv { part_kernel: true });
+            let bits = (sx & 1)
+                | ((sy & 1) << 1)
+                | ((part_kernel as u32) << 2)
+                | (((k.dilation[1] == 2) as u32) << 3)
+                | (((k.dilation[0] == 2) as u32) << 4)
+                | ((sx >> 1) << 6)
+                | ((sy >> 1) << 9);
+            self.set0(C0::SET_KERNEL_STRIDE, bits as u16);
+        }
+        match (op.weights, op.scales) {
+            (Some(w), Some(s)) => {
+                self.set0(C0::SET_WEIGHT_REGION, w.region as u16);
+                self.set1(C1::SET_WEIGHT_BASE, 0, w.offset);
+                self.set1(C1::SET_WEIGHT_LENGTH, 0, w.len);
+                self.set0(C0::SET_SCALE_REGION, s.region as u16);
+                self.set1(C1::SET_SCALE_BASE, 0, s.offset);
+                self.set1(C1::SET_SCALE_LENGTH, 0, s.len);
+            }
+            _ => {
+                self.set1(
+                    C1::SET_OFM_SCALE,
+                    op.ofm_scale.shift as u16,
+                    op.ofm_scale.multiplier,
+                );
+            }
+        }
+        if let Some(s) = op.input_scaling {
+            let (a, b) = match s {
+                InputScaling::Both { a, b } => (a, b as u32),
+                InputScaling::ScaleA(a) | InputScaling::ScaleB(a) => (a, 0),
+            };
+            self.set1(C1::SET_OPA_SCALE, a.shift as u16, a.multiplier);
+            self.set1(C1::SET_OPB_SCALE, 0, b);
+        }
+        let function = op.lut.map_or(0, |l| 16 + l.slot as u16);
+        self.set0(C0::SET_ACTIVATION, function);
+        self.set0(C0::SET_ACTIVATION_MIN, op.clamp.0 as i16 as u16);
+        self.set0(C0::SET_ACTIVATION_MAX, op.clamp.1 as i16 as u16);
+        let b = &op.block;
+        self.set0(C0::SET_OFM_BLK_HEIGHT_M1, (b.ofm_block[0] - 1) as u16);
+        self.set0(C0::SET_OFM_BLK_WIDTH_M1, (b.ofm_block[1] - 1) as u16);
+        self.set0(C0::SET_OFM_BLK_DEPTH_M1, (b.ofm_block[2] - 1) as u16);
+        self.set0(C0::SET_IFM_IB_END, b.ifm_ib_end as u16);
+        if let Some(s) = b.ifm2_ib_start {
+            self.set0(C0::SET_IFM2_IB_START, s as u16);
+        }
+        self.set0(C0::SET_AB_START, b.ab_start as u16);
+        self.set0(C0::SET_ACC_FORMAT, b.acc_format_i40 as u16);
+        self.set0(C0::SET_BLOCKDEP, 0);
+        match op.kind {
+            NpuKind::Conv { .. } => self.cmd0(C0::OP_CONV, 0),
+            NpuKind::Depthwise => self.cmd0(C0::OP_DEPTHWISE, 0),
+            NpuKind::Pool(mode) => self.cmd0(C0::OP_POOL, mode.bits() as u16),
+            NpuKind::Elementwise(mode) => self.cmd0(C0::OP_ELEMENTWISE, mode.bits() as u16),
+        }
+        self.kernel_ops += 1;
+    }
+
+    fn ifm(&mut self, op: &NpuOp) {
+        let f = &op.ifm;
+        self.set0(C0::SET_IFM_REGION, f.region as u16);
+        for base in [
+            C1::SET_IFM_BASE0,
+            C1::SET_IFM_BASE1,
+            C1::SET_IFM_BASE2,
+            C1::SET_IFM_BASE3,
+        ] {
+            self.set1(base, 0, f.base);
+        }
+        let [h, w, c] = f.shape;
+        self.set0(C0::SET_IFM_HEIGHT0_M1, (h - 1) as u16);
+        self.set0(C0::SET_IFM_HEIGHT1_M1, (h - 1) as u16);
+        self.set0(C0::SET_IFM_WIDTH0_M1, (w - 1) as u16);
+        self.set0(C0::SET_IFM_DEPTH_M1, (c - 1) as u16);
+        self.set1(C1::SET_IFM_STRIDE_X, 0, f.strides[0]);
+        self.set1(C1::SET_IFM_STRIDE_Y, 0, f.strides[1]);
+        self.set1(C1::SET_IFM_STRIDE_C, 0, f.strides[2]);
+        self.set0(C0::SET_IFM_ZERO_POINT, f.zero_point as i16 as u16);
+        let scale_mode = match op.input_scaling {
+            None | Some(InputScaling::Both { .. }) => 0,
+            Some(InputScaling::ScaleA(_)) => 1,
+            Some(InputScaling::ScaleB(_)) => 2,
+        };
+        let precision = f.signed as u16
+            | (format_bits(f.layout) << 6)
+            | (scale_mode << 8)
+            | ((op.ifm_rounding.bits() as u16) << 14);
+        self.set0(C0::SET_IFM_PRECISION, precision);
+        self.set0(C0::SET_IFM_UPSCALE, op.upscale_nearest as u16);
+        let p = op.kernel.pads;
+        self.set0(C0::SET_IFM_PAD_TOP, p[0] as u16);
+        self.set0(C0::SET_IFM_PAD_LEFT, p[1] as u16);
+        self.set0(C0::SET_IFM_PAD_BOTTOM, p[2] as u16);
+        self.set0(C0::SET_IFM_PAD_RIGHT, p[3] as u16);
+        match op.ifm2 {
+            None => {}
+            Some(Operand2::Scalar { value, zero_point }) => {
+                self.set0(C0::SET_IFM2_BROADCAST, 0x80 | ((op.reversed as u16) << 6));
+                self.set0(C0::SET_IFM2_SCALAR, value as i16 as u16);
+                self.set0(C0::SET_IFM2_PRECISION, f.signed as u16);
+                self.set0(C0::SET_IFM2_ZERO_POINT, zero_point as i16 as u16);
+            }
+            Some(Operand2::Map { fm, broadcast }) => {
+                let bits = broadcast[0] as u16
+                    | ((broadcast[1] as u16) << 1)
+                    | ((broadcast[2] as u16) << 2)
+                    | ((op.reversed as u16) << 6);
+                self.set0(C0::SET_IFM2_BROADCAST, bits);
+                self.set0(C0::SET_IFM2_REGION, fm.region as u16);
+                for base in [
+                    C1::SET_IFM2_BASE0,
+                    C1::SET_IFM2_BASE1,
+                    C1::SET_IFM2_BASE2,
+                    C1::SET_IFM2_BASE3,
+                ] {
+                    self.set1(base, 0, fm.base);
+                }
+                self.set0(C0::SET_IFM2_HEIGHT0_M1, (fm.shape[0] - 1) as u16);
+                self.set0(C0::SET_IFM2_HEIGHT1_M1, (fm.shape[0] - 1) as u16);
+                self.set0(C0::SET_IFM2_WIDTH0_M1, (fm.shape[1] - 1) as u16);
+                self.set1(C1::SET_IFM2_STRIDE_X, 0, fm.strides[0]);
+                self.set1(C1::SET_IFM2_STRIDE_Y, 0, fm.strides[1]);
+                self.set1(C1::SET_IFM2_STRIDE_C, 0, fm.strides[2]);
+                self.set0(C0::SET_IFM2_ZERO_POINT, fm.zero_point as i16 as u16);
+                self.set0(
+                    C0::SET_IFM2_PRECISION,
+                    fm.signed as u16 | (format_bits(fm.layout) << 6),
+                );
+            }
+        }
+    }
+
+    fn ofm(&mut self, op: &NpuOp) {
+        let f = &op.ofm;
+        self.set0(C0::SET_OFM_REGION, f.region as u16);
+        for base in [
+            C1::SET_OFM_BASE0,
+            C1::SET_OFM_BASE1,
+            C1::SET_OFM_BASE2,
+            C1::SET_OFM_BASE3,
+        ] {
+            self.set1(base, 0, f.base);
+        }
+        let [h, w, c] = f.shape;
+        self.set0(C0::SET_OFM_HEIGHT_M1, (h - 1) as u16);
+        self.set0(C0::SET_OFM_WIDTH_M1, (w - 1) as u16);
+        self.set0(C0::SET_OFM_HEIGHT0_M1, (h - 1) as u16);
+        self.set0(C0::SET_OFM_HEIGHT1_M1, (h - 1) as u16);
+        self.set0(C0::SET_OFM_WIDTH0_M1, (w - 1) as u16);
+        self.set0(C0::SET_OFM_DEPTH_M1, (c - 1) as u16);
+        self.set1(C1::SET_OFM_STRIDE_X, 0, f.strides[0]);
+        self.set1(C1::SET_OFM_STRIDE_Y, 0, f.strides[1]);
+        self.set1(C1::SET_OFM_STRIDE_C, 0, f.strides[2]);
+        self.set0(C0::SET_OFM_ZERO_POINT, f.zero_point as i16 as u16);
+        let global = op.scales.is_none();
+        let precision = f.signed as u16
+            | (format_bits(f.layout) << 6)
+            | ((global as u16) << 8)
+            | ((op.rounding.bits() as u16) << 14);
+        self.set0(C0::SET_OFM_PRECISION, precision);
+    }
+
+    /// Ends the stream with `NPU_OP_STOP` and returns its bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.cmd0(C0::OP_STOP, 0);
+        self.words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+}
+
+fn format_bits(l: Layout) -> u16 {
+    match l {
+        Layout::Nhwc => 0,
+        Layout::Nhcwb16 => 1,
+    }
+}

@@ -1,0 +1,1543 @@
+//! Weight and bias/scale streams for Ethos-U55/U65 convolutions.
+//!
+//! [`encode_weights`] writes the compressed weight stream ("MLW") that the
+//! NPU decodes while it runs a convolution: the weights in the hardware's
+//! consumption order ([`WeightOrder::walk_block`], OFM block after OFM
+//! block), compressed as one continuous stream that ends with an
+//! end-of-stream marker and is padded with `0xFF` to a multiple of 16 bytes.
+//! That is what the hardware reads from WEIGHT_BASE/WEIGHT_LENGTH (Vela
+//! emits one such stream per NPU operation) and what kiln's NPU model
+//! decodes: one `MlwDecoder` carried from block to block, never restarted.
+//!
+//! The encoder is kiln's own. It produces the bitstream of Arm's reference
+//! codec (`mlw_encode`): one palette/direct-offset section, then slices that
+//! each choose their Golomb-Rice parameters; weight indices and, in
+//! zero-run mode, zero-run lengths are interleaved chunk by chunk exactly as
+//! the decoder expects. Where Arm's encoder decides by heuristics (palette or
+//! not, zero runs or not, a greedy slice search), this one measures: it
+//! scores every palette size and both zero-run modes, then cuts slices with
+//! a dynamic program over the exact per-value bit costs (only the cost of
+//! starting a slice is estimated), and keeps the smallest stream.
+//!
+//! [`scale_records`] writes the 10-byte per-channel bias/scale records.
+
+// `is_multiple_of` needs Rust 1.87; the workspace supports 1.80.
+#![allow(clippy::manual_is_multiple_of)]
+
+use core::fmt;
+use kiln_rt::ethos_u::sim::mlw::{Slot, WeightOrder};
+
+/// How an operation consumes its weights (mirrors the registers the NPU reads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightLayout {
+    /// OFM depth of the operation (channels whose weights the stream holds).
+    pub ofm_depth: u32,
+    /// Kernel height in taps (not dilated).
+    pub kernel_h: u32,
+    /// Kernel width in taps (not dilated).
+    pub kernel_w: u32,
+    /// IFM depth the kernel reads (1 for depthwise).
+    pub ifm_depth: u32,
+    /// Depthwise convolution (one weight set per channel).
+    pub depthwise: bool,
+    /// Part-kernel-first traversal (KERNEL_STRIDE bit 2).
+    pub part_kernel: bool,
+    /// OFM block depth of the block config (OFM_BLK_DEPTH_M1 + 1).
+    pub ofm_block_depth: u32,
+    /// IFM element bits (8 or 16).
+    pub ifm_bits: u32,
+    /// OFM micro-block depth of the configuration (4 on U55-32, else 8).
+    pub ofm_ublock_depth: u32,
+    /// IFM micro-block depth of the configuration (8).
+    pub ifm_ublock_depth: u32,
+    /// Kernel dilation `[y, x]`, each 1 or 2.
+    pub dilation: [u32; 2],
+}
+
+impl WeightLayout {
+    /// The hardware's weight traversal for this layout, after checking every field.
+    pub fn order(&self) -> Result<WeightOrder, WeightError> {
+        let bad = |field: &'static str, value: u32| Err(WeightError::Layout { field, value });
+        if self.ofm_depth == 0 {
+            return bad("ofm_depth", self.ofm_depth);
+        }
+        if self.kernel_h == 0 {
+            return bad("kernel_h", self.kernel_h);
+        }
+        if self.kernel_w == 0 {
+            return bad("kernel_w", self.kernel_w);
+        }
+        if self.ifm_depth == 0 || (self.depthwise && self.ifm_depth != 1) {
+            return bad("ifm_depth", self.ifm_depth);
+        }
+        // OFM_BLK_DEPTH_M1 is a 7-bit field.
+        if !(1..=128).contains(&self.ofm_block_depth) {
+            return bad("ofm_block_depth", self.ofm_block_depth);
+        }
+        if !matches!(self.ifm_bits, 8 | 16) {
+            return bad("ifm_bits", self.ifm_bits);
+        }
+        if !matches!(self.ofm_ublock_depth, 4 | 8) {
+            return bad("ofm_ublock_depth", self.ofm_ublock_depth);
+        }
+        if self.ifm_ublock_depth != 8 {
+            return bad("ifm_ublock_depth", self.ifm_ublock_depth);
+        }
+        for d in self.dilation {
+            if !matches!(d, 1 | 2) {
+                return bad("dilation", d);
+            }
+        }
+        Ok(WeightOrder {
+            ifm_ublock_depth: self.ifm_ublock_depth,
+            ofm_ublock_depth: self.ofm_ublock_depth,
+            ofm_depth: self.ofm_depth,
+            kernel_height: self.kernel_h,
+            kernel_width: self.kernel_w,
+            ifm_depth: self.ifm_depth,
+            ofm_block_depth: self.ofm_block_depth,
+            depthwise: self.depthwise,
+            part_kernel: self.part_kernel,
+            ifm_bits: self.ifm_bits,
+            // The hardware decomposes kernels into 8x8 (dilated: 4x4) sub-kernels.
+            decomp_h: 8 / self.dilation[0],
+            decomp_w: 8 / self.dilation[1],
+        })
+    }
+
+    /// Every stream position of the whole operation in order: the weight it
+    /// holds as (OFM channel, ky, kx, IFM channel), or `None` for padding.
+    pub fn slots(&self) -> Result<Vec<Slot>, WeightError> {
+        let order = self.order()?;
+        let mut slots = Vec::new();
+        let mut bz = 0;
+        while bz < self.ofm_depth {
+            // The closure never fails, so neither does the walk.
+            order
+                .walk_block::<core::convert::Infallible>(bz, |s| {
+                    slots.push(s);
+                    Ok(())
+                })
+                .unwrap_or_else(|e| match e {});
+            bz += self.ofm_block_depth;
+        }
+        Ok(slots)
+    }
+}
+
+/// Why weights or bias/scale records cannot be encoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightError {
+    /// A [`WeightLayout`] field has a value the hardware does not support.
+    Layout {
+        /// The field's name.
+        field: &'static str,
+        /// Its value.
+        value: u32,
+    },
+    /// A weight (minus its zero point) is outside -255..=255.
+    Weight {
+        /// (OFM channel, ky, kx, IFM channel), `None` for [`encode_values`] input.
+        at: Option<(u32, u32, u32, u32)>,
+        /// Position in the stream.
+        index: usize,
+        /// The value.
+        value: i16,
+    },
+    /// A bias does not fit the record's 40-bit signed field.
+    Bias {
+        /// OFM channel.
+        channel: usize,
+        /// The bias.
+        bias: i64,
+    },
+    /// A shift does not fit the record's 6-bit field.
+    Shift {
+        /// OFM channel.
+        channel: usize,
+        /// The shift.
+        shift: u8,
+    },
+}
+
+impl fmt::Display for WeightError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            WeightError::Layout { field, value } => {
+                write!(f, "weight layout: unsupported {field} {value}")
+            }
+            WeightError::Weight {
+                at: Some((o, y, x, i)),
+                index,
+                value,
+            } => write!(
+                f,
+                "weight {value} at (ofm {o}, ky {y}, kx {x}, ifm {i}, stream position {index}) \
+                 is outside -255..=255"
+            ),
+            WeightError::Weight {
+                at: None,
+                index,
+                value,
+            } => write!(
+                f,
+                "weight {value} at stream position {index} is outside -255..=255"
+            ),
+            WeightError::Bias { channel, bias } => write!(
+                f,
+                "bias {bias} of channel {channel} does not fit 40 signed bits"
+            ),
+            WeightError::Shift { channel, shift } => {
+                write!(f, "shift {shift} of channel {channel} is above 63")
+            }
+        }
+    }
+}
+
+impl std::error::Error for WeightError {}
+
+/// Encodes weights given as a closure w(ofm_channel, ky, kx, ifm_channel) -> i16
+/// (int8 weights minus their zero point, range -255..=255) into the stream the
+/// NPU reads for the whole operation: for each OFM block of `ofm_block_depth`
+/// channels in order, the positions of `WeightOrder::walk_block`, padding
+/// positions = 0. Returns the bytes (length a multiple of 16, as the hardware
+/// requires).
+pub fn encode_weights(
+    layout: &WeightLayout,
+    w: impl Fn(u32, u32, u32, u32) -> i16,
+) -> Result<Vec<u8>, WeightError> {
+    let slots = layout.slots()?;
+    let mut values = Vec::with_capacity(slots.len());
+    for (index, slot) in slots.iter().enumerate() {
+        let v = match *slot {
+            Some((o, y, x, i)) => {
+                let v = w(o, y, x, i);
+                if !(-255..=255).contains(&v) {
+                    return Err(WeightError::Weight {
+                        at: *slot,
+                        index,
+                        value: v,
+                    });
+                }
+                v
+            }
+            None => 0,
+        };
+        values.push(v);
+    }
+    encode_values(&values)
+}
+
+/// Encodes values already in stream order (-255..=255 each) as one MLW
+/// stream: end-of-stream marker, `0xFF` padding to a multiple of 16 bytes.
+pub fn encode_values(values: &[i16]) -> Result<Vec<u8>, WeightError> {
+    if let Some((index, &value)) = values
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(-255..=255).contains(*v))
+    {
+        return Err(WeightError::Weight {
+            at: None,
+            index,
+            value,
+        });
+    }
+    let mut out = Bits::default();
+    if !values.is_empty() {
+        let mut best: Option<Bits> = None;
+        for sym in candidates(values, FULL_SEARCH) {
+            let plan = plan_slices(&sym);
+            let mut b = Bits::default();
+            write_section(&mut b, &sym, &plan);
+            let better = match &best {
+                Some(x) => b.len < x.len,
+                None => true,
+            };
+            if better {
+                best = Some(b);
+            }
+        }
+        if let Some(b) = best {
+            out = b;
+        }
+    }
+    // End of stream (ZDIV = 7), then 1-bits to the byte and 0xFF bytes to 16.
+    out.put(3, 7);
+    while out.len % 8 != 0 {
+        out.put(1, 1);
+    }
+    while out.buf.len() % 16 != 0 {
+        out.buf.push(0xFF);
+    }
+    Ok(out.buf)
+}
+
+/// One 10-byte bias/scale record per OFM channel, as the NPU model's
+/// `scale_record` in exec.rs reads them (40-bit signed bias, u32 multiplier,
+/// 6-bit shift); checks ranges.
+pub fn scale_records(channels: &[(i64, u32, u8)]) -> Result<Vec<u8>, WeightError> {
+    let mut out = Vec::with_capacity(channels.len() * 10);
+    for (channel, &(bias, multiplier, shift)) in channels.iter().enumerate() {
+        if !(-(1i64 << 39)..(1i64 << 39)).contains(&bias) {
+            return Err(WeightError::Bias { channel, bias });
+        }
+        if shift > 63 {
+            return Err(WeightError::Shift { channel, shift });
+        }
+        out.extend_from_slice(&bias.to_le_bytes()[..5]);
+        out.extend_from_slice(&multiplier.to_le_bytes());
+        out.push(shift);
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- bit writer
+
+/// LSB-first bit packing, as the decoder reads.
+#[derive(Clone, Debug, Default)]
+struct Bits {
+    buf: Vec<u8>,
+    len: u64,
+}
+
+impl Bits {
+    /// Appends the `n` (at most 32) low bits of `v`, least significant first.
+    fn put(&mut self, n: u32, v: u32) {
+        let mut v = u64::from(v) & ((1u64 << n) - 1);
+        let mut n = u64::from(n);
+        while n > 0 {
+            let used = self.len % 8;
+            if used == 0 {
+                self.buf.push(0);
+            }
+            let take = (8 - used).min(n);
+            if let Some(b) = self.buf.last_mut() {
+                *b |= ((v & ((1 << take) - 1)) << used) as u8;
+            }
+            v >>= take;
+            n -= take;
+            self.len += take;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- symbols
+
+/// Values per slice at most (SLICELEN holds length - 1 in 15 bits; Arm's
+/// encoder stays one below the field's limit and so do we).
+const MAX_SLICE: usize = (1 << 15) - 1;
+/// Largest weight index the hardware accepts (9 bits).
+const MAX_INDEX: u32 = 511;
+/// Largest Golomb-Rice quotient of an untruncated weight index.
+const MAX_Q: u32 = 31;
+/// Slice header bits without a palette (ZDIV, SLICELEN, WDIV, WTRUNC, NEWPAL).
+const HEADER_BITS: u64 = 3 + 15 + 3 + 1 + 1;
+/// Estimated cost of starting another slice: its header plus the unused
+/// half of the last chunk's unary fields on average.
+const SWITCH_BITS: u64 = HEADER_BITS + 12;
+
+/// A weight value as the hardware's 9-bit sign-magnitude number (LSB = sign).
+fn palval(v: i16) -> u32 {
+    (u32::from(v.unsigned_abs()) << 1) | u32::from(v < 0)
+}
+
+/// Bits to hold `v` (at least 0).
+fn bit_len(v: u32) -> u32 {
+    32 - v.leading_zeros()
+}
+
+/// One way to turn the values into the symbols of a section.
+#[derive(Clone, Debug)]
+struct Symbols {
+    /// Palette/direct indices of the values coded as weights.
+    idx: Vec<u16>,
+    /// Zero-run mode: `runs[0]` zeros before the first weight, `runs[i + 1]` after weight `i`.
+    runs: Option<Vec<u32>>,
+    /// Palette entries (sign-magnitude values), empty or 2..=32 long.
+    palette: Vec<u16>,
+    /// Direct offset: index `palette.len() + k` is value `k + dirofs`.
+    dirofs: u32,
+    /// Palette entry width (2..=9); without a palette the uncompressed width.
+    palbits: u32,
+    /// Bits per index in uncompressed mode, `None` where the format forbids it
+    /// (a palette that does not hold every value).
+    raw_bits: Option<u32>,
+}
+
+/// A Golomb-Rice configuration for weight indices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WCfg {
+    /// Quotient in unary (at most [`MAX_Q`]), `div` remainder bits.
+    Grc { div: u32 },
+    /// Quotient 0..=2 truncated to at most 2 bits, `div` remainder bits.
+    Trunc { div: u32 },
+    /// Fixed-width indices (WDIV = 7).
+    Raw,
+}
+
+impl WCfg {
+    /// Bits to code index `v`, `None` if this configuration cannot.
+    fn bits(self, v: u32, raw_bits: Option<u32>) -> Option<u64> {
+        match self {
+            WCfg::Grc { div } => {
+                let q = v >> div;
+                (q <= MAX_Q).then_some(u64::from(q + 1 + div))
+            }
+            WCfg::Trunc { div } => {
+                let q = v >> div;
+                (q <= 2).then_some(u64::from(q.min(1) + 1 + div))
+            }
+            WCfg::Raw => {
+                let b = raw_bits?;
+                (v < (1 << b)).then_some(u64::from(b))
+            }
+        }
+    }
+}
+
+/// Every weight configuration the format has (WDIV 0..=5 with and without
+/// truncation, and uncompressed).
+const W_CFGS: [WCfg; 13] = [
+    WCfg::Grc { div: 0 },
+    WCfg::Grc { div: 1 },
+    WCfg::Grc { div: 2 },
+    WCfg::Grc { div: 3 },
+    WCfg::Grc { div: 4 },
+    WCfg::Grc { div: 5 },
+    WCfg::Trunc { div: 0 },
+    WCfg::Trunc { div: 1 },
+    WCfg::Trunc { div: 2 },
+    WCfg::Trunc { div: 3 },
+    WCfg::Trunc { div: 4 },
+    WCfg::Trunc { div: 5 },
+    WCfg::Raw,
+];
+
+/// Zero-run divisors (ZDIV 0..=3; the format reserves 4 and 5).
+const Z_DIVS: u32 = 4;
+
+fn z_bits(run: u32, div: u32) -> u64 {
+    u64::from(run >> div) + 1 + u64::from(div)
+}
+
+/// Palette sizes worth trying (clipped to the number of distinct values).
+const PALETTE_SIZES: [usize; 14] = [0, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 28, 32];
+/// Candidates that get the full slice search after the cheap estimate.
+const FULL_SEARCH: usize = 3;
+
+/// The `keep` most promising symbolisations of `values` (non-empty): both
+/// zero-run modes times the palette sizes, ranked by a one-configuration
+/// estimate.
+fn candidates(values: &[i16], keep: usize) -> Vec<Symbols> {
+    let any_zero = values.contains(&0);
+    // Per zero-run mode: the values coded as weights (sign-magnitude) and the
+    // zero runs around them.
+    let mut modes: Vec<(Vec<u32>, Option<Vec<u32>>)> = Vec::new();
+    // (estimated bits, mode, symbols without indices, value -> index table)
+    let mut scored: Vec<(u64, usize, Symbols, [u16; 512])> = Vec::new();
+    for zero_runs in [false, true] {
+        if zero_runs && !any_zero {
+            continue;
+        }
+        let mut coded: Vec<u32> = Vec::with_capacity(values.len());
+        let mut runs: Option<Vec<u32>> = None;
+        if zero_runs {
+            let mut r = vec![0u32];
+            for &v in values {
+                if v == 0 {
+                    if let Some(last) = r.last_mut() {
+                        *last += 1;
+                    }
+                } else {
+                    coded.push(palval(v));
+                    r.push(0);
+                }
+            }
+            if coded.is_empty() {
+                // A slice needs one weight: code the first zero as a weight.
+                coded.push(0);
+                r = vec![0, values.len() as u32 - 1];
+            }
+            runs = Some(r);
+        } else {
+            coded.extend(values.iter().map(|&v| palval(v)));
+        }
+        let mut freq = [0u64; 512];
+        for &p in &coded {
+            freq[p as usize] += 1;
+        }
+        // Distinct values by falling frequency (ties: smaller value first).
+        let mut distinct: Vec<u32> = (0..512).filter(|&p| freq[p as usize] > 0).collect();
+        distinct.sort_by(|&a, &b| freq[b as usize].cmp(&freq[a as usize]).then(a.cmp(&b)));
+        let z_cost = runs.as_ref().map_or(0, |r| {
+            (0..Z_DIVS)
+                .map(|d| r.iter().map(|&n| z_bits(n, d)).sum::<u64>())
+                .min()
+                .unwrap_or(0)
+        });
+        let mode = modes.len();
+        modes.push((coded, runs));
+        let mut tried = Vec::new();
+        for &size in &PALETTE_SIZES {
+            let size = size.min(distinct.len());
+            if tried.contains(&size) {
+                continue;
+            }
+            tried.push(size);
+            let Some((sym, inv)) = palette_for(&distinct, size) else {
+                continue;
+            };
+            let mut hist = [0u64; 512];
+            for &p in &distinct {
+                hist[inv[p as usize] as usize] += freq[p as usize];
+            }
+            // The best single configuration for the whole section.
+            let w_cost = W_CFGS
+                .iter()
+                .filter_map(|c| {
+                    hist.iter().enumerate().try_fold(0u64, |acc, (i, &n)| {
+                        if n == 0 {
+                            return Some(acc);
+                        }
+                        Some(acc + n * c.bits(i as u32, sym.raw_bits)?)
+                    })
+                })
+                .min()
+                .unwrap_or(u64::MAX / 4);
+            let pal_cost = 13 + sym.palette.len() as u64 * u64::from(sym.palbits);
+            scored.push((pal_cost + w_cost + z_cost, mode, sym, inv));
+        }
+    }
+    scored.sort_by_key(|(c, ..)| *c);
+    scored
+        .into_iter()
+        .take(keep)
+        .map(|(_, mode, mut sym, inv)| {
+            let (coded, runs) = &modes[mode];
+            sym.idx = coded.iter().map(|&p| inv[p as usize]).collect();
+            sym.runs.clone_from(runs);
+            sym
+        })
+        .collect()
+}
+
+/// The palette of the `size` most frequent of `distinct` (sign-magnitude
+/// values by falling frequency) and the value -> index table; `None` if an
+/// index would exceed the hardware's 9 bits. The returned symbols have no
+/// indices or runs yet.
+fn palette_for(distinct: &[u32], size: usize) -> Option<(Symbols, [u16; 512])> {
+    let mut palette: Vec<u16> = distinct[..size].iter().map(|&p| p as u16).collect();
+    if palette.len() == 1 {
+        // A palette of one entry cannot be signalled (PALSIZE 0 means none):
+        // repeat the entry; index 1 is never used.
+        palette.push(palette[0]);
+    }
+    let n_pal = palette.len() as u32;
+    let rest = &distinct[size..];
+    // Direct values count from the smallest one not in the palette (5-bit field).
+    let dirofs = rest.iter().copied().min().map_or(0, |m| m.min(31));
+    let mut inv = [0u16; 512];
+    for &p in rest {
+        let i = n_pal + p - dirofs;
+        if i > MAX_INDEX {
+            return None;
+        }
+        inv[p as usize] = i as u16;
+    }
+    for (i, &p) in palette.iter().enumerate().rev() {
+        inv[p as usize] = i as u16;
+    }
+    let max_idx = distinct.iter().map(|&p| u32::from(inv[p as usize])).max()?;
+    let (palbits, raw_bits) = if palette.is_empty() {
+        let b = bit_len(max_idx).max(2);
+        (b, Some(b))
+    } else {
+        let b = palette
+            .iter()
+            .map(|&p| bit_len(u32::from(p)))
+            .max()
+            .unwrap_or(2)
+            .max(2);
+        // Uncompressed indices are ceil(log2(palette size)) bits wide, so
+        // only a palette holding every value allows them.
+        let raw = rest.is_empty().then(|| bit_len(n_pal - 1));
+        (b, raw)
+    };
+    Some((
+        Symbols {
+            idx: Vec::new(),
+            runs: None,
+            palette,
+            dirofs,
+            palbits,
+            raw_bits,
+        },
+        inv,
+    ))
+}
+
+// ---------------------------------------------------------------- slicing
+
+/// A slice: weights `start..end` with one weight and one zero-run configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Slice {
+    start: usize,
+    end: usize,
+    w: WCfg,
+    zdiv: u32,
+}
+
+/// Cuts the weights into slices minimising the estimated stream size: a
+/// shortest-path over (position, weight configuration, zero-run divisor)
+/// where staying in a configuration is free and switching costs a header.
+fn plan_slices(sym: &Symbols) -> Vec<Slice> {
+    const INF: u64 = u64::MAX / 4;
+    let n = sym.idx.len();
+    let cfgs: Vec<WCfg> = W_CFGS
+        .iter()
+        .copied()
+        .filter(|c| *c != WCfg::Raw || sym.raw_bits.is_some())
+        .collect();
+    let nz = if sym.runs.is_some() {
+        Z_DIVS as usize
+    } else {
+        1
+    };
+    let states = cfgs.len() * nz;
+    debug_assert!(states <= 64);
+    let runs = sym.runs.as_deref();
+    let mut cost = vec![0u64; states];
+    // Bit s of started[i]: in the best path ending in state s at i, a slice starts at i.
+    let mut started = vec![0u64; n];
+    // The best state at i - 1 (where a slice starting at i comes from).
+    let mut best_before = vec![0u8; n];
+    // Bits of every index under every configuration, looked up per position.
+    let nw = cfgs.len();
+    let table: Vec<u64> = (0..=MAX_INDEX)
+        .flat_map(|v| {
+            cfgs.iter()
+                .map(move |c| c.bits(v, sym.raw_bits).unwrap_or(INF))
+        })
+        .collect();
+    let mut zb = [0u64; Z_DIVS as usize];
+    for i in 0..n {
+        let v = usize::from(sym.idx[i]);
+        let wb = &table[v * nw..(v + 1) * nw];
+        if let Some(r) = runs {
+            for (d, b) in zb.iter_mut().enumerate() {
+                *b = z_bits(r[i + 1], d as u32);
+                if i == 0 {
+                    // The first slice also codes the zeros before the first weight.
+                    *b += z_bits(r[0], d as u32);
+                }
+            }
+        }
+        let (best_s, best) = cost
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by_key(|&(_, c)| c)
+            .unwrap_or((0, 0));
+        best_before[i] = best_s as u8;
+        let switch = if i == 0 {
+            HEADER_BITS
+        } else {
+            best.saturating_add(SWITCH_BITS)
+        };
+        let mut mask = 0u64;
+        for (a, &w_bits) in wb.iter().enumerate() {
+            for (z, &z_bits) in zb[..nz].iter().enumerate() {
+                let s = a * nz + z;
+                let c = &mut cost[s];
+                // At 0 every state starts the first slice.
+                let base = if i == 0 || switch < *c {
+                    mask |= 1 << s;
+                    switch
+                } else {
+                    *c
+                };
+                *c = base.saturating_add(w_bits).saturating_add(z_bits).min(INF);
+            }
+        }
+        started[i] = mask;
+    }
+    // Walk the best path back from the end.
+    let mut s = cost
+        .iter()
+        .enumerate()
+        .min_by_key(|&(_, c)| c)
+        .map_or(0, |(s, _)| s);
+    let mut slices = Vec::new();
+    let mut end = n;
+    let mut i = n;
+    while i > 0 {
+        i -= 1;
+        if started[i] & (1 << s) != 0 {
+            slices.push(Slice {
+                start: i,
+                end,
+                w: cfgs[s / nz],
+                zdiv: (s % nz) as u32,
+            });
+            end = i;
+            s = usize::from(best_before[i]);
+        }
+    }
+    slices.reverse();
+    // Respect the SLICELEN field: split long slices (same configuration).
+    let mut out = Vec::with_capacity(slices.len());
+    for sl in slices {
+        let mut a = sl.start;
+        while a < sl.end {
+            let b = (a + MAX_SLICE).min(sl.end);
+            out.push(Slice {
+                start: a,
+                end: b,
+                ..sl
+            });
+            a = b;
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- bitstream
+
+/// Writes the section: the first slice carries the palette (NEWPAL).
+fn write_section(b: &mut Bits, sym: &Symbols, plan: &[Slice]) {
+    for (k, sl) in plan.iter().enumerate() {
+        write_slice(b, sym, sl, k == 0);
+    }
+}
+
+/// Golomb-Rice state of one interleaved stream (weights or zero runs): the
+/// quotient still to be sent in unary and its remainder (`None` for the
+/// padding symbols after the stream's last value).
+struct Grc {
+    q: i64,
+    r: Option<u32>,
+}
+
+/// Writes one slice: header, then chunks of up to 12 unary symbols per
+/// stream, each chunk followed by the previous chunk's remainders, in the
+/// interleaving of Arm's codec (which is what the decoder mirrors).
+fn write_slice(b: &mut Bits, sym: &Symbols, sl: &Slice, first: bool) {
+    let w = &sym.idx[sl.start..sl.end];
+    let z: &[u32] = match &sym.runs {
+        Some(r) if first => &r[..=sl.end],
+        Some(r) => &r[sl.start + 1..=sl.end],
+        None => &[],
+    };
+    let zero_runs = sym.runs.is_some();
+    let (wdiv, trunc, raw) = match sl.w {
+        WCfg::Grc { div } => (div, false, false),
+        WCfg::Trunc { div } => (div, true, false),
+        WCfg::Raw => (sym.raw_bits.unwrap_or(9), false, true),
+    };
+    // Header.
+    b.put(3, if zero_runs { sl.zdiv } else { 6 });
+    b.put(15, (w.len() - 1) as u32);
+    b.put(3, if raw { 7 } else { wdiv });
+    b.put(1, u32::from(trunc));
+    b.put(1, u32::from(first));
+    if first {
+        b.put(5, sym.dirofs);
+        b.put(5, (sym.palette.len() as u32).saturating_sub(1));
+        b.put(3, sym.palbits - 2);
+        for &p in &sym.palette {
+            b.put(sym.palbits, u32::from(p));
+        }
+    }
+    let zdiv = sl.zdiv;
+    let z_unary_len = if zdiv < 3 { 12 } else { 8 };
+    let max_symbols = if raw && wdiv > 5 { 8 } else { 12 };
+    let (mut w_pos, mut z_pos) = (0usize, 0usize);
+    let mut wg = Grc { q: -1, r: None };
+    let mut zg = Grc { q: -1, r: None };
+    let mut w_prev: Option<Vec<u32>> = None;
+    let mut z_prev: Option<Vec<u32>> = None;
+    loop {
+        let balance = if zero_runs {
+            w_pos as i64 - z_pos as i64
+        } else {
+            0
+        };
+        let w_enable = balance < 8 && w_pos < w.len();
+        let z_enable = balance >= 0 && zero_runs && z_pos < z.len();
+        let mut w_rem = Vec::new();
+        let (mut u0, mut u1, mut u1_len) = (0u32, 0u32, 0u32);
+        if w_enable {
+            let mut j = 0;
+            while j < max_symbols {
+                if wg.q < 0 {
+                    wg = match w.get(w_pos) {
+                        Some(&v) => Grc {
+                            q: i64::from(v >> wdiv),
+                            r: Some(u32::from(v) & ((1 << wdiv) - 1)),
+                        },
+                        None => Grc { q: 0, r: None },
+                    };
+                }
+                // Each unary symbol carries 0, 1 or 2 (truncated: 0..=2 in one symbol).
+                while wg.q >= 0 && j < max_symbols {
+                    if wg.q > 0 {
+                        u0 |= 1 << j;
+                        if wg.q > 1 {
+                            u1 |= 1 << u1_len;
+                        }
+                        u1_len += 1;
+                    }
+                    j += 1;
+                    wg.q -= if trunc { 3 } else { 2 };
+                }
+                if wg.q < 0 {
+                    if let Some(r) = wg.r.take() {
+                        w_rem.push(r);
+                        w_pos += 1;
+                    }
+                }
+            }
+        }
+        let mut z_rem = Vec::new();
+        let mut zu = 0u32;
+        if z_enable {
+            let mut j = 0;
+            while j < z_unary_len {
+                if zg.q < 0 {
+                    zg = match z.get(z_pos) {
+                        Some(&v) => Grc {
+                            q: i64::from(v >> zdiv),
+                            r: Some(v & ((1 << zdiv) - 1)),
+                        },
+                        None => Grc { q: 0, r: None },
+                    };
+                }
+                while zg.q >= 0 && j < z_unary_len {
+                    if zg.q > 0 {
+                        zu |= 1 << j;
+                    }
+                    j += 1;
+                    zg.q -= 1;
+                }
+                if zg.q < 0 {
+                    if let Some(r) = zg.r.take() {
+                        z_rem.push(r);
+                        z_pos += 1;
+                    }
+                }
+            }
+        }
+        if w_enable && !raw {
+            b.put(12, u0);
+        }
+        if z_enable {
+            b.put(z_unary_len, zu);
+        }
+        if w_enable && !raw && u1_len > 0 {
+            b.put(u1_len, u1);
+        }
+        if let Some(rem) = &w_prev {
+            for &r in rem {
+                b.put(wdiv, r);
+            }
+        }
+        if let Some(rem) = &z_prev {
+            for &r in rem {
+                b.put(zdiv, r);
+            }
+        }
+        w_prev = w_enable.then_some(w_rem);
+        z_prev = z_enable.then_some(z_rem);
+        if w_prev.is_none() && z_prev.is_none() {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "../../../rt/src/ethos_u/sim/mlw_oracle.rs"]
+mod oracle;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_rt::ethos_u::sim::mlw::MlwDecoder;
+
+    /// xorshift64*: deterministic, no dependencies.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        /// Uniform in lo..=hi.
+        fn range(&mut self, lo: i64, hi: i64) -> i64 {
+            lo + (self.next() % (hi - lo + 1) as u64) as i64
+        }
+        fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+            xs[self.next() as usize % xs.len()]
+        }
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len() / 2)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn decode_all(b: &[u8]) -> Vec<i16> {
+        let mut d = MlwDecoder::new();
+        let mut v = Vec::new();
+        while let Some(w) = d.next_weight(b).unwrap() {
+            v.push(w);
+        }
+        v
+    }
+
+    /// Decodes `stream` the way the NPU model's `conv` does (one decoder
+    /// carried across OFM blocks, positions from `walk_block`) and checks
+    /// every weight against `w` and every padding position against 0; then
+    /// that the stream holds nothing more.
+    fn check_stream(l: &WeightLayout, stream: &[u8], w: &dyn Fn(u32, u32, u32, u32) -> i16) {
+        assert_eq!(stream.len() % 16, 0, "{l:?}");
+        let order = l.order().unwrap();
+        let mut dec = MlwDecoder::new();
+        let mut bz = 0;
+        let mut n = 0usize;
+        while bz < l.ofm_depth {
+            order
+                .walk_block::<()>(bz, |slot| {
+                    let got = dec.expect_weight(stream).unwrap();
+                    let want = slot.map_or(0, |(o, y, x, i)| w(o, y, x, i));
+                    assert_eq!(got, want, "{l:?} position {n} slot {slot:?}");
+                    n += 1;
+                    Ok(())
+                })
+                .unwrap();
+            bz += l.ofm_block_depth;
+        }
+        assert_eq!(dec.next_weight(stream).unwrap(), None, "{l:?}");
+    }
+
+    fn layout(o: u32, kh: u32, kw: u32, i: u32, blk: u32) -> WeightLayout {
+        WeightLayout {
+            ofm_depth: o,
+            kernel_h: kh,
+            kernel_w: kw,
+            ifm_depth: i,
+            depthwise: false,
+            part_kernel: false,
+            ofm_block_depth: blk,
+            ifm_bits: 8,
+            ofm_ublock_depth: 8,
+            ifm_ublock_depth: 8,
+            dilation: [1, 1],
+        }
+    }
+
+    /// A weight distribution for the random tests: a hash of the position
+    /// mapped through one of several shapes.
+    fn weight_fn(kind: u32, seed: u64) -> impl Fn(u32, u32, u32, u32) -> i16 {
+        move |o, y, x, i| {
+            let mut h = Rng(seed
+                ^ (u64::from(o) << 48 | u64::from(y) << 32 | u64::from(x) << 16 | u64::from(i))
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                | 1);
+            h.next();
+            let r = h.next();
+            match kind {
+                // Uniform over the whole range.
+                0 => (r % 511) as i16 - 255,
+                // Bell-shaped, like trained weights.
+                1 => {
+                    ((r & 0xFF) as i16 + ((r >> 8) & 0xFF) as i16 + ((r >> 16) & 0xFF) as i16 - 382)
+                        / 6
+                }
+                // Sparse: mostly zeros.
+                2 => {
+                    if r % 5 == 0 {
+                        ((r >> 8) % 61) as i16 - 30
+                    } else {
+                        0
+                    }
+                }
+                // Few distinct values (palette-friendly).
+                3 => [-100, -7, 0, 3, 3, 3, 42, 127][(r % 8) as usize],
+                // All zero.
+                4 => 0,
+                // Extremes.
+                5 => [-255, 255, 0][(r % 3) as usize],
+                // One nonzero constant.
+                6 => -77,
+                // Small values.
+                _ => (r % 5) as i16 - 2,
+            }
+        }
+    }
+
+    #[test]
+    fn round_trips_random_layouts() {
+        let mut rng = Rng(0x0123_4567_89AB_CDEF);
+        for case in 0..400 {
+            let depthwise = rng.next() % 4 == 0;
+            let big_kernel = rng.next() % 6 == 0;
+            let kmax = if big_kernel { 11 } else { 7 };
+            let kmin = if big_kernel { 8 } else { 1 };
+            let mut l = layout(
+                rng.range(1, 70) as u32,
+                rng.range(kmin, kmax) as u32,
+                rng.range(1, kmax) as u32,
+                if depthwise {
+                    1
+                } else {
+                    rng.range(1, 70) as u32
+                },
+                rng.pick(&[8, 16, 32, 64, 1, 3, 128]),
+            );
+            l.depthwise = depthwise;
+            l.part_kernel = !depthwise && rng.next() % 2 == 0;
+            l.ofm_ublock_depth = rng.pick(&[4, 8]);
+            l.ifm_bits = if rng.next() % 6 == 0 { 16 } else { 8 };
+            if rng.next() % 4 == 0 {
+                l.dilation = [rng.range(1, 2) as u32, rng.range(1, 2) as u32];
+            }
+            // Keep the debug-build test quick.
+            while l.ofm_depth * l.kernel_h * l.kernel_w * l.ifm_depth > 40_000 {
+                l.ifm_depth = (l.ifm_depth / 2).max(1);
+                l.ofm_depth = (l.ofm_depth * 3 / 4).max(1);
+            }
+            let kind = (case % 8) as u32;
+            let w = weight_fn(kind, rng.next());
+            let stream = encode_weights(&l, &w).unwrap();
+            check_stream(&l, &stream, &w);
+        }
+    }
+
+    #[test]
+    fn round_trips_edge_cases() {
+        // One weight, all-zero, all-extreme, one value, long zero runs.
+        let cases: &[(WeightLayout, u32)] = &[
+            (layout(1, 1, 1, 1, 8), 0),
+            (layout(1, 1, 1, 1, 8), 4),
+            (layout(1, 1, 1, 1, 8), 6),
+            (layout(70, 7, 7, 3, 64), 4),
+            (layout(37, 3, 3, 20, 16), 5),
+            (layout(64, 1, 1, 64, 32), 6),
+            (layout(9, 9, 9, 9, 8), 2),
+        ];
+        for &(l, kind) in cases {
+            let w = weight_fn(kind, 7);
+            let stream = encode_weights(&l, &w).unwrap();
+            check_stream(&l, &stream, &w);
+        }
+        // A stream long enough to need several slices in every mode.
+        for kind in [0, 1, 2, 4, 5] {
+            let l = layout(64, 8, 8, 32, 64);
+            let w = weight_fn(kind, 99);
+            let stream = encode_weights(&l, &w).unwrap();
+            check_stream(&l, &stream, &w);
+        }
+        // A sequence that switches character half way (the slicer must cut).
+        let mut v: Vec<i16> = (0..5000).map(|k| ((k * 37) % 511 - 255) as i16).collect();
+        v.extend((0..5000).map(|k| (k % 3) as i16 - 1));
+        v.resize(v.len() + 40_000, 0);
+        v.extend((0..40_000).map(|k| (k % 2) as i16));
+        let b = encode_values(&v).unwrap();
+        assert_eq!(decode_all(&b), v);
+        assert_eq!(encode_values(&[]).unwrap().len(), 16);
+        assert_eq!(decode_all(&encode_values(&[]).unwrap()), Vec::<i16>::new());
+    }
+
+    /// Every symbolisation (zero runs or not, every palette size) with
+    /// every weight configuration and zero-run divisor, in single slices and
+    /// in random multi-slice plans: the bitstream writer must be right
+    /// whatever the search picks.
+    #[test]
+    fn every_configuration_round_trips() {
+        let mut rng = Rng(0xFEED_F00D);
+        for kind in 0..9 {
+            let w = weight_fn(kind, 3);
+            let len = 1 + rng.range(0, 900) as u32;
+            let values: Vec<i16> = (0..len).map(|k| w(k, k % 3, 0, k % 7)).collect();
+            for sym in candidates(&values, usize::MAX) {
+                let nz = if sym.runs.is_some() { Z_DIVS } else { 1 };
+                let n = sym.idx.len();
+                let codes = |c: WCfg, a: usize, b: usize| {
+                    sym.idx[a..b]
+                        .iter()
+                        .all(|&v| c.bits(u32::from(v), sym.raw_bits).is_some())
+                };
+                for &c in &W_CFGS {
+                    if !codes(c, 0, n) {
+                        continue;
+                    }
+                    for zdiv in 0..nz {
+                        let plan = [Slice {
+                            start: 0,
+                            end: n,
+                            w: c,
+                            zdiv,
+                        }];
+                        let mut b = Bits::default();
+                        write_section(&mut b, &sym, &plan);
+                        b.put(3, 7);
+                        assert_eq!(decode_all(&b.buf), values, "{kind} {c:?} {zdiv}");
+                    }
+                }
+                for _ in 0..5 {
+                    let mut plan = Vec::new();
+                    let mut a = 0;
+                    while a < n {
+                        let b = (a + 1 + rng.range(0, 60) as usize).min(n);
+                        let ok: Vec<WCfg> =
+                            W_CFGS.iter().copied().filter(|&c| codes(c, a, b)).collect();
+                        plan.push(Slice {
+                            start: a,
+                            end: b,
+                            w: rng.pick(&ok),
+                            zdiv: rng.range(0, i64::from(nz) - 1) as u32,
+                        });
+                        a = b;
+                    }
+                    let mut b = Bits::default();
+                    write_section(&mut b, &sym, &plan);
+                    b.put(3, 7);
+                    assert_eq!(decode_all(&b.buf), values, "{kind} {plan:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_sections_split_into_legal_slices() {
+        // 100k weights of one kind: one configuration, cut at the SLICELEN limit.
+        let values: Vec<i16> = (0..100_000).map(|k| (k % 5) as i16 - 2).collect();
+        let syms = candidates(&values, 1);
+        let plan = plan_slices(&syms[0]);
+        assert!(plan.len() >= 3, "{plan:?}");
+        assert_eq!(plan.last().map(|s| s.end), Some(syms[0].idx.len()));
+        assert!(plan
+            .iter()
+            .all(|s| s.end - s.start <= MAX_SLICE && s.end > s.start));
+        assert_eq!(decode_all(&encode_values(&values).unwrap()), values);
+        // Dense then sparse: zero runs win and several slices are used.
+        let mut v: Vec<i16> = (0..3000).map(|k| ((k * 37) % 511 - 255) as i16).collect();
+        v.extend((0..30_000).map(|k| if k % 50 == 0 { 3 } else { 0 }));
+        let syms = candidates(&v, 1);
+        assert!(syms[0].runs.is_some());
+        assert!(plan_slices(&syms[0]).len() >= 2);
+        assert_eq!(decode_all(&encode_values(&v).unwrap()), v);
+    }
+
+    #[test]
+    fn decodes_arm_oracle_sequences() {
+        for (values, hex) in super::oracle::VECTORS {
+            let ours = encode_values(values).unwrap();
+            assert_eq!(decode_all(&ours), *values);
+            // Arm's stream for the same values decodes identically, and ours is
+            // no larger.
+            let arm = unhex(hex);
+            assert_eq!(decode_all(&arm), *values);
+            eprintln!(
+                "oracle seq {}: ours {} arm {}",
+                values.len(),
+                ours.len(),
+                arm.len()
+            );
+            assert!(ours.len() <= arm.len(), "{} > {}", ours.len(), arm.len());
+        }
+    }
+
+    #[test]
+    fn matches_arm_reorder_cases() {
+        for case in super::oracle::REORDER {
+            let o = case.order;
+            let l = WeightLayout {
+                ofm_depth: o.ofm_depth,
+                kernel_h: o.kernel_height,
+                kernel_w: o.kernel_width,
+                ifm_depth: o.ifm_depth,
+                depthwise: o.depthwise,
+                part_kernel: o.part_kernel,
+                ofm_block_depth: o.ofm_block_depth,
+                ifm_bits: o.ifm_bits,
+                ofm_ublock_depth: o.ofm_ublock_depth,
+                ifm_ublock_depth: o.ifm_ublock_depth,
+                dilation: [8 / o.decomp_h, 8 / o.decomp_w],
+            };
+            assert_eq!(l.order().unwrap(), o, "{}", case.name);
+            let ours = encode_weights(&l, case.value).unwrap();
+            let arm = unhex(case.hex);
+            // Same value sequence as Arm's reorder + encode.
+            assert_eq!(decode_all(&ours), decode_all(&arm), "{}", case.name);
+            check_stream(&l, &ours, &case.value);
+            eprintln!(
+                "reorder {}: ours {} arm {}",
+                case.name,
+                ours.len(),
+                arm.len()
+            );
+            assert!(
+                ours.len() <= arm.len(),
+                "{}: {} > {}",
+                case.name,
+                ours.len(),
+                arm.len()
+            );
+        }
+    }
+
+    #[test]
+    fn compression_of_random_and_bell_shaped_weights() {
+        // 64 x 3x3 x 64: no padding positions, so the stream is all weights.
+        let l = layout(64, 3, 3, 64, 16);
+        let raw = 64 * 9 * 64;
+        let uniform = encode_weights(&l, weight_fn(8, 5)).unwrap();
+        let mut rng = Rng(42);
+        let table: Vec<i16> = (0..raw).map(|_| rng.range(-128, 127) as i16).collect();
+        let at = |o: u32, y: u32, x: u32, i: u32| ((o * 9 + y * 3 + x) * 64 + i) as usize;
+        let int8 = encode_weights(&l, |o, y, x, i| table[at(o, y, x, i)]).unwrap();
+        let bell = encode_weights(&l, weight_fn(1, 5)).unwrap();
+        // Uniform int8 has 256 equally likely values, 257 sign-magnitude codes:
+        // nothing beats the 9-bit uncompressed mode by much.
+        assert!(int8.len() <= raw * 9 / 8 + 16, "{}", int8.len());
+        // Bell-shaped (std ~ 12) and 5-valued weights compress well.
+        assert!(bell.len() < raw * 7 / 8, "{}", bell.len());
+        assert!(uniform.len() < raw * 3 / 8, "{}", uniform.len());
+        eprintln!(
+            "raw {raw}: uniform int8 {} bell {} five-valued {}",
+            int8.len(),
+            bell.len(),
+            uniform.len()
+        );
+    }
+
+    #[test]
+    fn scale_records_layout_and_ranges() {
+        let r = scale_records(&[(-5, 1 << 30, 31), ((1 << 39) - 1, u32::MAX, 63)]).unwrap();
+        assert_eq!(r.len(), 20);
+        assert_eq!(&r[..5], &[0xFB, 0xFF, 0xFF, 0xFF, 0xFF]);
+        assert_eq!(&r[5..9], &(1u32 << 30).to_le_bytes());
+        assert_eq!(r[9], 31);
+        assert_eq!(&r[10..15], &[0xFF, 0xFF, 0xFF, 0xFF, 0x7F]);
+        assert_eq!(r[19], 63);
+        assert_eq!(
+            scale_records(&[(0, 1, 0), (1 << 39, 1, 0)]),
+            Err(WeightError::Bias {
+                channel: 1,
+                bias: 1 << 39
+            })
+        );
+        assert!(scale_records(&[(-(1 << 39), 1, 0)]).is_ok());
+        assert!(scale_records(&[(-(1 << 39) - 1, 1, 0)]).is_err());
+        assert_eq!(
+            scale_records(&[(0, 1, 64)]),
+            Err(WeightError::Shift {
+                channel: 0,
+                shift: 64
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_bad_layouts_and_weights() {
+        let good = layout(8, 3, 3, 8, 8);
+        let bad = [
+            WeightLayout {
+                ofm_depth: 0,
+                ..good
+            },
+            WeightLayout {
+                ofm_block_depth: 129,
+                ..good
+            },
+            WeightLayout {
+                dilation: [3, 1],
+                ..good
+            },
+            WeightLayout {
+                depthwise: true,
+                ..good
+            },
+            WeightLayout {
+                ifm_bits: 32,
+                ..good
+            },
+        ];
+        for l in bad {
+            let e = encode_weights(&l, |_, _, _, _| 1).unwrap_err();
+            assert!(matches!(e, WeightError::Layout { .. }), "{e}");
+        }
+        let e = encode_weights(&good, |o, _, _, _| if o == 5 { 256 } else { 0 }).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                WeightError::Weight {
+                    at: Some((5, 0, 0, 0)),
+                    value: 256,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(encode_values(&[0, -256]).is_err());
+    }
+
+    // ------------------------------------------------------------ NPU model
+
+    mod npu {
+        use super::super::*;
+        use kiln_rt::ethos_u::driver::NpuMemory;
+        use kiln_rt::ethos_u::regs::{Cmd0Op as C0, Cmd1Op as C1};
+        use kiln_rt::ethos_u::sim::{shared_sram_regions, NpuModel, SimConfig};
+
+        /// A command stream under construction.
+        #[derive(Default)]
+        struct S(Vec<u32>);
+
+        impl S {
+            fn c0(&mut self, op: C0, p: i32) -> &mut S {
+                self.0
+                    .push(u32::from(op.code()) | ((p as u32 & 0xFFFF) << 16));
+                self
+            }
+            fn c1(&mut self, op: C1, v: u32) -> &mut S {
+                self.0.push(u32::from(op.code()) | 0x4000);
+                self.0.push(v);
+                self
+            }
+            fn bytes(&self) -> Vec<u8> {
+                self.0.iter().flat_map(|w| w.to_le_bytes()).collect()
+            }
+        }
+
+        /// One convolution on the model.
+        struct Conv {
+            macs: u32,
+            u65: bool,
+            layout: WeightLayout,
+            /// IFM height and width (OFM is the same: stride 1, "same" padding).
+            hw: u32,
+            /// IFM channels (= OFM channels for depthwise).
+            ifm_c: u32,
+        }
+
+        /// IFM element (y, x, c): small values so that results are exact in int16.
+        fn ifm_at(y: u32, x: u32, c: u32) -> i64 {
+            i64::from((y * 7 + x * 3 + c * 5) % 7) - 3
+        }
+
+        fn weight_at(o: u32, y: u32, x: u32, i: u32) -> i16 {
+            let h =
+                (o.wrapping_mul(2_654_435_761) ^ (y * 977 + x * 131 + i * 17)).wrapping_mul(40_503);
+            match h % 7 {
+                0 => 0,
+                1 => 255,
+                2 => -255,
+                _ => ((h >> 8) % 511) as i16 - 255,
+            }
+        }
+
+        fn bias_at(o: u32) -> i64 {
+            i64::from(o) * 1000 - 17_000
+        }
+
+        fn run(c: &Conv) {
+            let l = c.layout;
+            let (h, w) = (c.hw, c.hw);
+            let od = l.ofm_depth;
+            let (dy, dx) = (l.dilation[0], l.dilation[1]);
+            let (ph, pw) = ((l.kernel_h - 1) * dy / 2, (l.kernel_w - 1) * dx / 2);
+            let weights = encode_weights(&l, weight_at).unwrap();
+            let chans: Vec<(i64, u32, u8)> = (0..od).map(|o| (bias_at(o), 1 << 30, 31)).collect();
+            let records = scale_records(&chans).unwrap();
+            let mut ro = weights.clone();
+            let scale_base = ro.len() as u32;
+            ro.extend(&records);
+            // Scratch: IFM int8 at 0, OFM int16 after it.
+            let ifm_len = h * w * c.ifm_c;
+            let ofm_base = ifm_len.next_multiple_of(16);
+            let mut scratch = vec![0u8; (ofm_base + h * w * od * 2) as usize];
+            for y in 0..h {
+                for x in 0..w {
+                    for ch in 0..c.ifm_c {
+                        scratch[((y * w + x) * c.ifm_c + ch) as usize] =
+                            ifm_at(y, x, ch) as i8 as u8;
+                    }
+                }
+            }
+            let mut s = S::default();
+            let stride_bits =
+                i32::from(l.part_kernel) << 2 | i32::from(dx == 2) << 3 | i32::from(dy == 2) << 4;
+            s.c0(C0::SET_IFM_REGION, 1)
+                .c1(C1::SET_IFM_BASE0, 0)
+                .c0(C0::SET_IFM_HEIGHT0_M1, h as i32 - 1)
+                .c0(C0::SET_IFM_HEIGHT1_M1, h as i32 - 1)
+                .c0(C0::SET_IFM_WIDTH0_M1, w as i32 - 1)
+                .c0(C0::SET_IFM_DEPTH_M1, c.ifm_c as i32 - 1)
+                .c1(C1::SET_IFM_STRIDE_C, 1)
+                .c1(C1::SET_IFM_STRIDE_X, c.ifm_c)
+                .c1(C1::SET_IFM_STRIDE_Y, w * c.ifm_c)
+                .c0(C0::SET_IFM_PRECISION, 1)
+                .c0(C0::SET_IFM_ZERO_POINT, 0)
+                .c0(C0::SET_OFM_REGION, 1)
+                .c1(C1::SET_OFM_BASE0, ofm_base)
+                .c0(C0::SET_OFM_HEIGHT_M1, h as i32 - 1)
+                .c0(C0::SET_OFM_WIDTH_M1, w as i32 - 1)
+                .c0(C0::SET_OFM_DEPTH_M1, od as i32 - 1)
+                .c0(C0::SET_OFM_HEIGHT0_M1, h as i32 - 1)
+                .c0(C0::SET_OFM_HEIGHT1_M1, h as i32 - 1)
+                .c0(C0::SET_OFM_WIDTH0_M1, w as i32 - 1)
+                .c1(C1::SET_OFM_STRIDE_C, 2)
+                .c1(C1::SET_OFM_STRIDE_X, 2 * od)
+                .c1(C1::SET_OFM_STRIDE_Y, 2 * w * od)
+                // Signed 16-bit, per-channel scale, double rounding.
+                .c0(C0::SET_OFM_PRECISION, 0b11)
+                .c0(C0::SET_OFM_ZERO_POINT, 0)
+                .c0(C0::SET_ACTIVATION, 0)
+                .c0(C0::SET_ACTIVATION_MIN, -32768)
+                .c0(C0::SET_ACTIVATION_MAX, 32767)
+                .c0(C0::SET_KERNEL_HEIGHT_M1, ((l.kernel_h - 1) * dy) as i32)
+                .c0(C0::SET_KERNEL_WIDTH_M1, ((l.kernel_w - 1) * dx) as i32)
+                .c0(C0::SET_KERNEL_STRIDE, stride_bits)
+                .c0(C0::SET_IFM_PAD_TOP, ph as i32)
+                .c0(C0::SET_IFM_PAD_LEFT, pw as i32)
+                .c0(C0::SET_IFM_PAD_BOTTOM, ph as i32)
+                .c0(C0::SET_IFM_PAD_RIGHT, pw as i32)
+                .c0(C0::SET_OFM_BLK_DEPTH_M1, l.ofm_block_depth as i32 - 1)
+                .c0(C0::SET_WEIGHT_REGION, 0)
+                .c1(C1::SET_WEIGHT_BASE, 0)
+                .c1(C1::SET_WEIGHT_LENGTH, weights.len() as u32)
+                .c0(C0::SET_SCALE_REGION, 0)
+                .c1(C1::SET_SCALE_BASE, scale_base)
+                .c1(C1::SET_SCALE_LENGTH, records.len() as u32)
+                .c0(
+                    if l.depthwise {
+                        C0::OP_DEPTHWISE
+                    } else {
+                        C0::OP_CONV
+                    },
+                    0,
+                )
+                .c0(C0::OP_STOP, 0xFFFF);
+            let stream = s.bytes();
+            let config = if c.u65 {
+                SimConfig::ethos_u65(c.macs)
+            } else {
+                SimConfig::ethos_u55(c.macs)
+            }
+            .unwrap();
+            let mut model = NpuModel::new(config);
+            assert_eq!(
+                model.config().ofm_ublock_depth(),
+                l.ofm_ublock_depth,
+                "test layout must match the configuration"
+            );
+            {
+                let mut regions = shared_sram_regions(&ro, &mut scratch);
+                let mut mem = NpuMemory {
+                    command_stream: &stream,
+                    regions: &mut regions,
+                };
+                model.run(&stream, &mut mem).unwrap();
+            }
+            // Reference: bias + sum of products, x0.5 rounded half up
+            // (multiplier 2^30, shift 31), saturated to int16.
+            let mut checked = 0;
+            for oy in 0..h {
+                for ox in 0..w {
+                    for o in 0..od {
+                        let mut acc = bias_at(o);
+                        for ky in 0..l.kernel_h {
+                            for kx in 0..l.kernel_w {
+                                let y = (oy + ky * dy) as i64 - ph as i64;
+                                let x = (ox + kx * dx) as i64 - pw as i64;
+                                if y < 0 || x < 0 || y >= h as i64 || x >= w as i64 {
+                                    continue;
+                                }
+                                let (y, x) = (y as u32, x as u32);
+                                if l.depthwise {
+                                    acc += ifm_at(y, x, o) * i64::from(weight_at(o, ky, kx, 0));
+                                } else {
+                                    for i in 0..l.ifm_depth {
+                                        acc += ifm_at(y, x, i) * i64::from(weight_at(o, ky, kx, i));
+                                    }
+                                }
+                            }
+                        }
+                        let want = (acc + 1).div_euclid(2).clamp(-32768, 32767);
+                        let a = (ofm_base + ((oy * w + ox) * od + o) * 2) as usize;
+                        let got = i64::from(i16::from_le_bytes([scratch[a], scratch[a + 1]]));
+                        assert_eq!(got, want, "{:?} at ({oy}, {ox}, {o})", l);
+                        checked += 1;
+                    }
+                }
+            }
+            assert_eq!(checked, h * w * od);
+        }
+
+        fn conv_layout(o: u32, k: u32, i: u32, blk: u32, ublock: u32) -> WeightLayout {
+            WeightLayout {
+                ofm_depth: o,
+                kernel_h: k,
+                kernel_w: k,
+                ifm_depth: i,
+                depthwise: false,
+                part_kernel: false,
+                ofm_block_depth: blk,
+                ifm_bits: 8,
+                ofm_ublock_depth: ublock,
+                ifm_ublock_depth: 8,
+                dilation: [1, 1],
+            }
+        }
+
+        #[test]
+        fn npu_model_runs_encoded_conv_3x3_20_to_37() {
+            run(&Conv {
+                macs: 128,
+                u65: false,
+                layout: conv_layout(37, 3, 20, 16, 8),
+                hw: 5,
+                ifm_c: 20,
+            });
+        }
+
+        #[test]
+        fn npu_model_runs_encoded_part_kernel_dilated_on_u55_32() {
+            let mut l = conv_layout(13, 3, 11, 8, 4);
+            l.part_kernel = true;
+            l.dilation = [2, 2];
+            run(&Conv {
+                macs: 32,
+                u65: false,
+                layout: l,
+                hw: 6,
+                ifm_c: 11,
+            });
+        }
+
+        #[test]
+        fn npu_model_runs_encoded_decomposed_9x9_and_depthwise() {
+            run(&Conv {
+                macs: 256,
+                u65: true,
+                layout: conv_layout(9, 9, 5, 32, 8),
+                hw: 9,
+                ifm_c: 5,
+            });
+            let mut l = conv_layout(37, 3, 1, 32, 8);
+            l.depthwise = true;
+            run(&Conv {
+                macs: 256,
+                u65: false,
+                layout: l,
+                hw: 4,
+                ifm_c: 37,
+            });
+        }
+    }
+}

