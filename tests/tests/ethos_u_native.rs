@@ -98,3 +98,79 @@ fn vww_mobilenetv1_025_on_the_npu_is_bit_exact() {
 fn ad_fc_autoencoder_on_the_npu_is_bit_exact() {
     check_tflite("ad_fc_autoencoder");
 }
+
+/// The output quantization step of a QDQ model (the scale its final dequantize reads).
+fn output_step(model: &str, file: &str) -> f32 {
+    let c = compile_file(
+        &fixtures().join(model).join(file),
+        &CompileOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let g = c.graph;
+    let producer = g.producer(g.outputs[0]).expect("output is computed");
+    g.nodes[producer]
+        .input(0)
+        .and_then(|t| g.tensor(t).quant.clone())
+        .map(|q| q.scale[0])
+        .unwrap_or_else(|| panic!("{model}: the output is not produced by a dequantize"))
+}
+
+/// How far (in output quantization steps) the NPU's TFLite-Micro-style integer arithmetic may
+/// land from ONNX Runtime's float-requantizing QDQ kernels at a model's output: each layer can
+/// differ by one step of its own output, and a final softmax amplifies that. (The CPU path
+/// reproduces ONNX Runtime's arithmetic and stays within one step.)
+const MAX_QDQ_STEPS: u32 = 32;
+
+/// ONNX QDQ models on the NPU: close to ONNX Runtime of ONNX Runtime's fused integer
+/// kernels (as on the CPU); the number of differing elements is printed.
+fn check_qdq(model: &str) {
+    let file = format!("{model}_qdq_int8.onnx");
+    let dir = fixtures().join(model).join("ref");
+    let step = output_step(model, &file);
+    for target in CONFIGS {
+        let (pte, npu) = compile(model, &file, target);
+        assert!(npu > 0, "{model} {target}: nothing was delegated");
+        let mut differ = 0;
+        let mut worst = 0u32;
+        for k in 0..4 {
+            let input = npy(dir.join(format!("onnx_qdq/input_{k}.npy")));
+            let out = kiln_aot::run::run_pte(&pte, &[input])
+                .unwrap_or_else(|e| panic!("run {model} {target} input {k}: {e}"));
+            let want = npy(dir.join(format!("onnx_qdq/output_{k}.npy")));
+            assert_eq!(out[0].shape, want.shape, "{model} {target}: output shape");
+            let (a, b) = (out[0].to_f32().unwrap(), want.to_f32().unwrap());
+            // Classifiers (a few scores): the NPU picks ONNX Runtime's class.
+            if a.len() <= 16 {
+                let top = |v: &[f32]| (0..v.len()).max_by(|&i, &j| v[i].total_cmp(&v[j]));
+                assert_eq!(
+                    top(&a),
+                    top(&b),
+                    "{model} {target} input {k}: top class differs"
+                );
+            }
+            for (x, y) in a.iter().zip(&b) {
+                worst = worst.max(((x - y).abs() / step).round() as u32);
+                differ += usize::from(x != y);
+            }
+        }
+        println!("{model} qdq {target}: {differ} elements differ from ONNX Runtime, at most {worst} steps");
+        assert!(
+            worst <= MAX_QDQ_STEPS,
+            "{model} {target}: {worst} steps from ONNX Runtime (bound {MAX_QDQ_STEPS})"
+        );
+    }
+}
+
+#[test]
+fn qdq_models_on_the_npu_follow_onnx_runtime() {
+    for model in [
+        "kws_dscnn",
+        "ic_resnet8",
+        "vww_mobilenetv1_025",
+        "ad_fc_autoencoder",
+        "synth_i_conv_pool_fc",
+        "synth_ii_residual",
+    ] {
+        check_qdq(model);
+    }
+}
