@@ -69,7 +69,7 @@ fn main() -> ! {
             ok = false;
         }
     }
-        match resnet8::Model::try_take() {
+    match resnet8::Model::try_take() {
         Ok(mut net) => {
             ok &= check(
                 resnet8::NAME,
