@@ -615,7 +615,7 @@ pub struct Sizes {
     pub arenas: Vec<(String, u64)>,
     /// Test vectors (`.golden`), not counted in flash.
     pub goldens: u64,
-    /// NPU scratch (`.npu_scratch`, in SRAM the NPU reaches), counted in RAM.
+    /// NPU scratch (`.kiln_npu_scratch`, in SRAM the NPU reaches), counted in RAM.
     pub npu_scratch: u64,
     /// Measured stack high-water mark.
     pub stack: Option<u64>,
@@ -631,7 +631,7 @@ impl Sizes {
             data: elf.size_of(&[".data"]),
             bss: elf.size_of(&[".bss", ".uninit"]),
             goldens: elf.size_of(&[".golden"]),
-            npu_scratch: elf.size_of(&[".npu_scratch"]),
+            npu_scratch: elf.size_of(&[".kiln_npu_scratch"]),
             stack,
             ..Sizes::default()
         };
