@@ -257,3 +257,110 @@ fn vela_tflite_compiles_runs_on_the_npu_model_and_disassembles() {
         "{text}"
     );
 }
+
+#[test]
+fn npu_compile_delegates_reports_and_inspects() {
+    let model = fixtures().join("kws_dscnn/kws_dscnn_int8.tflite");
+    let out = tmp("kws_u55.pte");
+    let r = kiln(&[
+        "compile",
+        s(&model),
+        "--target",
+        "ethos-u55-128",
+        "-o",
+        s(&out),
+    ]);
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(
+        text.contains("[npu]") && text.contains("SOFTMAX") && text.contains("[cpu: softmax"),
+        "{text}"
+    );
+    let r = kiln(&["inspect", s(&out), "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&r.stdout).expect("inspect --json");
+    let npu = &j["plans"][0]["delegates"][0]["npu"];
+    assert_eq!(npu["config"], "ethos-u55-128", "{npu}");
+    assert!(npu["cycles"].as_u64().unwrap() > 0 && npu["sram_bytes"].as_u64().unwrap() > 0);
+    assert!(npu["flash_bytes"].as_u64().unwrap() > 0);
+    let ops = npu["ops"].as_array().unwrap();
+    assert!(
+        ops.iter()
+            .any(|o| o["kind"] == "conv" && o["source"].is_string()),
+        "{npu}"
+    );
+    // The same object for a Vela-compiled program.
+    let vela = fixtures().join("vela/ethos-u55-128/kws_dscnn_int8_vela.tflite");
+    let vout = tmp("kws_vela.pte");
+    assert!(kiln(&[
+        "compile",
+        s(&vela),
+        "--target",
+        "ethos-u55-128",
+        "-o",
+        s(&vout)
+    ])
+    .status
+    .success());
+    let j: serde_json::Value =
+        serde_json::from_slice(&kiln(&["inspect", s(&vout), "--json"]).stdout).unwrap();
+    assert_eq!(
+        j["plans"][0]["delegates"][0]["npu"]["config"],
+        "ethos-u55-128"
+    );
+    // --no-delegate: everything on the CPU.
+    let r = kiln(&[
+        "compile",
+        s(&model),
+        "--target",
+        "ethos-u55-128",
+        "--no-delegate",
+        "-o",
+        s(&out),
+    ]);
+    assert!(r.status.success() && !String::from_utf8_lossy(&r.stdout).contains("[npu]"));
+}
+
+#[test]
+fn npu_errors_name_what_and_why() {
+    let model = fixtures().join("kws_dscnn/kws_dscnn_int8.tflite");
+    let out = tmp("strict.pte");
+    let r = kiln(&[
+        "compile",
+        s(&model),
+        "--target",
+        "ethos-u55-128",
+        "--no-cpu-fallback",
+        "-o",
+        s(&out),
+    ]);
+    fails(
+        &r,
+        &[
+            "cpu_fallback = false",
+            "node 'Identity' (SOFTMAX)",
+            "ethos-u55-128",
+        ],
+    );
+    // A Vela model for another configuration than the target, or for a CPU-only target.
+    let vela = fixtures().join("vela/ethos-u55-128/kws_dscnn_int8_vela.tflite");
+    let r = kiln(&[
+        "compile",
+        s(&vela),
+        "--target",
+        "ethos-u55-256",
+        "-o",
+        s(&out),
+    ]);
+    fails(
+        &r,
+        &[
+            "Vela compiled this model for ethos-u55-128",
+            "has an ethos-u55-256",
+        ],
+    );
+    let r = kiln(&["compile", s(&vela), "--target", "cortex-m4", "-o", s(&out)]);
+    fails(
+        &r,
+        &["Vela compiled this model for ethos-u55-128", "has no NPU"],
+    );
+}
