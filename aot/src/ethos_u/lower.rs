@@ -47,6 +47,8 @@ pub struct Ctx<'a> {
     pub cfg: &'static AccelConfig,
     /// Scratch address of every non-constant tensor of the segment.
     pub addr: &'a HashMap<TensorId, u32>,
+    /// Placement probe: check that the node lowers, without encoding its weights.
+    pub probe: bool,
 }
 
 /// `[h, w, c]` of an activation: NHWC rank 4 (batch 1), or `[.., c]` of lower rank.
@@ -296,7 +298,11 @@ fn conv_op(
         ifm_ublock_depth: cx.cfg.ifm_ublock[2],
         dilation: s.kernel.dilation,
     };
-    let w = encode_weights(&layout, s.weight).map_err(|e| e.to_string())?;
+    let w = if cx.probe {
+        Vec::new()
+    } else {
+        encode_weights(&layout, s.weight).map_err(|e| e.to_string())?
+    };
     let weights = ro.push(&w);
     let scales = records(&s.bias, &s.mults, &s.shifts, ro)?;
     Ok(NpuOp {

@@ -32,6 +32,7 @@ pub fn place(g: &Graph, cfg: &'static AccelConfig) -> Vec<Placement> {
         g,
         cfg,
         addr: &addr,
+        probe: true,
     };
     g.nodes
         .iter()

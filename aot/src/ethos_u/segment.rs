@@ -167,6 +167,7 @@ pub fn compile_segment(
         g,
         cfg,
         addr: &addr,
+        probe: false,
     };
     let mut ro = ReadOnly::default();
     let mut ops: Vec<NpuOp> = Vec::new();
