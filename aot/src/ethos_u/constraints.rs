@@ -1,490 +1,2245 @@
 //! The NPU's operator constraints, as data: the partitioner, `kiln compile`'s placement
 //! report and the `cpu_fallback = false` error all read this one table.
 //!
-//! The rules and numbers follow Vela's supported-operator checks
-//! (`ethosu/vela/tflite_supported_operators.py`, Vela 3.x-5.x: `tens_dim_range`,
-//! `stride_range`, `dilation_range`, `dilated_height_range`, `dilated_product_range`,
-//! `weights_limit`, `filter_range`, `filter_height_range`, `filter_product_range`); what kiln's
-//! lowering additionally requires (e.g. equal quantization where TFLite Micro assumes it) is
-//! refused by [`super::lower`] with its own reason.
+//! [`check`] answers, for one IR node, whether the Ethos-U55/U65 can run it, and if not lists
+//! *every* violated rule ([`Constraint`]) with the node's actual numbers. The numbers that are
+//! data live in one table, [`NpuLimits`] (U55 and U65 share it: Vela applies the same checks to
+//! both). What kiln's lowering additionally requires (e.g. equal input and output quantization
+//! where it has no rescale) is refused later by [`super::lower`] with its own reason.
+//!
+//! The rules follow Vela's supported-operator checks (read, then rewritten). Each constraint's
+//! [`Constraint::source`] names the file it comes from:
+//! - `ethosu/vela/tflite_supported_operators.py` (Vela's Python core, 3.x-5.x): `tens_dim_range`,
+//!   `stride_range = (1, 3)`, `dilated_height_range = (1, 64)`, `dilated_product_range =
+//!   (1, 64 * 64)`, `weights_limit = 127 * 65536`, `filter_range = (1, 8)`, `filter_height_range =
+//!   (1, 256)`, `filter_product_range = (1, 256 * 256)`, batch 1, per-axis quantization, fused
+//!   activation types, bias type/40 bits, broadcast, Min/Max quantization, pad and transpose rules.
+//! - `ethosu/vela/tflite_model_semantic.py`: rank <= 4, quantization present and finite,
+//!   matching input/output types and shapes, softmax beta, concat/pad/reshape shape semantics.
+//! - `ethosu/regor/tflite/tflite_supported_operators.cpp` (Vela 5.x's default C++ core, Regor):
+//!   average/max-pool kernels, weight sum per output channel (depthwise per channel), bias
+//!   "stored in the channel axis", Mean (`MAX_MEAN_KERNEL_SIZE = 64 * 64`, `1 << 24` / `1 << 23` /
+//!   `1 << 16` reduced elements), Softmax (`W * H <= 1 << 16`), FC weight shape.
+//! - `ethosu/regor/tflite/tflite_supported_operators_u55.cpp` (also used for U65): weight-sum
+//!   limits `127 * (1 << 16)` for 8- and 16-bit IFMs, one elementwise input must match the OFM,
+//!   resize scale factors, transpose permutations and their shape limits, 32-bit operators.
+//! - `ethosu/regor/architecture/ethosu55/ethos_u55_constraints.cpp`: `MAX_AXIS = 1 << 16` for the
+//!   H, W, C axes, dilation > 2 needs decomposition, zero points (non-negative for unsigned, 0 for
+//!   32-bit), per-channel IFM scales unsupported, no float.
+//! - `ethosu/regor/architecture/ethosu65/ethos_u65_interface.hpp` (the register layout Regor's U55
+//!   generator also uses): `NPU_SET_IFM_PAD_TOP/LEFT` are 7-bit, `..._BOTTOM/RIGHT` 8-bit.
+//!
+//! Where Vela's two cores disagree the table says which it follows (see the field docs of
+//! [`NpuLimits`]); strides above 3 and dilations above 2, which Vela decomposes, are limits here
+//! because kiln's lowering does not decompose them (yet).
 
-use crate::ir::{DType, Graph, Node, Op, TensorId};
+use crate::ir::{Act, DType, Graph, Node, Op, Quant, Tensor, TensorId};
 use std::fmt;
 
-/// One rule of the table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Constraint {
-    /// Activations are int8 with quantization.
-    Int8Activations,
-    /// Batch 1 and rank <= 4 (fully connected: any leading dimensions).
-    Shape,
-    /// Every dimension within the registers' range.
+const PY: &str = "ethosu/vela/tflite_supported_operators.py";
+const SEM: &str = "ethosu/vela/tflite_model_semantic.py";
+const REGOR: &str = "ethosu/regor/tflite/tflite_supported_operators.cpp";
+const REGOR_U55: &str = "ethosu/regor/tflite/tflite_supported_operators_u55.cpp";
+const ARCH_U55: &str = "ethosu/regor/architecture/ethosu55/ethos_u55_constraints.cpp";
+const REGS: &str = "ethosu/regor/architecture/ethosu65/ethos_u65_interface.hpp";
+const KILN: &str = "kiln (the IR's conventions and kiln's lowering)";
+
+macro_rules! constraints {
+    ($($(#[$meta:meta])* $v:ident,)*) => {
+        /// One rule of the table: a closed set, one variant per rule. `Display` gives the rule in
+        /// words with its numbers (like Vela's report), [`Constraint::source`] where it comes from.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Constraint {
+            $($(#[$meta])* $v,)*
+        }
+
+        const ALL: &[Constraint] = &[$(Constraint::$v,)*];
+    };
+}
+
+constraints! {
+    /// The operator type is one the NPU runs (not MatMul or Dequantize).
+    UnsupportedOperator,
+    /// The node has its input feature maps (and weights) and exactly one output.
+    Operands,
+    /// Feature maps are int8, uint8 or int16 (int32 for a few operators); never float.
+    FeatureMapType,
+    /// Input, output and weight tensors carry quantization parameters.
+    Quantized,
+    /// Quantization scales are positive and finite.
+    QuantScale,
+    /// Only weights may be quantized per channel.
+    PerAxisQuant,
+    /// Zero points fit the data type (non-negative unsigned, 0 for int32).
+    ZeroPoint,
+    /// Tensors have at most 4 dimensions.
+    Rank,
+    /// Every dimension is in `[1, max_dim]`.
     DimensionRange,
-    /// Convolution and pooling strides.
-    StrideRange,
-    /// Convolution dilation.
-    DilationRange,
-    /// Dilated kernel height.
-    DilatedHeight,
-    /// Dilated kernel area.
-    DilatedProduct,
-    /// Weights are constant int8 with quantization, zero point 0.
-    ConstantWeights,
-    /// Sum of absolute weights per output channel.
+    /// Input feature maps have batch 1.
+    Batch,
+    /// A fused activation needs an 8- or 16-bit output.
+    FusedActivationType,
+    /// Table-lookup activations need an 8-bit input.
+    EightBitInput,
+    /// Convolutions are dense (groups 1).
+    ConvGroups,
+    /// Convolution weights are OHWI matching the IFM and OFM depths.
+    ConvWeightShape,
+    /// Depthwise weights are `[1, kh, kw, C*M]` matching IFM depth `C` and OFM depth `C*M`.
+    DepthwiseShape,
+    /// Fully-connected weights are `[N, K]`, the input reshapes to `[batch, K]`, the output is `[batch, N]`.
+    FullyConnectedShape,
+    /// Weights are constant.
+    WeightsConstant,
+    /// Weights are int8.
+    WeightsType,
+    /// Weights are quantized symmetrically (zero point 0).
+    WeightZeroPoint,
+    /// Per-channel weight scales run along the output channel, one per output channel.
+    WeightQuantAxis,
+    /// The absolute weight sum of an output channel is bounded.
     WeightSum,
-    /// Bias is constant int32 within 40 bits.
-    Bias,
-    /// Pooling with padding: kernel width and height.
-    PaddedPoolKernel,
-    /// Pooling without padding: kernel height.
+    /// The bias is constant.
+    BiasConstant,
+    /// The bias is int32 (or int64 within 40 bits).
+    BiasType,
+    /// The bias is 1-D with one value per output channel.
+    BiasShape,
+    /// Strides are in `[1, max_stride]`.
+    StrideRange,
+    /// Dilations are in `[1, max_dilation]`.
+    DilationRange,
+    /// The dilated kernel height is bounded.
+    DilatedKernelHeight,
+    /// The dilated kernel area is bounded.
+    DilatedKernelProduct,
+    /// Explicit padding fits the padding registers.
+    PaddingRange,
+    /// A padded average pool has a small kernel.
+    AvgPoolPaddedKernel,
+    /// Pooling kernel height is bounded.
     PoolKernelHeight,
-    /// Pooling without padding: kernel area.
+    /// Pooling kernel area is bounded.
     PoolKernelProduct,
+    /// Input and output data types match.
+    InOutTypes,
+    /// Add/Sub/Mul inputs have one data type and the output keeps its signedness.
+    BinaryInputTypes,
+    /// Input and output shapes match.
+    InOutShapes,
     /// Elementwise operands broadcast only along dimensions of size 1.
     Broadcast,
+    /// One elementwise input has the output's shape.
+    BroadcastOneInput,
+    /// Maximum/Minimum inputs are quantized like the output.
+    MinMaxQuant,
+    /// Softmax beta is not negative.
+    SoftmaxBeta,
+    /// Softmax IFM width times height is bounded.
+    SoftmaxArea,
+    /// Mean axes are distinct axes of the input.
+    MeanAxes,
+    /// Mean over depth needs a unit H, W or C.
+    MeanDepthReduction,
+    /// Each reduced Mean axis is bounded.
+    MeanAxisSize,
+    /// The number of elements a Mean reduces is bounded per data type.
+    MeanElements,
+    /// Pad pads only height and width of a 3-D or 4-D tensor.
+    PadDims,
+    /// Pad's output is its input plus the padding.
+    PadOutputShape,
+    /// Concat inputs agree with the output except along the axis.
+    ConcatShapes,
+    /// Reshape keeps the quantization.
+    ReshapeQuant,
+    /// Reshape keeps the number of elements.
+    ReshapeElements,
+    /// Nearest-neighbour resize scales by 2x/4x/8x (or is trivial).
+    ResizeScale,
+    /// Resize does not set both align_corners and half_pixel_centers.
+    ResizeAttrs,
+    /// Transpose permutations and shapes the NPU supports.
+    TransposePerm,
+}
+
+/// The limits that are data (numbers and type lists), one const table per family.
+///
+/// U55 and U65 share every number: Vela runs the same checks for both
+/// (`tflite_supported_operators_u55.cpp` serves both; the Python core has no per-family limits).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NpuLimits {
+    /// Which families the table is for (for listings).
+    pub family: &'static str,
+    /// Feature-map data types every NPU operator accepts (`supported_op_dtypes` minus int32,
+    /// which only [`int32_feature_map`] operators take).
+    pub feature_map_dtypes: &'static [DType],
+    /// Output types allowed with a fused activation (`supported_faf_dtypes`).
+    pub fused_activation_dtypes: &'static [DType],
+    /// Weight data types. Vela takes any 8-bit type; kiln requires TFLite's symmetric int8.
+    pub weight_dtypes: &'static [DType],
+    /// Highest tensor rank (`constraint_tens_shape_size`).
+    pub max_rank: usize,
+    /// Largest dimension: Regor's `MAX_AXIS = 1 << 16` (the `*_M1` registers are 16-bit);
+    /// Vela's Python core says `tens_dim_range = (1, 65535)`.
+    pub max_dim: usize,
+    /// Largest stride (`stride_range = (1, 3)`); Vela decomposes larger ones, kiln not yet.
+    pub max_stride: usize,
+    /// Largest dilation without decomposition (Regor: dilation > 2 needs `KernelDilation`
+    /// decomposition; `NPU_SET_KERNEL_STRIDE` has one dilation bit per axis).
+    pub max_dilation: usize,
+    /// Largest dilated kernel height (`dilated_height_range = (1, 64)`).
+    pub max_dilated_kernel_height: usize,
+    /// Largest dilated kernel width times height (`dilated_product_range = (1, 64 * 64)`).
+    pub max_dilated_kernel_product: usize,
+    /// Largest top/left padding (7-bit `NPU_SET_IFM_PAD_TOP/LEFT`).
+    pub max_pad_top_left: usize,
+    /// Largest bottom/right padding (8-bit `NPU_SET_IFM_PAD_BOTTOM/RIGHT`).
+    pub max_pad_bottom_right: usize,
+    /// Largest absolute weight sum per output channel with an 8-bit IFM (`127 * 65536`).
+    pub max_weight_sum_8bit: i64,
+    /// The same with a 16-bit IFM (U55/U65: also `127 * 65536`; U85 has 2130706432).
+    pub max_weight_sum_16bit: i64,
+    /// Bits an int64 bias must fit in (signed).
+    pub bias_bits: u32,
+    /// Largest kernel side of a padded average pool (`filter_range = (1, 8)`).
+    pub max_padded_avgpool_kernel: usize,
+    /// Largest pooling kernel height (`filter_height_range = (1, 256)`).
+    pub max_pool_kernel_height: usize,
+    /// Largest pooling kernel area (`filter_product_range = (1, 256 * 256)`).
+    pub max_pool_kernel_product: usize,
+    /// Largest softmax IFM width times height (Regor: `W * H <= 1 << 16`).
+    pub max_softmax_area: usize,
+    /// Largest reduced Mean axis (`MAX_MEAN_KERNEL_SIZE = 64 * 64`).
+    pub max_mean_axis: usize,
+    /// Largest number of elements a Mean reduces, int8 (`1 << 24`).
+    pub max_mean_elements_i8: usize,
+    /// The same for uint8 (`1 << 23`).
+    pub max_mean_elements_u8: usize,
+    /// The same for int16 (`1 << 16`).
+    pub max_mean_elements_i16: usize,
+    /// Nearest-neighbour resize factors (2x/4x/8x).
+    pub resize_factors: &'static [usize],
+    /// 8/16-bit transposes the hardware does directly (NWHC, NHCW, NCWH, and NWCH, NCHW by
+    /// decomposition): largest `N*H`, `W` and `C` (`1 << 16`).
+    pub max_transpose_axis: usize,
+    /// Other 8/16-bit transposes: largest element count (`1 << 16`).
+    pub max_transpose_elements: usize,
+    /// 32-bit identity (NHWC) transpose: largest depth (Regor's code: `1 << 15`).
+    pub max_transpose32_depth: usize,
+    /// 32-bit NWHC transpose: largest depth (`1 << 14`).
+    pub max_transpose32_nwhc_depth: usize,
+}
+
+static ETHOS_U55_U65: NpuLimits = NpuLimits {
+    family: "Ethos-U55/Ethos-U65",
+    feature_map_dtypes: &[DType::I8, DType::U8, DType::I16],
+    fused_activation_dtypes: &[DType::I8, DType::U8, DType::I16],
+    weight_dtypes: &[DType::I8],
+    max_rank: 4,
+    max_dim: 1 << 16,
+    max_stride: 3,
+    max_dilation: 2,
+    max_dilated_kernel_height: 64,
+    max_dilated_kernel_product: 64 * 64,
+    max_pad_top_left: 127,
+    max_pad_bottom_right: 255,
+    max_weight_sum_8bit: 127 * 65536,
+    max_weight_sum_16bit: 127 * 65536,
+    bias_bits: 40,
+    max_padded_avgpool_kernel: 8,
+    max_pool_kernel_height: 256,
+    max_pool_kernel_product: 256 * 256,
+    max_softmax_area: 1 << 16,
+    max_mean_axis: 64 * 64,
+    max_mean_elements_i8: 1 << 24,
+    max_mean_elements_u8: 1 << 23,
+    max_mean_elements_i16: 1 << 16,
+    resize_factors: &[2, 4, 8],
+    max_transpose_axis: 1 << 16,
+    max_transpose_elements: 1 << 16,
+    max_transpose32_depth: 1 << 15,
+    max_transpose32_nwhc_depth: 1 << 14,
+};
+
+/// The limits of a family (U55 and U65 share one table).
+pub fn limits(family_is_u65: bool) -> &'static NpuLimits {
+    let _ = family_is_u65;
+    &ETHOS_U55_U65
+}
+
+/// Every constraint, in table order, for `kiln targets`-style listings and docs.
+pub fn all_constraints() -> &'static [Constraint] {
+    ALL
+}
+
+/// True for the operators whose feature maps may be int32 (Vela's `supported_int32_tensor_ops`
+/// and Regor's `Constraint32bitOps`, restricted to IR operators).
+pub fn int32_feature_map(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Add { .. } | Op::Sub { .. } | Op::Mul { .. } | Op::Reshape | Op::Transpose { .. }
+    )
+}
+
+impl Constraint {
+    /// The Vela source file (or kiln) the rule comes from.
+    pub fn source(self) -> &'static str {
+        use Constraint::*;
+        match self {
+            UnsupportedOperator | FeatureMapType => REGOR_U55,
+            Operands | ConvGroups | WeightZeroPoint | WeightQuantAxis | DepthwiseShape
+            | MeanAxes => KILN,
+            Quantized | QuantScale | Rank | InOutTypes | BinaryInputTypes | InOutShapes
+            | SoftmaxBeta | PadOutputShape | ConcatShapes | ReshapeQuant | ReshapeElements
+            | EightBitInput | ConvWeightShape => SEM,
+            PerAxisQuant | Batch | FusedActivationType | WeightsConstant | WeightsType
+            | StrideRange | DilatedKernelHeight | DilatedKernelProduct | Broadcast | PadDims
+            | ResizeAttrs => PY,
+            ZeroPoint | DimensionRange | DilationRange => ARCH_U55,
+            PaddingRange => REGS,
+            FullyConnectedShape | BiasConstant | BiasType | BiasShape | AvgPoolPaddedKernel
+            | PoolKernelHeight | PoolKernelProduct | MinMaxQuant | SoftmaxArea
+            | MeanDepthReduction | MeanAxisSize | MeanElements => REGOR,
+            WeightSum | BroadcastOneInput | ResizeScale | TransposePerm => REGOR_U55,
+        }
+    }
+
+    /// The rule in words with the numbers of `l`.
+    pub fn rule(self, l: &NpuLimits) -> String {
+        use Constraint::*;
+        let types = |t: &[DType]| {
+            t.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match self {
+            UnsupportedOperator => {
+                "The operator must be one the NPU runs (MatMul and Dequantize are not)".into()
+            }
+            Operands => "Operations must have their input feature maps (and weights) and exactly one output feature map".into(),
+            FeatureMapType => format!(
+                "Feature maps must be of type {} (i32 only for Add, Sub, Mul, Reshape and Transpose); floating-point, 64-bit and boolean tensors are not supported",
+                types(l.feature_map_dtypes)
+            ),
+            Quantized => "Input(s), Output and Weight tensors must have quantization parameters (Pad and Transpose excepted)".into(),
+            QuantScale => "Quantization scales must be positive and finite".into(),
+            PerAxisQuant => "Per-axis quantization is only supported for the weights of Conv2d, DepthwiseConv2d and FullyConnected".into(),
+            ZeroPoint => "Zero-points must be within the data type's range: non-negative for unsigned types and 0 for i32".into(),
+            Rank => format!("Input(s) and Output tensors must not be greater than {}D", l.max_rank),
+            DimensionRange => format!("Tensor dimensions must be in the range [1, {}]", l.max_dim),
+            Batch => "IFM Tensor batch size must be 1 (FullyConnected, Softmax and Reshape excepted)".into(),
+            FusedActivationType => format!(
+                "If a fused activation function is present, the Output tensor must be one of type: {}",
+                types(l.fused_activation_dtypes)
+            ),
+            EightBitInput => "IFM must be i8 or u8 (HardSwish, HardSigmoid)".into(),
+            ConvGroups => "Convolutions must be dense (groups = 1); depthwise convolutions are DepthwiseConv2d".into(),
+            ConvWeightShape => "Convolution weights must be OHWI with O the OFM depth and I the IFM depth".into(),
+            DepthwiseShape => "Depthwise weights must be [1, kh, kw, C*M] with C the IFM depth, M the depth multiplier and C*M the OFM depth".into(),
+            FullyConnectedShape => "FullyConnected weights must be [N, K], the input must reshape to [batch, K] and the output must be [batch, N]".into(),
+            WeightsConstant => "Weight tensor must be constant".into(),
+            WeightsType => format!("Weight tensor must be of type: {}", types(l.weight_dtypes)),
+            WeightZeroPoint => "Weights must be quantized symmetrically (zero point 0), per tensor or per output channel".into(),
+            WeightQuantAxis => "Per-channel weight quantization must have one scale per output channel, along the output-channel axis".into(),
+            WeightSum => format!(
+                "The sum of absolute weights of an output channel cannot exceed {} for an 8-bit IFM and {} for a 16-bit IFM",
+                l.max_weight_sum_8bit, l.max_weight_sum_16bit
+            ),
+            BiasConstant => "Optional Bias tensor must be constant".into(),
+            BiasType => format!(
+                "Optional Bias tensor must be i32, or i64 with values that fit within {} bits",
+                l.bias_bits
+            ),
+            BiasShape => "Optional Bias tensor must be 1D with one value per output channel".into(),
+            StrideRange => format!(
+                "Stride values for both width and height must be in the range [1, {}] (Conv2d and AvgPool2d: any stride along an output dimension of size 1)",
+                l.max_stride
+            ),
+            DilationRange => format!(
+                "Dilation factor values for both width and height must be in the range [1, {}]",
+                l.max_dilation
+            ),
+            DilatedKernelHeight => format!(
+                "Dilated kernel height must be in the range [1, {}]",
+                l.max_dilated_kernel_height
+            ),
+            DilatedKernelProduct => format!(
+                "Product of dilated kernel width and height must be in the range [1, {}]",
+                l.max_dilated_kernel_product
+            ),
+            PaddingRange => format!(
+                "Top and left padding must be at most {}, bottom and right padding at most {}",
+                l.max_pad_top_left, l.max_pad_bottom_right
+            ),
+            AvgPoolPaddedKernel => format!(
+                "With padding, AvgPool2d kernel width and height must be in the range [1, {}]",
+                l.max_padded_avgpool_kernel
+            ),
+            PoolKernelHeight => format!(
+                "Kernel height must be in the range [1, {}] (MaxPool2d, and AvgPool2d without padding)",
+                l.max_pool_kernel_height
+            ),
+            PoolKernelProduct => format!(
+                "Product of kernel width and height must be in the range [1, {}] (MaxPool2d, and AvgPool2d without padding)",
+                l.max_pool_kernel_product
+            ),
+            InOutTypes => "IFM and OFM data types must match".into(),
+            BinaryInputTypes => "Both Input data types must match; for signed inputs the OFM must be signed, for unsigned inputs the same type or i32".into(),
+            InOutShapes => "IFM and OFM shapes must match".into(),
+            Broadcast => "Broadcasting is only allowed for rank indices with dimension 1, from either IFM1 or IFM2, and the OFM must have the broadcast shape".into(),
+            BroadcastOneInput => "One input tensor must match the shape of the output tensor".into(),
+            MinMaxQuant => "Both Input quantization parameters must match OFM quantization parameters".into(),
+            SoftmaxBeta => "Beta value needs to be positive".into(),
+            SoftmaxArea => format!(
+                "The product of IFM width and height must be at most {}",
+                l.max_softmax_area
+            ),
+            MeanAxes => "Mean axes must be distinct axes of the input".into(),
+            MeanDepthReduction => "Reduction over depth is only supported if any of h, w, c == 1".into(),
+            MeanAxisSize => format!("Each reduced axis must be at most {}", l.max_mean_axis),
+            MeanElements => format!(
+                "Amount of reduced elements cannot exceed: {} (i8), {} (u8), {} (i16)",
+                l.max_mean_elements_i8, l.max_mean_elements_u8, l.max_mean_elements_i16
+            ),
+            PadDims => "The pad input must be 3D or 4D, and only width and height can be padded".into(),
+            PadOutputShape => "Shape of output tensor must equal the input shape plus padding".into(),
+            ConcatShapes => "All inputs must have the OFM's rank and dimensions except along the axis, and their sizes along the axis must add up to the OFM's".into(),
+            ReshapeQuant => "Input and output quantisation must match".into(),
+            ReshapeElements => "Input and output number of elements must match".into(),
+            ResizeScale => format!(
+                "Resize: IFM H == W == 1, or IFM shape == OFM shape, or OFM H and W are {}x IFM H and W (OFM-1 over IFM-1 with align_corners; one of H, W may instead be 1 with scale 1); batch and depth unchanged",
+                l.resize_factors
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect::<Vec<_>>()
+                    .join("x/")
+            ),
+            ResizeAttrs => "Both align_corners and half_pixel_centers can't be True".into(),
+            TransposePerm => format!(
+                "Transpose: i8/i16 any permutation, with N*H, W and C at most {} for NWHC/NHCW/NCWH/NWCH/NCHW and at most {} elements for others; i32 only NHWC (C <= {}), NWHC (N == 1, C <= {}) and NHCW (N*H, W, C <= {})",
+                l.max_transpose_axis,
+                l.max_transpose_elements,
+                l.max_transpose32_depth,
+                l.max_transpose32_nwhc_depth,
+                l.max_transpose_axis
+            ),
+        }
+    }
 }
 
 impl fmt::Display for Constraint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let l = &LIMITS;
-        match self {
-            Constraint::Int8Activations => {
-                write!(f, "Input and output tensors must be int8 with quantization")
-            }
-            Constraint::Shape => write!(f, "Tensors must have batch 1 and at most 4 dimensions"),
-            Constraint::DimensionRange => write!(
-                f,
-                "Tensor dimensions must be in the range [1, {}]",
-                l.max_dim
-            ),
-            Constraint::StrideRange => write!(
-                f,
-                "Stride values for both width and height must be in the range [1, {}]",
-                l.max_stride
-            ),
-            Constraint::DilationRange => write!(
-                f,
-                "Dilation factor values for both width and height must be in the range [1, {}]",
-                l.max_dilation
-            ),
-            Constraint::DilatedHeight => write!(
-                f,
-                "Dilated kernel height must be in the range [1, {}]",
-                l.max_dilated_height
-            ),
-            Constraint::DilatedProduct => write!(
-                f,
-                "Product of dilated kernel width and height must be in the range [1, {}]",
-                l.max_dilated_product
-            ),
-            Constraint::ConstantWeights => write!(
-                f,
-                "Weights must be constant int8 with quantization and zero point 0"
-            ),
-            Constraint::WeightSum => write!(
-                f,
-                "The sum of the absolute weights of an output channel cannot exceed {}",
-                l.max_weight_sum
-            ),
-            Constraint::Bias => {
-                write!(f, "Optional bias must be constant int32 and fit in 40 bits")
-            }
-            Constraint::PaddedPoolKernel => write!(
-                f,
-                "With padding, the pooling kernel width and height must be in the range [1, {}]",
-                l.max_padded_pool_kernel
-            ),
-            Constraint::PoolKernelHeight => write!(
-                f,
-                "Pooling kernel height must be in the range [1, {}]",
-                l.max_pool_kernel_height
-            ),
-            Constraint::PoolKernelProduct => write!(
-                f,
-                "Product of pooling kernel width and height must be in the range [1, {}]",
-                l.max_pool_kernel_product
-            ),
-            Constraint::Broadcast => write!(
-                f,
-                "Elementwise operands must have equal shapes or dimensions of size 1"
-            ),
-        }
+        f.write_str(&self.rule(&ETHOS_U55_U65))
     }
 }
 
-/// Why an operator cannot run on the NPU: the rule and the actual numbers.
+/// Why an operator cannot run on the NPU: the constraint's id and a sentence with the actual numbers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
     /// The rule.
     pub constraint: Constraint,
-    /// What the model has, in words.
+    /// What the node has, in words and numbers (self-contained: names the tensor and the limit).
     pub detail: String,
 }
 
-/// The numbers of the rules (the same on U55 and U65 in Vela's checks).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NpuLimits {
-    /// Largest tensor dimension.
-    pub max_dim: usize,
-    /// Largest stride.
-    pub max_stride: usize,
-    /// Largest dilation.
-    pub max_dilation: usize,
-    /// Largest dilated kernel height.
-    pub max_dilated_height: usize,
-    /// Largest dilated kernel area.
-    pub max_dilated_product: usize,
-    /// Largest sum of absolute weights per output channel.
-    pub max_weight_sum: i64,
-    /// Largest padded pooling kernel side.
-    pub max_padded_pool_kernel: usize,
-    /// Largest pooling kernel height.
-    pub max_pool_kernel_height: usize,
-    /// Largest pooling kernel area.
-    pub max_pool_kernel_product: usize,
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (rule: {})", self.detail, self.constraint)
+    }
 }
 
-const LIMITS: NpuLimits = NpuLimits {
-    max_dim: 65535,
-    max_stride: 3,
-    max_dilation: 2,
-    max_dilated_height: 64,
-    max_dilated_product: 64 * 64,
-    max_weight_sum: 127 * 65536,
-    max_padded_pool_kernel: 8,
-    max_pool_kernel_height: 256,
-    max_pool_kernel_product: 256 * 256,
-};
-
-/// The limits of a family (U55 and U65 share them).
-pub fn limits(_family_is_u65: bool) -> &'static NpuLimits {
-    &LIMITS
+/// What the NPU can do with node `n` of `g`: `Ok(())` or every violated constraint (all of
+/// them, not only the first). Never panics on malformed nodes (they violate [`Constraint::Operands`]).
+pub fn check(g: &Graph, n: &Node, limits: &NpuLimits) -> Result<(), Vec<Violation>> {
+    let mut c = Checker {
+        g,
+        n,
+        l: limits,
+        v: Vec::new(),
+    };
+    c.run();
+    if c.v.is_empty() {
+        Ok(())
+    } else {
+        Err(c.v)
+    }
 }
 
-/// Every rule, for listings.
-pub fn all_constraints() -> &'static [Constraint] {
-    use Constraint::*;
-    &[
-        Int8Activations,
-        Shape,
-        DimensionRange,
-        StrideRange,
-        DilationRange,
-        DilatedHeight,
-        DilatedProduct,
-        ConstantWeights,
-        WeightSum,
-        Bias,
-        PaddedPoolKernel,
-        PoolKernelHeight,
-        PoolKernelProduct,
-        Broadcast,
-    ]
+/// The tensors of a node by role.
+struct Roles {
+    ifms: Vec<TensorId>,
+    weights: Option<TensorId>,
+    bias: Option<TensorId>,
+    ofm: TensorId,
 }
 
-/// What the NPU can do with node `n` of `g`: `Ok` or every violated rule.
-pub fn check(g: &Graph, n: &Node, l: &NpuLimits) -> Result<(), Vec<Violation>> {
-    let mut v = Vec::new();
-    let mut bad = |constraint: Constraint, detail: String| v.push(Violation { constraint, detail });
-    let fc = matches!(n.op, Op::FullyConnected { .. });
-    let weighted = matches!(
-        n.op,
+struct Checker<'a> {
+    g: &'a Graph,
+    n: &'a Node,
+    l: &'a NpuLimits,
+    v: Vec<Violation>,
+}
+
+fn is_weighted(op: &Op) -> bool {
+    matches!(
+        op,
         Op::Conv2d { .. } | Op::DepthwiseConv2d { .. } | Op::FullyConnected { .. }
-    );
-    let activations: Vec<TensorId> = n
-        .inputs
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !(weighted && *i > 0))
-        .filter_map(|(_, t)| *t)
-        .chain(n.outputs.iter().copied())
-        .collect();
-    for &t in &activations {
-        let ten = g.tensor(t);
-        if ten.dtype != DType::I8 || ten.quant.is_none() {
-            bad(
-                Constraint::Int8Activations,
+    )
+}
+
+fn is_binary(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Add { .. } | Op::Sub { .. } | Op::Mul { .. } | Op::Maximum | Op::Minimum
+    )
+}
+
+fn fused_act(op: &Op) -> Option<Act> {
+    match op {
+        Op::Conv2d { act, .. }
+        | Op::DepthwiseConv2d { act, .. }
+        | Op::FullyConnected { act }
+        | Op::Add { act }
+        | Op::Sub { act }
+        | Op::Mul { act }
+        | Op::AvgPool2d { act, .. }
+        | Op::MaxPool2d { act, .. } => Some(*act),
+        _ => None,
+    }
+}
+
+fn is_activation(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Logistic
+            | Op::Tanh
+            | Op::HardSwish
+            | Op::HardSigmoid { .. }
+            | Op::LeakyRelu { .. }
+            | Op::Relu
+            | Op::Relu6
+            | Op::ReluN1To1
+            | Op::Clip { .. }
+    )
+}
+
+fn int_range(d: DType) -> Option<(i64, i64)> {
+    Some(match d {
+        DType::I8 => (i8::MIN as i64, i8::MAX as i64),
+        DType::U8 => (0, u8::MAX as i64),
+        DType::I16 => (i16::MIN as i64, i16::MAX as i64),
+        DType::I32 => (i32::MIN as i64, i32::MAX as i64),
+        DType::I64 => (i64::MIN, i64::MAX),
+        DType::F32 | DType::Bool => return None,
+    })
+}
+
+fn is_signed(d: DType) -> bool {
+    matches!(d, DType::I8 | DType::I16 | DType::I32 | DType::I64)
+}
+
+/// Integer values of a constant tensor (None for float, missing or short data).
+fn int_values(t: &Tensor) -> Option<Vec<i64>> {
+    let d = t.data.as_deref()?;
+    if d.len() != t.nbytes() {
+        return None;
+    }
+    Some(match t.dtype {
+        DType::I8 => d.iter().map(|&b| b as i8 as i64).collect(),
+        DType::U8 | DType::Bool => d.iter().map(|&b| b as i64).collect(),
+        DType::I16 => d
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]) as i64)
+            .collect(),
+        DType::I32 => d
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
+            .collect(),
+        DType::I64 => d
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect(),
+        DType::F32 => return None,
+    })
+}
+
+/// `shape` left-padded with ones to 4 dimensions (None above 4).
+fn pad4(shape: &[usize]) -> Option<[usize; 4]> {
+    let k = 4usize.checked_sub(shape.len())?;
+    let mut s = [1; 4];
+    s[k..].copy_from_slice(shape);
+    Some(s)
+}
+
+/// NumPy broadcast of two shapes (None when a pair is neither equal nor 1).
+fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let r = a.len().max(b.len());
+    let at = |s: &[usize], i: usize| {
+        if i < r - s.len() {
+            1
+        } else {
+            s[i - (r - s.len())]
+        }
+    };
+    (0..r)
+        .map(|i| {
+            let (x, y) = (at(a, i), at(b, i));
+            if x == y || y == 1 {
+                Some(x)
+            } else if x == 1 {
+                Some(y)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Equal shapes once leading ones are dropped (`[4, 8]` and `[1, 4, 8]`).
+fn same_up_to_leading_ones(a: &[usize], b: &[usize]) -> bool {
+    let strip = |s: &[usize]| -> Vec<usize> { s.iter().copied().skip_while(|&d| d == 1).collect() };
+    strip(a) == strip(b)
+}
+
+fn quant_eq(a: &Option<Quant>, b: &Option<Quant>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.scale == b.scale && a.zero_point == b.zero_point,
+        _ => false,
+    }
+}
+
+impl<'a> Checker<'a> {
+    fn bad(&mut self, constraint: Constraint, detail: String) {
+        self.v.push(Violation { constraint, detail });
+    }
+
+    fn t(&self, id: TensorId) -> &'a Tensor {
+        self.g.tensor(id)
+    }
+
+    fn run(&mut self) {
+        let n = self.n;
+        if matches!(n.op, Op::MatMul | Op::Dequantize) {
+            self.bad(
+                Constraint::UnsupportedOperator,
+                format!("{} does not run on the NPU", n.op.name()),
+            );
+            return;
+        }
+        let Some(r) = self.roles() else { return };
+        let ofm = self.t(r.ofm);
+        for &i in &r.ifms {
+            self.feature_map(i, true);
+        }
+        self.feature_map(r.ofm, false);
+        if let Some(act) = fused_act(&n.op) {
+            if act != Act::None && !self.l.fused_activation_dtypes.contains(&ofm.dtype) {
+                self.bad(
+                    Constraint::FusedActivationType,
+                    format!(
+                        "{} has a fused activation and output '{}' is {}",
+                        n.op.name(),
+                        ofm.name,
+                        ofm.dtype
+                    ),
+                );
+            }
+        }
+        if matches!(n.op, Op::HardSwish | Op::HardSigmoid { .. }) {
+            let x = self.t(r.ifms[0]);
+            if !matches!(x.dtype, DType::I8 | DType::U8) {
+                self.bad(
+                    Constraint::EightBitInput,
+                    format!(
+                        "{} input '{}' is {}, not i8 or u8",
+                        n.op.name(),
+                        x.name,
+                        x.dtype
+                    ),
+                );
+            }
+        }
+        self.types_and_shapes(&r);
+        if is_weighted(&n.op) {
+            self.weights(&r);
+        }
+        self.window(&r);
+        self.per_op(&r);
+    }
+
+    /// The node's tensors by role, or `None` (with an [`Constraint::Operands`] violation).
+    fn roles(&mut self) -> Option<Roles> {
+        let n = self.n;
+        let mut missing: Vec<String> = Vec::new();
+        let need = |i: usize, what: &str, missing: &mut Vec<String>| {
+            if n.input(i).is_none() {
+                missing.push(format!("no {what} (operand {i})"));
+            }
+        };
+        let ifms: Vec<TensorId> = match &n.op {
+            Op::Concat { .. } => {
+                if n.inputs.is_empty() || n.inputs.iter().any(Option::is_none) {
+                    missing.push("a missing concatenation input".into());
+                }
+                n.inputs.iter().flatten().copied().collect()
+            }
+            op if is_binary(op) => {
+                need(0, "first input", &mut missing);
+                need(1, "second input", &mut missing);
+                n.input(0).into_iter().chain(n.input(1)).collect()
+            }
+            _ => {
+                need(0, "input", &mut missing);
+                n.input(0).into_iter().collect()
+            }
+        };
+        let weighted = is_weighted(&n.op);
+        if weighted {
+            need(1, "weights", &mut missing);
+        }
+        if n.outputs.len() != 1 {
+            missing.push(format!("{} outputs instead of 1", n.outputs.len()));
+        }
+        let mut all = n.inputs.iter().flatten().chain(n.outputs.iter());
+        if let Some(t) = all.find(|t| t.0 >= self.g.tensors.len()) {
+            missing.push(format!("tensor id {} outside the graph", t.0));
+        }
+        if !missing.is_empty() {
+            self.bad(
+                Constraint::Operands,
+                format!("node '{}' has {}", n.name, missing.join(", ")),
+            );
+            return None;
+        }
+        Some(Roles {
+            ifms,
+            weights: if weighted { n.input(1) } else { None },
+            bias: if weighted { n.input(2) } else { None },
+            ofm: n.outputs[0],
+        })
+    }
+
+    /// The generic rules for one feature map.
+    fn feature_map(&mut self, id: TensorId, is_ifm: bool) {
+        let (n, l, t) = (self.n, self.l, self.t(id));
+        let int32_ok = t.dtype == DType::I32 && int32_feature_map(&n.op);
+        if !l.feature_map_dtypes.contains(&t.dtype) && !int32_ok {
+            let what = match t.dtype {
+                DType::F32 => " (floating point)",
+                DType::I64 => " (64-bit)",
+                DType::I32 => " (i32 only for Add, Sub, Mul, Reshape and Transpose)",
+                _ => "",
+            };
+            self.bad(
+                Constraint::FeatureMapType,
                 format!(
-                    "tensor {} is {}{}",
-                    ten.name,
-                    ten.dtype,
-                    if ten.quant.is_none() {
-                        " without quantization"
-                    } else {
-                        ""
-                    }
+                    "tensor '{}' of {} is {}{what}",
+                    t.name,
+                    n.op.name(),
+                    t.dtype
                 ),
             );
         }
-        if ten.is_const()
-            && !matches!(
-                n.op,
-                Op::Add { .. } | Op::Sub { .. } | Op::Mul { .. } | Op::Maximum | Op::Minimum
-            )
-        {
-            bad(
-                Constraint::Int8Activations,
-                format!("tensor {} is a constant activation", ten.name),
-            );
+        self.quantization(t, !matches!(n.op, Op::Pad { .. } | Op::Transpose { .. }));
+        if let Some(q) = &t.quant {
+            if q.scale.len() > 1 || q.zero_point.len() > 1 {
+                self.bad(
+                    Constraint::PerAxisQuant,
+                    format!(
+                        "feature map '{}' has {} quantization scales (per axis {})",
+                        t.name,
+                        q.scale.len(),
+                        q.axis
+                    ),
+                );
+            }
+            if let Some((lo, hi)) = int_range(t.dtype) {
+                let (lo, hi) = if t.dtype == DType::I32 {
+                    (0, 0)
+                } else {
+                    (lo, hi)
+                };
+                if let Some(z) = q
+                    .zero_point
+                    .iter()
+                    .find(|&&z| !(lo..=hi).contains(&(z as i64)))
+                {
+                    self.bad(
+                        Constraint::ZeroPoint,
+                        format!(
+                            "tensor '{}' ({}) has zero point {z}, outside [{lo}, {hi}]",
+                            t.name, t.dtype
+                        ),
+                    );
+                }
+            }
         }
-        if !fc && (ten.shape.len() > 4 || (ten.shape.len() == 4 && ten.shape[0] != 1)) {
-            bad(
-                Constraint::Shape,
-                format!("tensor {} has shape {:?}", ten.name, ten.shape),
-            );
-        }
-        if let Some(&d) = ten.shape.iter().find(|&&d| d == 0 || d > l.max_dim) {
-            bad(
-                Constraint::DimensionRange,
-                format!("tensor {} has a dimension of {d}", ten.name),
+        self.dims(t);
+        let batch_exempt = matches!(
+            n.op,
+            Op::FullyConnected { .. } | Op::Softmax { .. } | Op::Reshape
+        );
+        if is_ifm && !batch_exempt && t.shape.len() >= 4 && t.shape[0] != 1 {
+            self.bad(
+                Constraint::Batch,
+                format!(
+                    "input '{}' has shape {:?}: batch {}",
+                    t.name, t.shape, t.shape[0]
+                ),
             );
         }
     }
-    let window = match &n.op {
-        Op::Conv2d { win, .. } | Op::DepthwiseConv2d { win, .. } => Some((win, None)),
-        Op::AvgPool2d { kernel, win, .. } | Op::MaxPool2d { kernel, win, .. } => {
-            Some((win, Some(*kernel)))
+
+    /// Quantization present (when `required` and the type is an integer) and scales valid.
+    fn quantization(&mut self, t: &Tensor, required: bool) {
+        match &t.quant {
+            None if required && int_range(t.dtype).is_some() => self.bad(
+                Constraint::Quantized,
+                format!("tensor '{}' ({}) has no quantization", t.name, t.dtype),
+            ),
+            Some(q)
+                if q.scale.is_empty()
+                    || q.zero_point.is_empty()
+                    || q.scale.iter().any(|s| !(s.is_finite() && *s > 0.0)) =>
+            {
+                self.bad(
+                    Constraint::QuantScale,
+                    format!("tensor '{}' has quantization scale {:?}", t.name, q.scale),
+                )
+            }
+            _ => {}
         }
-        _ => None,
-    };
-    if let Some((win, pool)) = window {
-        let out = n
-            .outputs
-            .first()
-            .map(|&y| g.tensor(y).shape.clone())
-            .unwrap_or_default();
-        // A stride along an output dimension of size 1 never moves the window.
-        let moves = |d: usize| out.len() == 4 && out[1 + d] > 1;
-        if (0..2).any(|d| moves(d) && !(1..=l.max_stride).contains(&win.stride[d])) {
-            bad(Constraint::StrideRange, format!("stride {:?}", win.stride));
+    }
+
+    /// Rank and dimension range of a tensor.
+    fn dims(&mut self, t: &Tensor) {
+        let l = self.l;
+        if t.shape.len() > l.max_rank {
+            self.bad(
+                Constraint::Rank,
+                format!(
+                    "tensor '{}' has shape {:?}: {} dimensions, more than {}",
+                    t.name,
+                    t.shape,
+                    t.shape.len(),
+                    l.max_rank
+                ),
+            );
+        }
+        if let Some(&d) = t.shape.iter().find(|&&d| d == 0 || d > l.max_dim) {
+            self.bad(
+                Constraint::DimensionRange,
+                format!(
+                    "tensor '{}' has shape {:?}: dimension {d} outside [1, {}]",
+                    t.name, t.shape, l.max_dim
+                ),
+            );
+        }
+    }
+
+    fn types_and_shapes(&mut self, r: &Roles) {
+        let n = self.n;
+        let ofm = self.t(r.ofm);
+        let same_types = is_activation(&n.op)
+            || matches!(
+                n.op,
+                Op::AvgPool2d { .. }
+                    | Op::MaxPool2d { .. }
+                    | Op::Maximum
+                    | Op::Minimum
+                    | Op::Softmax { .. }
+                    | Op::Mean { .. }
+                    | Op::Concat { .. }
+                    | Op::Pad { .. }
+                    | Op::Transpose { .. }
+                    | Op::Reshape
+                    | Op::ResizeNearest { .. }
+            );
+        if same_types {
+            for &i in &r.ifms {
+                let x = self.t(i);
+                if x.dtype != ofm.dtype {
+                    self.bad(
+                        Constraint::InOutTypes,
+                        format!(
+                            "{} input '{}' is {} but output '{}' is {}",
+                            n.op.name(),
+                            x.name,
+                            x.dtype,
+                            ofm.name,
+                            ofm.dtype
+                        ),
+                    );
+                }
+            }
+        }
+        if matches!(n.op, Op::Add { .. } | Op::Sub { .. } | Op::Mul { .. }) {
+            let (a, b) = (self.t(r.ifms[0]), self.t(r.ifms[1]));
+            let out_ok = if is_signed(a.dtype) {
+                is_signed(ofm.dtype)
+            } else {
+                ofm.dtype == a.dtype || ofm.dtype == DType::I32
+            };
+            if a.dtype != b.dtype || !out_ok {
+                self.bad(
+                    Constraint::BinaryInputTypes,
+                    format!(
+                        "{} has inputs {} and {} and output {}",
+                        n.op.name(),
+                        a.dtype,
+                        b.dtype,
+                        ofm.dtype
+                    ),
+                );
+            }
+        }
+        if is_activation(&n.op) || matches!(n.op, Op::Softmax { .. } | Op::Quantize { .. }) {
+            let x = self.t(r.ifms[0]);
+            if x.shape != ofm.shape {
+                self.bad(
+                    Constraint::InOutShapes,
+                    format!(
+                        "{} input '{}' has shape {:?} but output '{}' has {:?}",
+                        n.op.name(),
+                        x.name,
+                        x.shape,
+                        ofm.name,
+                        ofm.shape
+                    ),
+                );
+            }
+        }
+        if is_binary(&n.op) {
+            let (a, b) = (self.t(r.ifms[0]), self.t(r.ifms[1]));
+            let fits = broadcast(&a.shape, &b.shape)
+                .is_some_and(|s| same_up_to_leading_ones(&s, &ofm.shape));
+            if !fits {
+                self.bad(
+                    Constraint::Broadcast,
+                    format!(
+                        "{} operand shapes {:?} and {:?} do not broadcast to the output's {:?}",
+                        n.op.name(),
+                        a.shape,
+                        b.shape,
+                        ofm.shape
+                    ),
+                );
+            } else if !same_up_to_leading_ones(&a.shape, &ofm.shape)
+                && !same_up_to_leading_ones(&b.shape, &ofm.shape)
+            {
+                self.bad(
+                    Constraint::BroadcastOneInput,
+                    format!(
+                        "neither operand shape {:?} nor {:?} equals the output's {:?}",
+                        a.shape, b.shape, ofm.shape
+                    ),
+                );
+            }
+            if matches!(n.op, Op::Maximum | Op::Minimum) {
+                for x in [a, b] {
+                    if !quant_eq(&x.quant, &ofm.quant) {
+                        self.bad(
+                            Constraint::MinMaxQuant,
+                            format!(
+                                "input '{}' is quantized {} but output '{}' {}",
+                                x.name,
+                                describe_q(&x.quant),
+                                ofm.name,
+                                describe_q(&ofm.quant)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Weights and bias of Conv2d, DepthwiseConv2d and FullyConnected.
+    fn weights(&mut self, r: &Roles) {
+        let (n, l) = (self.n, self.l);
+        let Some(wid) = r.weights else { return };
+        let (x, w, y) = (self.t(r.ifms[0]), self.t(wid), self.t(r.ofm));
+        // Weight shape against the feature maps; `oc` = output channels, `oc_axis` = their axis.
+        let mut shape_ok = true;
+        let (oc, oc_axis) = match &n.op {
+            Op::Conv2d { groups, .. } => {
+                if *groups != 1 {
+                    self.bad(
+                        Constraint::ConvGroups,
+                        format!(
+                            "grouped convolution with {groups} groups (depthwise ones are DepthwiseConv2d)"
+                        ),
+                    );
+                }
+                let ic = x.shape.last().copied().unwrap_or(0);
+                let yc = y.shape.last().copied().unwrap_or(0);
+                if w.shape.len() != 4
+                    || x.shape.len() != 4
+                    || y.shape.len() != 4
+                    || w.shape[3] * groups != ic
+                    || w.shape[0] != yc
+                {
+                    shape_ok = false;
+                    self.bad(
+                        Constraint::ConvWeightShape,
+                        format!(
+                            "weights '{}' have shape {:?} for input {:?} and output {:?}",
+                            w.name, w.shape, x.shape, y.shape
+                        ),
+                    );
+                }
+                (w.shape.first().copied().unwrap_or(0), 0)
+            }
+            Op::DepthwiseConv2d {
+                depth_multiplier, ..
+            } => {
+                let ic = x.shape.last().copied().unwrap_or(0);
+                let yc = y.shape.last().copied().unwrap_or(0);
+                let m = *depth_multiplier;
+                if w.shape.len() != 4
+                    || x.shape.len() != 4
+                    || y.shape.len() != 4
+                    || m == 0
+                    || w.shape[0] != 1
+                    || w.shape[3] != ic * m
+                    || yc != ic * m
+                {
+                    shape_ok = false;
+                    self.bad(
+                        Constraint::DepthwiseShape,
+                        format!(
+                            "weights '{}' have shape {:?} with depth multiplier {m} for input {:?} and output {:?}",
+                            w.name, w.shape, x.shape, y.shape
+                        ),
+                    );
+                }
+                (
+                    w.shape.last().copied().unwrap_or(0),
+                    w.shape.len().max(1) - 1,
+                )
+            }
+            _ => {
+                let fits = w.shape.len() == 2 && w.shape[1] > 0 && {
+                    let (nn, k) = (w.shape[0], w.shape[1]);
+                    let batch = x.numel() / k;
+                    x.numel() % k == 0 && y.shape.last() == Some(&nn) && y.numel() == batch * nn
+                };
+                if !fits {
+                    shape_ok = false;
+                    self.bad(
+                        Constraint::FullyConnectedShape,
+                        format!(
+                            "weights '{}' have shape {:?} for input {:?} and output {:?}",
+                            w.name, w.shape, x.shape, y.shape
+                        ),
+                    );
+                }
+                (w.shape.first().copied().unwrap_or(0), 0)
+            }
+        };
+        if !w.is_const() {
+            self.bad(
+                Constraint::WeightsConstant,
+                format!("weights '{}' are not constant", w.name),
+            );
+        }
+        if !l.weight_dtypes.contains(&w.dtype) {
+            self.bad(
+                Constraint::WeightsType,
+                format!("weights '{}' are {}", w.name, w.dtype),
+            );
+        }
+        self.quantization(w, true);
+        self.dims(w);
+        if let Some(q) = &w.quant {
+            if let Some(z) = q.zero_point.iter().find(|&&z| z != 0) {
+                self.bad(
+                    Constraint::WeightZeroPoint,
+                    format!("weights '{}' have zero point {z}", w.name),
+                );
+            }
+            let per_channel = q.scale.len() > 1 || q.zero_point.len() > 1;
+            let counts_ok = [q.scale.len(), q.zero_point.len()]
+                .iter()
+                .all(|&c| c == 1 || c == oc);
+            if per_channel && (q.axis != oc_axis || !counts_ok) {
+                self.bad(
+                    Constraint::WeightQuantAxis,
+                    format!(
+                        "weights '{}' have {} scales along axis {}; the {oc} output channels are axis {oc_axis}",
+                        w.name,
+                        q.scale.len(),
+                        q.axis
+                    ),
+                );
+            }
+        }
+        if shape_ok && oc > 0 && w.dtype.size() == 1 {
+            if let Some(vals) = int_values(w) {
+                let zp = |o: usize| -> i64 {
+                    w.quant.as_ref().map_or(0, |q| match q.zero_point.len() {
+                        0 => 0,
+                        1 => q.zero_point[0] as i64,
+                        _ => q.zero_point.get(o).copied().unwrap_or(0) as i64,
+                    })
+                };
+                let sums: Vec<i64> = if matches!(n.op, Op::DepthwiseConv2d { .. }) {
+                    let mut s = vec![0i64; oc];
+                    for (i, v) in vals.iter().enumerate() {
+                        s[i % oc] += (v - zp(i % oc)).abs();
+                    }
+                    s
+                } else {
+                    let per = vals.len() / oc.max(1);
+                    (0..oc)
+                        .map(|o| {
+                            vals[o * per..(o + 1) * per]
+                                .iter()
+                                .map(|v| (v - zp(o)).abs())
+                                .sum()
+                        })
+                        .collect()
+                };
+                let limit = if x.dtype.size() == 2 {
+                    l.max_weight_sum_16bit
+                } else {
+                    l.max_weight_sum_8bit
+                };
+                if let Some((o, s)) = sums.iter().enumerate().find(|(_, &s)| s > limit) {
+                    self.bad(
+                        Constraint::WeightSum,
+                        format!(
+                            "output channel {o} of weights '{}' has an absolute weight sum of {s}, above {limit}",
+                            w.name
+                        ),
+                    );
+                }
+            }
+        }
+        let Some(bid) = r.bias else { return };
+        let b = self.t(bid);
+        if !b.is_const() {
+            self.bad(
+                Constraint::BiasConstant,
+                format!("bias '{}' is not constant", b.name),
+            );
+        }
+        match b.dtype {
+            DType::I32 => {}
+            DType::I64 => {
+                let half = 1i64 << (l.bias_bits - 1);
+                if let Some(v) = int_values(b)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|v| !(-half..half).contains(v))
+                {
+                    self.bad(
+                        Constraint::BiasType,
+                        format!(
+                            "i64 bias '{}' holds {v}, which does not fit in {} bits",
+                            b.name, l.bias_bits
+                        ),
+                    );
+                }
+            }
+            d => self.bad(Constraint::BiasType, format!("bias '{}' is {d}", b.name)),
+        }
+        if b.shape.len() != 1 || b.shape[0] != oc {
+            self.bad(
+                Constraint::BiasShape,
+                format!(
+                    "bias '{}' has shape {:?} for {oc} output channels",
+                    b.name, b.shape
+                ),
+            );
+        }
+    }
+
+    /// Stride, dilation, kernel and padding of convolutions and pools.
+    fn window(&mut self, r: &Roles) {
+        let (n, l) = (self.n, self.l);
+        let (win, pool) = match &n.op {
+            Op::Conv2d { win, .. } | Op::DepthwiseConv2d { win, .. } => (win, None),
+            Op::AvgPool2d { kernel, win, .. } | Op::MaxPool2d { kernel, win, .. } => {
+                (win, Some(*kernel))
+            }
+            _ => return,
+        };
+        let y = &self.t(r.ofm).shape;
+        // Vela's `constraint_stride_width_no_upper_limit`: Conv2d and AvgPool2d ignore the stride
+        // along an output dimension of size 1 (the window never moves).
+        let may_ignore = matches!(n.op, Op::Conv2d { .. } | Op::AvgPool2d { .. });
+        let stride_ok = (0..2).all(|d| {
+            (1..=l.max_stride).contains(&win.stride[d])
+                || (may_ignore && y.len() == 4 && y[1 + d] == 1 && win.stride[d] >= 1)
+        });
+        if !stride_ok {
+            self.bad(
+                Constraint::StrideRange,
+                format!(
+                    "stride (h, w) = ({}, {}) is outside [1, {}]",
+                    win.stride[0], win.stride[1], l.max_stride
+                ),
+            );
+        }
+        let [top, left, bottom, right] = win.pads;
+        if top.max(left) > l.max_pad_top_left || bottom.max(right) > l.max_pad_bottom_right {
+            self.bad(
+                Constraint::PaddingRange,
+                format!(
+                    "padding (top, left, bottom, right) = ({top}, {left}, {bottom}, {right}); at most {} top/left and {} bottom/right",
+                    l.max_pad_top_left, l.max_pad_bottom_right
+                ),
+            );
         }
         match pool {
             None => {
                 if win
                     .dilation
                     .iter()
-                    .any(|&d| !(1..=l.max_dilation).contains(&d))
+                    .any(|d| !(1..=l.max_dilation).contains(d))
                 {
-                    bad(
+                    self.bad(
                         Constraint::DilationRange,
-                        format!("dilation {:?}", win.dilation),
+                        format!(
+                            "dilation (h, w) = ({}, {}) is outside [1, {}]",
+                            win.dilation[0], win.dilation[1], l.max_dilation
+                        ),
                     );
                 }
-                if let Some(w) = n.input(1) {
-                    let ws = &g.tensor(w).shape;
-                    if ws.len() == 4 {
-                        let dh = (ws[1] - 1) * win.dilation[0] + 1;
-                        let dw = (ws[2] - 1) * win.dilation[1] + 1;
-                        if dh > l.max_dilated_height {
-                            bad(
-                                Constraint::DilatedHeight,
-                                format!("dilated kernel height {dh}"),
-                            );
-                        }
-                        if dh * dw > l.max_dilated_product {
-                            bad(
-                                Constraint::DilatedProduct,
-                                format!("dilated kernel {dh}x{dw}"),
-                            );
-                        }
-                    }
+                let Some(ws) = r.weights.map(|w| &self.t(w).shape) else {
+                    return;
+                };
+                if ws.len() != 4 {
+                    return;
+                }
+                let dilated = |k: usize, d: usize| k.saturating_sub(1) * d.max(1) + 1;
+                let dh = dilated(ws[1], win.dilation[0]);
+                let dw = dilated(ws[2], win.dilation[1]);
+                if ws[1] == 0 || dh > l.max_dilated_kernel_height {
+                    self.bad(
+                        Constraint::DilatedKernelHeight,
+                        format!(
+                            "kernel {}x{} with dilation {} has dilated height {dh}, outside [1, {}]",
+                            ws[1], ws[2], win.dilation[0], l.max_dilated_kernel_height
+                        ),
+                    );
+                }
+                if ws[2] == 0 || dh * dw > l.max_dilated_kernel_product {
+                    self.bad(
+                        Constraint::DilatedKernelProduct,
+                        format!(
+                            "dilated kernel {dh}x{dw} has {} elements, outside [1, {}]",
+                            dh * dw,
+                            l.max_dilated_kernel_product
+                        ),
+                    );
                 }
             }
-            Some(k) => {
+            Some([kh, kw]) => {
                 let padded = win.pads.iter().any(|&p| p > 0);
-                if padded && k.iter().any(|&s| s > l.max_padded_pool_kernel) {
-                    bad(
-                        Constraint::PaddedPoolKernel,
-                        format!("padded kernel {}x{}", k[0], k[1]),
+                let avg = matches!(n.op, Op::AvgPool2d { .. });
+                let side = 1..=l.max_padded_avgpool_kernel;
+                if avg && padded && !(side.contains(&kh) && side.contains(&kw)) {
+                    self.bad(
+                        Constraint::AvgPoolPaddedKernel,
+                        format!(
+                            "padded average pool has kernel {kh}x{kw}; at most {0}x{0}",
+                            l.max_padded_avgpool_kernel
+                        ),
                     );
                 }
-                if k[0] > l.max_pool_kernel_height {
-                    bad(
-                        Constraint::PoolKernelHeight,
-                        format!("kernel height {}", k[0]),
-                    );
-                }
-                if k[0] * k[1] > l.max_pool_kernel_product {
-                    bad(
-                        Constraint::PoolKernelProduct,
-                        format!("kernel {}x{}", k[0], k[1]),
-                    );
+                if !(avg && padded) {
+                    if !(1..=l.max_pool_kernel_height).contains(&kh) {
+                        self.bad(
+                            Constraint::PoolKernelHeight,
+                            format!(
+                                "pooling kernel height {kh} is outside [1, {}]",
+                                l.max_pool_kernel_height
+                            ),
+                        );
+                    }
+                    if !(1..=l.max_pool_kernel_product).contains(&(kh * kw)) {
+                        self.bad(
+                            Constraint::PoolKernelProduct,
+                            format!(
+                                "pooling kernel {kh}x{kw} has {} elements, outside [1, {}]",
+                                kh * kw,
+                                l.max_pool_kernel_product
+                            ),
+                        );
+                    }
                 }
             }
         }
     }
-    if weighted {
-        match n.input(1).map(|w| g.tensor(w)) {
-            Some(w)
-                if w.dtype == DType::I8
-                    && w.is_const()
-                    && w.quant
-                        .as_ref()
-                        .is_some_and(|q| q.zero_point.iter().all(|&z| z == 0)) =>
-            {
-                let data = w.data.as_deref().unwrap_or(&[]);
-                let per = |o: usize| -> i64 {
-                    match &n.op {
-                        Op::DepthwiseConv2d { .. } => {
-                            let c = *w.shape.last().unwrap_or(&1);
-                            data.iter()
-                                .skip(o)
-                                .step_by(c.max(1))
-                                .map(|&b| (b as i8 as i64).abs())
-                                .sum()
-                        }
-                        _ => {
-                            let per_oc = data.len() / w.shape[0].max(1);
-                            data[o * per_oc..(o + 1) * per_oc]
-                                .iter()
-                                .map(|&b| (b as i8 as i64).abs())
-                                .sum()
-                        }
+
+    /// Operator-specific rules.
+    fn per_op(&mut self, r: &Roles) {
+        let (n, l) = (self.n, self.l);
+        let x = self.t(r.ifms[0]);
+        let y = self.t(r.ofm);
+        match &n.op {
+            Op::Softmax { beta } => {
+                if beta.is_nan() || *beta < 0.0 {
+                    self.bad(Constraint::SoftmaxBeta, format!("softmax has beta {beta}"));
+                }
+                if let Some(s) = pad4(&x.shape) {
+                    if s[1] * s[2] > l.max_softmax_area {
+                        self.bad(
+                            Constraint::SoftmaxArea,
+                            format!(
+                                "softmax input '{}' has shape {:?}: width x height = {}, above {}",
+                                x.name,
+                                x.shape,
+                                s[1] * s[2],
+                                l.max_softmax_area
+                            ),
+                        );
                     }
-                };
-                let channels = match &n.op {
-                    Op::DepthwiseConv2d { .. } => *w.shape.last().unwrap_or(&0),
-                    _ => w.shape[0],
-                };
-                if let Some((o, s)) = (0..channels)
-                    .map(|o| (o, per(o)))
-                    .find(|&(_, s)| s > l.max_weight_sum)
-                {
-                    bad(
-                        Constraint::WeightSum,
-                        format!("output channel {o} has a weight sum of {s}"),
+                }
+            }
+            Op::Mean { axes, .. } => self.mean(x, axes),
+            Op::Pad { pads, .. } => {
+                let rank = x.shape.len();
+                let channel = pads.last().is_some_and(|&(a, b)| a + b > 0);
+                let batch = rank == 4 && pads.first().is_some_and(|&(a, b)| a + b > 0);
+                if pads.len() != rank || !(3..=4).contains(&rank) || channel || batch {
+                    self.bad(
+                        Constraint::PadDims,
+                        format!("pads {pads:?} for input shape {:?}", x.shape),
+                    );
+                }
+                let expect: Vec<usize> = x
+                    .shape
+                    .iter()
+                    .zip(pads)
+                    .map(|(&d, &(a, b))| d + a + b)
+                    .collect();
+                if pads.len() != rank || expect != y.shape {
+                    self.bad(
+                        Constraint::PadOutputShape,
+                        format!(
+                            "input {:?} padded by {pads:?} does not give the output's {:?}",
+                            x.shape, y.shape
+                        ),
                     );
                 }
             }
-            Some(w) => bad(
-                Constraint::ConstantWeights,
+            Op::Concat { axis } => {
+                let axis = *axis;
+                let ok = axis < y.shape.len() && {
+                    let mut sum = 0;
+                    r.ifms.iter().all(|&i| {
+                        let s = &self.t(i).shape;
+                        sum += s.get(axis).copied().unwrap_or(0);
+                        s.len() == y.shape.len()
+                            && s.iter()
+                                .zip(&y.shape)
+                                .enumerate()
+                                .all(|(d, (a, b))| d == axis || a == b)
+                    }) && sum == y.shape[axis]
+                };
+                if !ok {
+                    let shapes: Vec<&Vec<usize>> =
+                        r.ifms.iter().map(|&i| &self.t(i).shape).collect();
+                    self.bad(
+                        Constraint::ConcatShapes,
+                        format!(
+                            "inputs {shapes:?} along axis {axis} do not give the output's {:?}",
+                            y.shape
+                        ),
+                    );
+                }
+            }
+            Op::Reshape => {
+                if !quant_eq(&x.quant, &y.quant) {
+                    self.bad(
+                        Constraint::ReshapeQuant,
+                        format!(
+                            "input '{}' is quantized {} but output '{}' {}",
+                            x.name,
+                            describe_q(&x.quant),
+                            y.name,
+                            describe_q(&y.quant)
+                        ),
+                    );
+                }
+                if x.numel() != y.numel() {
+                    self.bad(
+                        Constraint::ReshapeElements,
+                        format!(
+                            "input {:?} has {} elements, output {:?} has {}",
+                            x.shape,
+                            x.numel(),
+                            y.shape,
+                            y.numel()
+                        ),
+                    );
+                }
+            }
+            Op::ResizeNearest {
+                align_corners,
+                half_pixel_centers,
+            } => {
+                if *align_corners && *half_pixel_centers {
+                    self.bad(
+                        Constraint::ResizeAttrs,
+                        "resize sets both align_corners and half_pixel_centers".into(),
+                    );
+                }
+                if let Some(why) = self.resize_scale(x, y, *align_corners) {
+                    self.bad(Constraint::ResizeScale, why);
+                }
+            }
+            Op::Transpose { perm } => {
+                if let Some(why) = self.transpose(x, y, perm) {
+                    self.bad(Constraint::TransposePerm, why);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn mean(&mut self, x: &Tensor, axes: &[usize]) {
+        let l = self.l;
+        let rank = x.shape.len();
+        let mut sorted = axes.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if axes.is_empty() || sorted.len() != axes.len() || axes.iter().any(|&a| a >= rank) {
+            self.bad(
+                Constraint::MeanAxes,
+                format!("axes {axes:?} for input shape {:?}", x.shape),
+            );
+            return;
+        }
+        let Some(s) = pad4(&x.shape) else { return };
+        let off = 4 - rank;
+        let reduced: Vec<usize> = axes.iter().map(|&a| a + off).collect();
+        if reduced.contains(&3) && !s[1..].contains(&1) {
+            self.bad(
+                Constraint::MeanDepthReduction,
                 format!(
-                    "weights {} are {}{}",
-                    w.name,
-                    w.dtype,
-                    if w.is_const() {
-                        ""
-                    } else {
-                        " and not constant"
-                    }
+                    "mean over depth of input {:?} (none of h, w, c is 1)",
+                    x.shape
                 ),
-            ),
-            None => bad(Constraint::ConstantWeights, "no weights".into()),
+            );
         }
-        if let Some(b) = n.input(2).map(|b| g.tensor(b)) {
-            let ok = b.dtype == DType::I32 && b.is_const();
-            if !ok {
-                bad(
-                    Constraint::Bias,
-                    format!(
-                        "bias {} is {}{}",
-                        b.name,
-                        b.dtype,
-                        if b.is_const() {
-                            ""
-                        } else {
-                            " and not constant"
-                        }
-                    ),
-                );
-            }
+        if let Some(&a) = reduced.iter().find(|&&a| s[a] > l.max_mean_axis) {
+            self.bad(
+                Constraint::MeanAxisSize,
+                format!(
+                    "reduced axis {} of input {:?} has size {}, above {}",
+                    a - off,
+                    x.shape,
+                    s[a],
+                    l.max_mean_axis
+                ),
+            );
         }
-    }
-    if let (
-        Op::Add { .. } | Op::Sub { .. } | Op::Mul { .. } | Op::Maximum | Op::Minimum,
-        Some(a),
-        Some(b),
-        Some(&y),
-    ) = (&n.op, n.input(0), n.input(1), n.outputs.first())
-    {
-        let ys = &g.tensor(y).shape;
-        for t in [a, b] {
-            let s = &g.tensor(t).shape;
-            let fits = s.len() <= ys.len()
-                && s.iter()
-                    .rev()
-                    .zip(ys.iter().rev())
-                    .all(|(&d, &o)| d == o || d == 1);
-            if !fits {
-                bad(
-                    Constraint::Broadcast,
-                    format!("operand shape {s:?} for output {ys:?}"),
-                );
-            }
+        let elements: usize = reduced.iter().map(|&a| s[a]).product();
+        let limit = match x.dtype {
+            DType::I8 => l.max_mean_elements_i8,
+            DType::U8 => l.max_mean_elements_u8,
+            DType::I16 => l.max_mean_elements_i16,
+            _ => return,
+        };
+        if elements > limit {
+            self.bad(
+                Constraint::MeanElements,
+                format!(
+                    "mean reduces {elements} {} elements, above {limit}",
+                    x.dtype
+                ),
+            );
         }
     }
-    if v.is_empty() {
-        Ok(())
-    } else {
-        Err(v)
+
+    /// Why a nearest-neighbour resize is unsupported (Regor's U55 rule; Vela's Python one is the
+    /// same without the unit-axis relaxation).
+    fn resize_scale(&self, x: &Tensor, y: &Tensor, align: bool) -> Option<String> {
+        let l = self.l;
+        let why = |s: &str| Some(format!("resize {:?} -> {:?}: {s}", x.shape, y.shape));
+        if x.shape.len() != 4 || y.shape.len() != 4 {
+            return why("input and output must be 4D NHWC");
+        }
+        if x.shape[0] != y.shape[0] || x.shape[3] != y.shape[3] {
+            return why("batch and depth must not change");
+        }
+        let (ih, iw, oh, ow) = (x.shape[1], x.shape[2], y.shape[1], y.shape[2]);
+        if (ih == 1 && iw == 1) || (ih == oh && iw == ow) {
+            return None;
+        }
+        let factor = |i: usize, o: usize| -> f64 {
+            if align {
+                if o == 1 {
+                    1.0
+                } else {
+                    (o as f64 - 1.0) / (i as f64 - 1.0)
+                }
+            } else {
+                o as f64 / i as f64
+            }
+        };
+        let (fh, fw) = (factor(ih, oh), factor(iw, ow));
+        if fh != fw && !((oh == 1 && fh == 1.0) || (ow == 1 && fw == 1.0)) {
+            return why(&format!(
+                "height and width scale differently ({fh}x and {fw}x)"
+            ));
+        }
+        let f = fh.max(fw);
+        if !l.resize_factors.iter().any(|&k| k as f64 == f) {
+            return why(&format!(
+                "scale factor {f} is not one of {:?}",
+                l.resize_factors
+            ));
+        }
+        None
+    }
+
+    /// Why a transpose is unsupported (Regor's U55 rule).
+    fn transpose(&self, x: &Tensor, y: &Tensor, perm: &[usize]) -> Option<String> {
+        let l = self.l;
+        let rank = x.shape.len();
+        let mut seen = vec![false; rank];
+        let is_perm = perm.len() == rank
+            && perm
+                .iter()
+                .all(|&p| p < rank && !std::mem::replace(&mut seen[p], true));
+        if !is_perm {
+            return Some(format!("perm {perm:?} is not a permutation of {rank} axes"));
+        }
+        let permuted: Vec<usize> = perm.iter().map(|&p| x.shape[p]).collect();
+        if permuted != y.shape {
+            return Some(format!(
+                "input {:?} permuted by {perm:?} is {permuted:?}, not the output's {:?}",
+                x.shape, y.shape
+            ));
+        }
+        // Rank > 4 is reported by the generic rank rule.
+        let (s, k) = (pad4(&x.shape)?, 4 - rank);
+        let mut p4 = [0, 1, 2, 3];
+        for (i, &p) in perm.iter().enumerate() {
+            p4[k + i] = p + k;
+        }
+        const NHWC: [usize; 4] = [0, 1, 2, 3];
+        const NWHC: [usize; 4] = [0, 2, 1, 3];
+        const NHCW: [usize; 4] = [0, 1, 3, 2];
+        const NCWH: [usize; 4] = [0, 3, 2, 1];
+        const NWCH: [usize; 4] = [0, 2, 3, 1];
+        const NCHW: [usize; 4] = [0, 3, 1, 2];
+        let [nn, h, w, c] = s;
+        let over = |v: &[usize], max: usize| v.iter().any(|&d| d > max);
+        let why = |s: &str| {
+            Some(format!(
+                "{} transpose of {:?} by {perm:?}: {s}",
+                x.dtype, x.shape
+            ))
+        };
+        if x.dtype == DType::I32 {
+            return match p4 {
+                NHWC if c > l.max_transpose32_depth => {
+                    why(&format!("depth {c} above {}", l.max_transpose32_depth))
+                }
+                NWHC if nn != 1
+                    || over(&[h, w], l.max_transpose_axis)
+                    || c > l.max_transpose32_nwhc_depth =>
+                {
+                    why("NWHC needs N == 1, H and W within the axis limit and a small depth")
+                }
+                NHCW if over(&[nn * h, w, c], l.max_transpose_axis) => {
+                    why(&format!("N*H, W or C above {}", l.max_transpose_axis))
+                }
+                NHWC | NWHC | NHCW => None,
+                _ => why("only NHWC, NWHC and NHCW permutations are supported for i32"),
+            };
+        }
+        match p4 {
+            NHWC => None,
+            NWHC | NHCW | NCWH | NWCH | NCHW if over(&[nn * h, w, c], l.max_transpose_axis) => {
+                why(&format!("N*H, W or C above {}", l.max_transpose_axis))
+            }
+            NWHC | NHCW | NCWH | NWCH | NCHW => None,
+            _ if x.numel() > l.max_transpose_elements => why(&format!(
+                "{} elements, above {} for this permutation",
+                x.numel(),
+                l.max_transpose_elements
+            )),
+            _ => None,
+        }
+    }
+}
+
+fn describe_q(q: &Option<Quant>) -> String {
+    match q {
+        None => "not at all".into(),
+        Some(q) if q.is_per_tensor() => {
+            format!(
+                "with scale {} and zero point {}",
+                q.scale[0], q.zero_point[0]
+            )
+        }
+        Some(q) => format!("per channel ({} scales)", q.scale.len()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::{Act, Graph, Quant, Tensor, Window};
+    use crate::ir::{Rounding, Window};
+    use crate::passes::testutil::B;
+    use Constraint as C;
 
-    fn t(g: &mut Graph, shape: &[usize], dtype: DType, data: Option<Vec<u8>>) -> TensorId {
-        g.add_tensor(Tensor {
-            name: format!("t{}", g.tensors.len()),
-            dtype,
-            shape: shape.to_vec(),
-            quant: Some(Quant::per_tensor(0.1, 0)),
-            data,
-        })
+    /// A node and the graph holding its tensors.
+    struct Case {
+        g: Graph,
+        n: Node,
     }
 
-    fn conv(stride: usize, dilation: usize, k: usize, dtype: DType) -> (Graph, Node) {
-        let mut g = Graph::default();
-        let x = t(&mut g, &[1, 16, 16, 4], dtype, None);
-        let w = t(
-            &mut g,
-            &[8, k, k, 4],
-            DType::I8,
-            Some(vec![1; 8 * k * k * 4]),
-        );
-        let y = t(&mut g, &[1, 8, 8, 8], DType::I8, None);
-        let n = Node {
-            name: "c".into(),
-            source_op: "CONV_2D".into(),
-            op: Op::Conv2d {
-                win: Window {
-                    stride: [stride; 2],
-                    dilation: [dilation; 2],
-                    pads: [0; 4],
-                },
-                groups: 1,
-                act: Act::None,
+    impl Case {
+        fn input(&mut self, i: usize) -> &mut Tensor {
+            let id = self.n.input(i).unwrap();
+            self.g.tensor_mut(id)
+        }
+        fn output(&mut self) -> &mut Tensor {
+            let id = self.n.outputs[0];
+            self.g.tensor_mut(id)
+        }
+        fn violations(&self) -> Vec<Violation> {
+            check(&self.g, &self.n, limits(false))
+                .err()
+                .unwrap_or_default()
+        }
+        fn kinds(&self) -> Vec<Constraint> {
+            self.violations().iter().map(|v| v.constraint).collect()
+        }
+        fn with(mut self, f: impl FnOnce(&mut Case)) -> Case {
+            f(&mut self);
+            self
+        }
+    }
+
+    fn fm(b: &mut B, name: &str, shape: &[usize]) -> TensorId {
+        b.q8(name, shape, 0.05, 0)
+    }
+
+    fn consts(b: &mut B, dtype: DType, shape: &[usize], v: i64, q: Quant) -> TensorId {
+        let n: usize = shape.iter().product();
+        b.cint("w", dtype, shape, &vec![v; n], Some(q))
+    }
+
+    fn node(b: B, op: Op, inputs: &[Option<TensorId>], out: TensorId) -> Case {
+        Case {
+            g: b.g,
+            n: Node {
+                name: "n".into(),
+                source_op: op.name().into(),
+                op,
+                inputs: inputs.to_vec(),
+                outputs: vec![out],
             },
-            inputs: vec![Some(x), Some(w), None],
-            outputs: vec![y],
+        }
+    }
+
+    fn win(stride: usize, dilation: usize, pad: usize) -> Window {
+        Window {
+            stride: [stride; 2],
+            dilation: [dilation; 2],
+            pads: [pad; 4],
+        }
+    }
+
+    /// Conv2d over `x` with weights `[o, kh, kw, x.C]` all `v`, bias, 3x3-style geometry.
+    fn conv_with(x: &[usize], o: usize, k: [usize; 2], v: i64, w: Window) -> Case {
+        let mut b = B::new();
+        let xi = fm(&mut b, "x", x);
+        let wi = consts(
+            &mut b,
+            DType::I8,
+            &[o, k[0], k[1], x[3]],
+            v,
+            Quant::per_tensor(0.02, 0),
+        );
+        let bi = consts(&mut b, DType::I32, &[o], 0, Quant::per_tensor(0.001, 0));
+        let y = fm(&mut b, "y", &[1, x[1], x[2], o]);
+        let op = Op::Conv2d {
+            win: w,
+            groups: 1,
+            act: Act::None,
         };
-        (g, n)
+        node(b, op, &[Some(xi), Some(wi), Some(bi)], y)
+    }
+
+    fn conv() -> Case {
+        conv_with(&[1, 8, 8, 4], 8, [3, 3], 1, win(1, 1, 1))
+    }
+
+    fn dw() -> Case {
+        let mut b = B::new();
+        let x = fm(&mut b, "x", &[1, 8, 8, 4]);
+        let w = consts(
+            &mut b,
+            DType::I8,
+            &[1, 3, 3, 8],
+            1,
+            Quant::per_tensor(0.02, 0),
+        );
+        let bias = consts(&mut b, DType::I32, &[8], 0, Quant::per_tensor(0.001, 0));
+        let y = fm(&mut b, "y", &[1, 8, 8, 8]);
+        let op = Op::DepthwiseConv2d {
+            win: win(1, 1, 1),
+            depth_multiplier: 2,
+            act: Act::Relu6,
+        };
+        node(b, op, &[Some(x), Some(w), Some(bias)], y)
+    }
+
+    fn fc() -> Case {
+        let mut b = B::new();
+        let x = fm(&mut b, "x", &[1, 16]);
+        let w = consts(&mut b, DType::I8, &[10, 16], 1, Quant::per_tensor(0.02, 0));
+        let bias = consts(&mut b, DType::I32, &[10], 0, Quant::per_tensor(0.001, 0));
+        let y = fm(&mut b, "y", &[1, 10]);
+        node(
+            b,
+            Op::FullyConnected { act: Act::None },
+            &[Some(x), Some(w), Some(bias)],
+            y,
+        )
+    }
+
+    fn pool(avg: bool, kernel: [usize; 2], pad: usize) -> Case {
+        let mut b = B::new();
+        let x = fm(&mut b, "x", &[1, 8, 8, 4]);
+        let y = fm(&mut b, "y", &[1, 4, 4, 4]);
+        let w = win(2, 1, pad);
+        let op = if avg {
+            Op::AvgPool2d {
+                kernel,
+                win: w,
+                count_include_pad: false,
+                act: Act::None,
+            }
+        } else {
+            Op::MaxPool2d {
+                kernel,
+                win: w,
+                act: Act::None,
+            }
+        };
+        node(b, op, &[Some(x)], y)
+    }
+
+    fn binary(op: Op, a: &[usize], bs: &[usize], out: &[usize]) -> Case {
+        let mut b = B::new();
+        let x = fm(&mut b, "a", a);
+        let z = fm(&mut b, "b", bs);
+        let y = fm(&mut b, "y", out);
+        node(b, op, &[Some(x), Some(z)], y)
+    }
+
+    fn add() -> Case {
+        binary(
+            Op::Add { act: Act::Relu },
+            &[1, 4, 4, 8],
+            &[1, 1, 1, 8],
+            &[1, 4, 4, 8],
+        )
+    }
+
+    fn unary(op: Op, shape: &[usize]) -> Case {
+        let mut b = B::new();
+        let x = fm(&mut b, "x", shape);
+        let y = fm(&mut b, "y", shape);
+        node(b, op, &[Some(x)], y)
+    }
+
+    fn relu() -> Case {
+        unary(Op::Relu, &[1, 4, 4, 8])
+    }
+
+    fn softmax(shape: &[usize]) -> Case {
+        unary(Op::Softmax { beta: 1.0 }, shape)
+    }
+
+    fn mean(x: &[usize], axes: &[usize], dtype: DType) -> Case {
+        let mut b = B::new();
+        let xi = fm(&mut b, "x", x);
+        b.g.tensor_mut(xi).dtype = dtype;
+        let mut ys = x.to_vec();
+        for &a in axes {
+            if let Some(d) = ys.get_mut(a) {
+                *d = 1;
+            }
+        }
+        let y = fm(&mut b, "y", &ys);
+        b.g.tensor_mut(y).dtype = dtype;
+        let op = Op::Mean {
+            axes: axes.to_vec(),
+            keep_dims: true,
+        };
+        node(b, op, &[Some(xi)], y)
+    }
+
+    fn pad() -> Case {
+        let mut b = B::new();
+        let x = fm(&mut b, "x", &[1, 4, 4, 8]);
+        let y = fm(&mut b, "y", &[1, 6, 6, 8]);
+        let op = Op::Pad {
+            pads: vec![(0, 0), (1, 1), (1, 1), (0, 0)],
+            value: 0.0,
+        };
+        node(b, op, &[Some(x)], y)
+    }
+
+    fn concat() -> Case {
+        let mut b = B::new();
+        let p = fm(&mut b, "p", &[1, 4, 4, 3]);
+        let q = fm(&mut b, "q", &[1, 4, 4, 5]);
+        let y = fm(&mut b, "y", &[1, 4, 4, 8]);
+        node(b, Op::Concat { axis: 3 }, &[Some(p), Some(q)], y)
+    }
+
+    fn reshape() -> Case {
+        let mut b = B::new();
+        let x = fm(&mut b, "x", &[1, 4, 4, 8]);
+        let y = fm(&mut b, "y", &[1, 128]);
+        node(b, Op::Reshape, &[Some(x)], y)
+    }
+
+    fn resize(out: &[usize], align_corners: bool) -> Case {
+        let mut b = B::new();
+        let x = fm(&mut b, "x", &[1, 4, 4, 8]);
+        let y = fm(&mut b, "y", out);
+        let op = Op::ResizeNearest {
+            align_corners,
+            half_pixel_centers: false,
+        };
+        node(b, op, &[Some(x)], y)
+    }
+
+    fn transpose(x: &[usize], perm: &[usize]) -> Case {
+        let mut b = B::new();
+        let xi = fm(&mut b, "x", x);
+        let ys: Vec<usize> = perm.iter().map(|&p| x[p]).collect();
+        let y = fm(&mut b, "y", &ys);
+        let op = Op::Transpose {
+            perm: perm.to_vec(),
+        };
+        node(b, op, &[Some(xi)], y)
+    }
+
+    fn quantize() -> Case {
+        let mut b = B::new();
+        let x = fm(&mut b, "x", &[1, 4, 4, 8]);
+        let y = b.q8("y", &[1, 4, 4, 8], 0.1, 3);
+        let op = Op::Quantize {
+            rounding: Rounding::HalfAwayFromZero,
+        };
+        node(b, op, &[Some(x)], y)
+    }
+
+    fn set_op_win(c: &mut Case, f: impl FnOnce(&mut Window)) {
+        match &mut c.n.op {
+            Op::Conv2d { win, .. }
+            | Op::DepthwiseConv2d { win, .. }
+            | Op::AvgPool2d { win, .. }
+            | Op::MaxPool2d { win, .. } => f(win),
+            _ => unreachable!(),
+        }
+    }
+
+    /// For every constraint: a node that satisfies every rule, and one that breaks this one.
+    fn pair(c: Constraint) -> (Case, Case) {
+        match c {
+            C::UnsupportedOperator => (relu(), relu().with(|c| c.n.op = Op::Dequantize)),
+            C::Operands => (conv(), conv().with(|c| c.n.inputs[1] = None)),
+            C::FeatureMapType => (
+                relu(),
+                relu().with(|c| {
+                    c.input(0).dtype = DType::F32;
+                    c.input(0).quant = None;
+                }),
+            ),
+            C::Quantized => (relu(), relu().with(|c| c.input(0).quant = None)),
+            C::QuantScale => (
+                relu(),
+                relu().with(|c| c.input(0).quant = Some(Quant::per_tensor(0.0, 0))),
+            ),
+            C::PerAxisQuant => (
+                relu(),
+                relu().with(|c| {
+                    c.input(0).quant = Some(Quant {
+                        scale: vec![0.05; 8],
+                        zero_point: vec![0; 8],
+                        axis: 3,
+                    })
+                }),
+            ),
+            C::ZeroPoint => (
+                relu(),
+                relu().with(|c| c.input(0).quant = Some(Quant::per_tensor(0.05, 200))),
+            ),
+            C::Rank => (relu(), unary(Op::Relu, &[1, 1, 2, 2, 8])),
+            C::DimensionRange => (relu(), unary(Op::Relu, &[1, 1, 70_000, 1])),
+            C::Batch => (relu(), unary(Op::Relu, &[2, 4, 4, 8])),
+            C::FusedActivationType => (
+                add(),
+                add().with(|c| {
+                    c.output().dtype = DType::I32;
+                    c.output().quant = Some(Quant::per_tensor(0.0025, 0));
+                }),
+            ),
+            C::EightBitInput => (
+                unary(Op::HardSwish, &[1, 4, 4, 8]),
+                unary(Op::HardSwish, &[1, 4, 4, 8]).with(|c| {
+                    c.input(0).dtype = DType::I16;
+                    c.output().dtype = DType::I16;
+                }),
+            ),
+            C::ConvGroups => (
+                conv(),
+                conv().with(|c| {
+                    if let Op::Conv2d { groups, .. } = &mut c.n.op {
+                        *groups = 2;
+                    }
+                }),
+            ),
+            C::ConvWeightShape => (conv(), conv().with(|c| c.input(0).shape = vec![1, 8, 8, 5])),
+            C::DepthwiseShape => (dw(), dw().with(|c| c.output().shape = vec![1, 8, 8, 6])),
+            C::FullyConnectedShape => (fc(), fc().with(|c| c.input(0).shape = vec![1, 15])),
+            C::WeightsConstant => (conv(), conv().with(|c| c.input(1).data = None)),
+            C::WeightsType => (conv(), conv().with(|c| c.input(1).dtype = DType::U8)),
+            C::WeightZeroPoint => (
+                conv(),
+                conv().with(|c| c.input(1).quant = Some(Quant::per_tensor(0.02, 3))),
+            ),
+            C::WeightQuantAxis => {
+                let per_channel = |n: usize, axis: usize| Quant {
+                    scale: vec![0.02; n],
+                    zero_point: vec![0; n],
+                    axis,
+                };
+                (
+                    conv().with(|c| c.input(1).quant = Some(per_channel(8, 0))),
+                    conv().with(|c| c.input(1).quant = Some(per_channel(4, 3))),
+                )
+            }
+            C::WeightSum => (
+                conv_with(&[1, 3, 3, 8000], 2, [3, 3], 100, win(1, 1, 0)),
+                conv_with(&[1, 3, 3, 8000], 2, [3, 3], 127, win(1, 1, 0)),
+            ),
+            C::BiasConstant => (conv(), conv().with(|c| c.input(2).data = None)),
+            C::BiasType => {
+                let with_i64 = |v: i64| {
+                    conv().with(move |c| {
+                        let n = c.input(2).numel();
+                        let t = c.input(2);
+                        t.dtype = DType::I64;
+                        t.data = Some(vec![v; n].iter().flat_map(|x| x.to_le_bytes()).collect());
+                    })
+                };
+                (with_i64(-(1 << 39)), with_i64(1 << 40))
+            }
+            C::BiasShape => (conv(), conv().with(|c| c.input(2).shape = vec![4])),
+            C::StrideRange => (
+                conv(),
+                conv().with(|c| set_op_win(c, |w| w.stride = [4, 4])),
+            ),
+            C::DilationRange => (
+                conv(),
+                conv().with(|c| set_op_win(c, |w| w.dilation = [3, 1])),
+            ),
+            C::DilatedKernelHeight => (
+                conv_with(&[1, 8, 8, 1], 1, [32, 1], 1, win(1, 2, 1)),
+                conv_with(&[1, 8, 8, 1], 1, [33, 1], 1, win(1, 2, 1)),
+            ),
+            C::DilatedKernelProduct => (
+                conv_with(&[1, 64, 64, 1], 1, [64, 64], 1, win(1, 1, 0)),
+                conv_with(&[1, 64, 65, 1], 1, [64, 65], 1, win(1, 1, 0)),
+            ),
+            C::PaddingRange => (
+                conv().with(|c| set_op_win(c, |w| w.pads = [127, 127, 255, 255])),
+                conv().with(|c| set_op_win(c, |w| w.pads = [128, 0, 0, 0])),
+            ),
+            C::AvgPoolPaddedKernel => (pool(true, [8, 8], 1), pool(true, [9, 8], 1)),
+            C::PoolKernelHeight => (pool(false, [256, 1], 0), pool(false, [257, 1], 0)),
+            C::PoolKernelProduct => (pool(false, [256, 256], 0), pool(false, [256, 257], 0)),
+            C::InOutTypes => (
+                pool(false, [2, 2], 0),
+                pool(false, [2, 2], 0).with(|c| c.output().dtype = DType::I16),
+            ),
+            C::BinaryInputTypes => (add(), add().with(|c| c.input(1).dtype = DType::I16)),
+            C::InOutShapes => (
+                unary(Op::Logistic, &[1, 4, 4, 8]),
+                unary(Op::Logistic, &[1, 4, 4, 8]).with(|c| c.output().shape = vec![1, 4, 4, 4]),
+            ),
+            C::Broadcast => (
+                add(),
+                binary(
+                    Op::Add { act: Act::None },
+                    &[1, 4, 4, 8],
+                    &[1, 1, 1, 3],
+                    &[1, 4, 4, 8],
+                ),
+            ),
+            C::BroadcastOneInput => (
+                binary(Op::Mul { act: Act::None }, &[4, 4, 8], &[8], &[1, 4, 4, 8]),
+                binary(
+                    Op::Mul { act: Act::None },
+                    &[1, 4, 1, 8],
+                    &[1, 1, 4, 8],
+                    &[1, 4, 4, 8],
+                ),
+            ),
+            C::MinMaxQuant => {
+                let max = || binary(Op::Maximum, &[1, 4, 4, 8], &[1, 4, 4, 8], &[1, 4, 4, 8]);
+                (
+                    max(),
+                    max().with(|c| c.input(1).quant = Some(Quant::per_tensor(0.1, 0))),
+                )
+            }
+            C::SoftmaxBeta => (
+                softmax(&[1, 10]),
+                softmax(&[1, 10]).with(|c| c.n.op = Op::Softmax { beta: -1.0 }),
+            ),
+            C::SoftmaxArea => (softmax(&[1, 256, 256, 2]), softmax(&[1, 300, 300, 2])),
+            C::MeanAxes => (
+                mean(&[1, 4, 4, 8], &[1, 2], DType::I8),
+                mean(&[1, 4, 4, 8], &[1, 2], DType::I8).with(|c| {
+                    c.n.op = Op::Mean {
+                        axes: vec![2, 2],
+                        keep_dims: true,
+                    }
+                }),
+            ),
+            C::MeanDepthReduction => (
+                mean(&[1, 1, 4, 8], &[3], DType::I8),
+                mean(&[1, 4, 4, 8], &[3], DType::I8),
+            ),
+            C::MeanAxisSize => (
+                mean(&[1, 4096, 2, 8], &[1], DType::I8),
+                mean(&[1, 4097, 2, 8], &[1], DType::I8),
+            ),
+            C::MeanElements => (
+                mean(&[1, 256, 256, 1], &[1, 2], DType::I16),
+                mean(&[1, 300, 300, 1], &[1, 2], DType::I16),
+            ),
+            C::PadDims => (
+                pad(),
+                pad().with(|c| {
+                    c.n.op = Op::Pad {
+                        pads: vec![(0, 0), (1, 1), (1, 1), (0, 1)],
+                        value: 0.0,
+                    };
+                    c.output().shape = vec![1, 6, 6, 9];
+                }),
+            ),
+            C::PadOutputShape => (pad(), pad().with(|c| c.output().shape = vec![1, 6, 7, 8])),
+            C::ConcatShapes => (
+                concat(),
+                concat().with(|c| c.output().shape = vec![1, 4, 4, 9]),
+            ),
+            C::ReshapeQuant => (
+                reshape(),
+                reshape().with(|c| c.output().quant = Some(Quant::per_tensor(0.1, 0))),
+            ),
+            C::ReshapeElements => (
+                reshape(),
+                reshape().with(|c| c.output().shape = vec![1, 127]),
+            ),
+            C::ResizeScale => (resize(&[1, 8, 8, 8], false), resize(&[1, 12, 12, 8], false)),
+            C::ResizeAttrs => (
+                resize(&[1, 8, 8, 8], false),
+                resize(&[1, 8, 8, 8], false).with(|c| {
+                    c.n.op = Op::ResizeNearest {
+                        align_corners: true,
+                        half_pixel_centers: true,
+                    }
+                }),
+            ),
+            C::TransposePerm => (
+                transpose(&[1, 4, 6, 8], &[0, 2, 1, 3]),
+                transpose(&[1, 300, 300, 1], &[1, 0, 2, 3]),
+            ),
+        }
     }
 
     #[test]
-    fn accepts_a_plain_convolution_and_lists_every_violation() {
-        let (g, n) = conv(1, 1, 3, DType::I8);
-        assert!(check(&g, &n, limits(false)).is_ok());
-        let (g, n) = conv(4, 3, 3, DType::F32);
-        let v = check(&g, &n, limits(false)).unwrap_err();
-        let kinds: Vec<Constraint> = v.iter().map(|v| v.constraint).collect();
-        assert!(kinds.contains(&Constraint::StrideRange), "{kinds:?}");
-        assert!(kinds.contains(&Constraint::DilationRange), "{kinds:?}");
-        assert!(kinds.contains(&Constraint::Int8Activations), "{kinds:?}");
-        let (g, n) = conv(1, 2, 40, DType::I8);
-        let kinds: Vec<Constraint> = check(&g, &n, limits(false))
-            .unwrap_err()
-            .iter()
-            .map(|v| v.constraint)
-            .collect();
-        assert!(
-            kinds.contains(&Constraint::DilatedHeight)
-                && kinds.contains(&Constraint::DilatedProduct)
-        );
-        for c in all_constraints() {
-            assert!(!c.to_string().is_empty());
+    fn every_constraint_has_a_passing_and_a_failing_case() {
+        for &c in all_constraints() {
+            let (pass, fail) = pair(c);
+            let v = pass.violations();
+            assert!(v.is_empty(), "{c:?}: the passing case violates {v:?}");
+            let kinds = fail.kinds();
+            assert!(
+                kinds.contains(&c),
+                "{c:?}: the failing case gives {kinds:?}"
+            );
+            for v in fail.violations().iter().filter(|v| v.constraint == c) {
+                assert!(!v.detail.is_empty(), "{c:?}");
+            }
         }
+    }
+
+    #[test]
+    fn the_table_lists_every_rule_once_with_words_and_a_source() {
+        let mut seen = std::collections::HashSet::new();
+        for &c in all_constraints() {
+            assert!(seen.insert(c), "{c:?} listed twice");
+            assert!(c.to_string().len() > 20, "{c:?}");
+            assert!(!c.source().is_empty(), "{c:?}");
+        }
+        assert_eq!(
+            C::StrideRange.to_string(),
+            "Stride values for both width and height must be in the range [1, 3] (Conv2d and AvgPool2d: any stride along an output dimension of size 1)"
+        );
+        assert!(C::WeightSum.to_string().contains("8323072"));
+        assert!(C::DimensionRange.to_string().contains("65536"));
+        assert!(C::MeanElements.to_string().contains("16777216"));
+        assert_eq!(limits(true), limits(false));
+    }
+
+    #[test]
+    fn check_returns_every_violation_at_once() {
+        let c = conv().with(|c| {
+            c.input(0).dtype = DType::F32;
+            c.input(0).quant = None;
+            c.input(1).quant = Some(Quant::per_tensor(0.02, 1));
+            c.input(2).data = None;
+            set_op_win(c, |w| {
+                w.stride = [4, 4];
+                w.dilation = [3, 3];
+                w.pads = [200, 0, 0, 0];
+            });
+        });
+        let kinds = c.kinds();
+        for k in [
+            C::FeatureMapType,
+            C::WeightZeroPoint,
+            C::BiasConstant,
+            C::StrideRange,
+            C::DilationRange,
+            C::PaddingRange,
+        ] {
+            assert!(kinds.contains(&k), "{k:?} missing from {kinds:?}");
+        }
+        // The details carry the numbers.
+        let v = c.violations();
+        let stride = v.iter().find(|v| v.constraint == C::StrideRange).unwrap();
+        assert!(stride.detail.contains("(4, 4)") && stride.detail.contains("[1, 3]"));
+        assert!(v[0].to_string().contains("rule:"));
+    }
+
+    #[test]
+    fn exemptions_follow_vela() {
+        // A stride along an output dimension of size 1 does not matter for Conv2d.
+        let c = conv_with(&[1, 3, 3, 4], 8, [3, 3], 1, win(5, 1, 0)).with(|c| {
+            c.output().shape = vec![1, 1, 1, 8];
+        });
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+        // ... but it does for depthwise.
+        let d = dw().with(|c| {
+            set_op_win(c, |w| w.stride = [5, 5]);
+            c.output().shape = vec![1, 1, 1, 8];
+        });
+        assert!(d.kinds().contains(&C::StrideRange));
+        // Fully connected, softmax and reshape may have a batch.
+        let f = fc().with(|c| {
+            c.input(0).shape = vec![4, 16];
+            c.output().shape = vec![4, 10];
+        });
+        assert!(f.violations().is_empty(), "{:?}", f.violations());
+        assert!(softmax(&[3, 2, 2, 10]).violations().is_empty());
+        // Pad and transpose need no quantization; int32 adds are fine; clamps of any range.
+        let p = pad().with(|c| {
+            c.input(0).quant = None;
+            c.output().quant = None;
+        });
+        assert!(p.violations().is_empty(), "{:?}", p.violations());
+        let a = add().with(|c| {
+            c.n.op = Op::Add { act: Act::None };
+            for i in 0..2 {
+                c.input(i).dtype = DType::I32;
+            }
+            c.output().dtype = DType::I32;
+        });
+        assert!(a.violations().is_empty(), "{:?}", a.violations());
+        let clamp = conv().with(|c| {
+            c.n.op = Op::Conv2d {
+                win: win(1, 1, 1),
+                groups: 1,
+                act: Act::Clamp {
+                    min: -0.3,
+                    max: 2.5,
+                },
+            }
+        });
+        assert!(clamp.violations().is_empty());
+        // Average pools without padding take big kernels.
+        assert!(pool(true, [16, 16], 0).violations().is_empty());
+        assert!(quantize().violations().is_empty());
+    }
+
+    #[test]
+    fn resize_and_transpose_cases() {
+        for out in [[1, 8, 8, 8], [1, 16, 16, 8], [1, 32, 32, 8], [1, 4, 4, 8]] {
+            assert!(resize(&out, false).violations().is_empty(), "{out:?}");
+        }
+        assert!(resize(&[1, 7, 7, 8], true).violations().is_empty());
+        assert!(resize(&[1, 8, 4, 8], false)
+            .kinds()
+            .contains(&C::ResizeScale));
+        assert!(resize(&[1, 8, 8, 4], false)
+            .kinds()
+            .contains(&C::ResizeScale));
+        for perm in [[0, 3, 1, 2], [0, 2, 3, 1], [0, 1, 3, 2], [0, 3, 2, 1]] {
+            assert!(
+                transpose(&[1, 4, 6, 8], &perm).violations().is_empty(),
+                "{perm:?}"
+            );
+        }
+        assert!(transpose(&[4, 6], &[1, 0]).violations().is_empty());
+        let t32 = transpose(&[1, 4, 6, 8], &[0, 3, 2, 1]).with(|c| {
+            c.input(0).dtype = DType::I32;
+            c.output().dtype = DType::I32;
+        });
+        assert_eq!(t32.kinds(), vec![C::TransposePerm]);
+    }
+
+    #[test]
+    fn weight_sums_are_per_output_channel() {
+        // Depthwise: one channel sums kh*kw values only.
+        let mut b = B::new();
+        let x = fm(&mut b, "x", &[1, 64, 65, 2]);
+        let mut v = vec![1i64; 64 * 65 * 2];
+        for k in 0..64 * 65 {
+            v[2 * k + 1] = 127;
+        }
+        let w = b.cint(
+            "w",
+            DType::I8,
+            &[1, 64, 65, 2],
+            &v,
+            Some(Quant::per_tensor(0.02, 0)),
+        );
+        let y = fm(&mut b, "y", &[1, 1, 1, 2]);
+        let op = Op::DepthwiseConv2d {
+            win: win(1, 1, 0),
+            depth_multiplier: 1,
+            act: Act::None,
+        };
+        let c = node(b, op, &[Some(x), Some(w), None], y);
+        // 127 * 4160 = 528320: within the limit (the kernel is too big, though).
+        assert!(!c.kinds().contains(&C::WeightSum));
+        assert!(c.kinds().contains(&C::DilatedKernelProduct));
+        // Malformed nodes are reported, not a panic.
+        let m = conv().with(|c| c.n.outputs.clear());
+        assert_eq!(m.kinds(), vec![C::Operands]);
     }
 }
