@@ -139,6 +139,25 @@ fn pads(win: &Window, kernel: [u32; 2], ifm: [u32; 3], ofm: [u32; 3]) -> Result<
         left,
         ifm[1],
     );
+    // The hardware derives the IFM's extent from the padding: a window grid that lies wholly in
+    // the padding along a dimension reads no IFM row or column and cannot be expressed.
+    let rows = (ofm[0] as i64 - 1) * win.stride[0] as i64
+        + (kernel[0] as i64 - 1) * win.dilation[0] as i64
+        + 1
+        - top
+        - bottom;
+    let cols = (ofm[1] as i64 - 1) * win.stride[1] as i64
+        + (kernel[1] as i64 - 1) * win.dilation[1] as i64
+        + 1
+        - left
+        - right;
+    if rows <= 0 || cols <= 0 {
+        return Err(format!(
+            "every window lies in the padding {:?} along {} (no IFM element is read)",
+            win.pads,
+            if rows <= 0 { "the height" } else { "the width" }
+        ));
+    }
     if top > 127 || left > 127 || bottom > 255 || right > 255 {
         return Err(format!(
             "padding {:?} beyond the IFM_PAD registers",
