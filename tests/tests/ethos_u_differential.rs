@@ -17,10 +17,15 @@
 //! Every case must also land on the NPU (placement `npu`); refused cases are counted
 //! with their reasons and at least [`MIN_DELEGATED`] of the cases must be delegated.
 //!
-//! Reproduce: every case has its own seed derived from [`SEED`] and its index, so
-//! `KILN_DIFF_CASE=<index> cargo test -p kiln-tests --test ethos_u_differential -- --nocapture`
-//! reruns one case (add `KILN_DIFF_SEED=<n>` for another master seed,
-//! `KILN_DIFF_SINGLE=<n>` / `KILN_DIFF_CHAINS=<n>` for other case counts).
+//! Known compiler issues found by this test are listed in [`KNOWN_ISSUES`]: the cases
+//! they apply to are recognised from their parameters, still run, and are counted and
+//! printed, but do not fail the test (every other case must pass).
+//!
+//! Reproduce: every case has its own seed derived from the master seed ([`SEED`], or
+//! `KILN_DIFF_SEED=<hex>`) and its index, and each report prints the command line, e.g.
+//! `KILN_DIFF_SEED=<hex> KILN_DIFF_SINGLE=3000 KILN_DIFF_CASE=<index> cargo test -p kiln-tests
+//! --test ethos_u_differential -- --nocapture` (`KILN_DIFF_SINGLE` / `KILN_DIFF_CHAINS` set
+//! the case counts; indices below the single count are single operators).
 
 use kiln_aot::ir::{
     Act, DType, Graph, IntSemantics, Node, Op, Quant, Rounding, Tensor, TensorId, Window,
@@ -35,9 +40,9 @@ use std::fmt::Write as _;
 /// The master seed.
 const SEED: u64 = 0x6b69_6c6e_5f64_6966;
 /// Single-operator cases.
-const SINGLE_CASES: usize = 1500;
+const SINGLE_CASES: usize = 3000;
 /// Chains of two (or three) operators.
-const CHAIN_CASES: usize = 500;
+const CHAIN_CASES: usize = 1000;
 /// Accelerator configurations, one per case in turn (the two-core ethos-u65-512 is not
 /// modelled on the host).
 const CONFIGS: [&str; 5] = [
@@ -56,15 +61,17 @@ const ADD_SUB_MAX_STEP: i32 = 1;
 /// ADD/SUB with unequal input scales: largest fraction of differing elements in one case.
 const ADD_SUB_MAX_FRACTION: f64 = 0.05;
 
-/// Known issue of kiln's NPU compiler (not a hardware rounding rule): a convolution or
-/// depthwise convolution whose top (left) padding covers every window along H (W), so the
-/// output along that dimension reads no IFM row (column) at all, compiles, but the command
-/// stream faults on the NPU model ("padding leaves no IFM rows or columns", STATUS 0x12):
+/// Found by this test and fixed: a convolution or depthwise convolution whose top (left)
+/// padding covers every window along H (W), so the output along that dimension reads no IFM
+/// row (column) at all, used to compile, and the command stream faulted on the NPU model ("padding leaves no IFM rows or columns", STATUS 0x12):
 /// `lower.rs`'s `pads` lets the IFM extent implied by the pad registers reach zero. TFLite
 /// graphs get there through `partition::fold_pads` (a PAD of the zero point folded into the
 /// convolution; `foldable_pad` checks only the register limits), ONNX graphs with explicit
-/// pads directly. Minimal case: x [1,1,1,1] -> PAD W (1, 0) -> [1,1,2,1] -> CONV 1x1 stride 2
-/// -> [1,1,1,1]; TFLite Micro gives the requantized bias.
+/// pads directly. Minimal case (ethos-u55-128, all scales 0.1, zero points 0): x [1,1,1,1]
+/// = 7 -> PAD W (1, 0) -> [1,1,2,1] -> CONV 1x1 weight 1, bias 500, stride 2 -> [1,1,1,1]
+/// (or the CONV alone with pads [0,1,0,0]): TFLite Micro gives 50, the NPU run faults
+/// (`CommandParse`, STATUS 18, QREAD 292). `lower.rs` now refuses such windows (they run on
+/// the CPU), so these cases must pass; they are still flagged and counted.
 const KNOWN_ALL_PADDING_WINDOWS: &str =
     "conv/depthwise whose padding covers every window along H or W: NPU command stream fault";
 
@@ -343,7 +350,13 @@ fn rand_weights(
         let b = (acc_std * 1.5).max(1.0) as i64;
         (0..channels).map(|_| r.range(-b, b) as i32).collect()
     });
-    let out_s = (xq.0 as f64 * base as f64 * acc_std / 48.0) as f32 * r.log_uniform(0.35, 2.8);
+    let out_s = if r.chance(0.04) {
+        // Requantization multiplier above one.
+        xq.0 * base * r.log_uniform(0.2, 1.0)
+    } else {
+        // Capped: a LOGISTIC/TANH after it needs an input scale below 8.
+        ((xq.0 as f64 * base as f64 * acc_std / 48.0) as f32 * r.log_uniform(0.35, 2.8)).min(4.0)
+    };
     Weights {
         values,
         scales,
@@ -657,6 +670,8 @@ enum Second {
     ConstPlane,
     /// Constant scalar.
     Scalar,
+    /// Constant `[C]` (rank 1, broadcast along the channels).
+    ConstVector,
     /// Graph input `[1, 1, 1, C]`.
     InputChannel,
     /// Graph input `[1, H, W, 1]`.
@@ -678,11 +693,17 @@ fn gen_binary(r: &mut Rng, b: &mut Gb, x: TensorId, kind: Bin, equal_scales: boo
             Second::ConstPlane,
             Second::Scalar,
             Second::Scalar,
+            Second::ConstVector,
             Second::InputChannel,
             Second::InputPlane,
         ])
     } else {
-        r.pick(&[Second::Input, Second::Const, Second::Scalar])
+        r.pick(&[
+            Second::Input,
+            Second::Const,
+            Second::Scalar,
+            Second::ConstVector,
+        ])
     };
     let swap = r.chance(0.15);
     let minmax = matches!(kind, Bin::Max | Bin::Min);
@@ -711,6 +732,7 @@ fn gen_binary(r: &mut Rng, b: &mut Gb, x: TensorId, kind: Bin, equal_scales: boo
         Second::Input | Second::Const => xs.clone(),
         Second::ConstChannel | Second::InputChannel => vec![1, 1, 1, xs[3]],
         Second::ConstPlane | Second::InputPlane => vec![1, xs[1], xs[2], 1],
+        Second::ConstVector => vec![*xs.last().unwrap()],
         Second::Scalar => {
             if r.chance(0.5) {
                 vec![1]
@@ -1030,7 +1052,12 @@ fn apply(r: &mut Rng, b: &mut Gb, x: Option<TensorId>, step: &str, chain: bool) 
             gen_maxpool(r, b, x)
         }
         "add" | "sub" | "mul" | "maximum" | "minimum" | "add_eq" => {
-            let shape = rand_nhwc(r, 12, 40);
+            let shape = match r.urange(0, 9) {
+                _ if chain => rand_nhwc(r, 12, 40),
+                0 => vec![r.urange(1, 12), r.urange(1, 12), r.urange(1, 40)],
+                1 => vec![r.urange(1, 3), r.urange(1, 64)],
+                _ => rand_nhwc(r, 12, 40),
+            };
             let x = x_or(r, b, shape);
             let kind = match step {
                 "add" | "add_eq" => Bin::Add,
@@ -1163,9 +1190,9 @@ struct Outcome {
     error: Option<String>,
 }
 
-fn describe(seed: u64, index: usize, cfg: &AccelConfig, case: &Case) -> String {
+fn describe(seed: u64, singles: usize, index: usize, cfg: &AccelConfig, case: &Case) -> String {
     let mut s = format!(
-        "seed {seed:#x} case {index} ({}) on {}:",
+        "seed {seed:#x} case {index} ({}) on {} [rerun: KILN_DIFF_SEED={seed:x} KILN_DIFF_SINGLE={singles} KILN_DIFF_CASE={index}]:",
         case.family,
         cfg.name()
     );
@@ -1184,13 +1211,13 @@ fn coord(shape: &[usize], mut i: usize) -> Vec<usize> {
     c
 }
 
-fn run_case(seed: u64, index: usize, family: &str) -> (Case, Outcome) {
+fn run_case(seed: u64, singles: usize, index: usize, family: &str) -> (Case, Outcome) {
     let mut r = Rng::new(case_seed(seed, index));
     let cfg = by_name(CONFIGS[index % CONFIGS.len()]).unwrap();
     let case = build_case(&mut r, family);
     let inputs = random_inputs(&mut r, &case.g);
     let mut out = Outcome::default();
-    let head = || describe(seed, index, cfg, &case);
+    let head = || describe(seed, singles, index, cfg, &case);
     let cpu = match assemble(&case.g) {
         Ok(a) => a,
         Err(e) => {
@@ -1325,7 +1352,7 @@ fn npu_matches_tflite_micro_kernels_on_random_graphs() {
                     loop {
                         let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(&index) = indices.get(k) else { break };
-                        let (case, out) = run_case(seed, index, family_of(index));
+                        let (case, out) = run_case(seed, singles, index, family_of(index));
                         mine.push((index, case, out));
                     }
                     mine
