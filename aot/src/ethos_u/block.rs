@@ -788,6 +788,60 @@ mod tests {
         }
     }
 
+    /// The NPU model judges the SHRAM layout on its own: the kws stream with
+    /// its first convolution's IFM_IB_END, AB_START or OFM block changed
+    /// stops at that convolution with `NpuError::Shram`.
+    #[test]
+    fn npu_model_rejects_a_broken_layout() {
+        use kiln_rt::ethos_u::config::ShramViolation;
+        use kiln_rt::ethos_u::driver::NpuMemory;
+        use kiln_rt::ethos_u::sim::{shared_sram_regions, NpuError, NpuModel, SimConfig};
+        let stream = fixture_stream("ethos-u55-128", "kws_dscnn_int8");
+        let first_conv = vela_ops(&stream)[0].offset;
+        // Replaces the parameter of the first `op` command.
+        let patch = |op: C0, f: &dyn Fn(u16) -> u16| {
+            let mut s = stream.clone();
+            let c = CommandIter::from_bytes(&stream)
+                .map(Result::unwrap)
+                .find(|c| c.opcode == Opcode::Cmd0(op))
+                .unwrap();
+            let at = c.offset as usize + 2;
+            s[at..at + 2].copy_from_slice(&f(c.param).to_le_bytes());
+            s
+        };
+        let run = |s: &[u8]| {
+            let ro = vec![0u8; 1 << 16];
+            let mut scratch = vec![0u8; 1 << 16];
+            let mut regions = shared_sram_regions(&ro, &mut scratch);
+            let mut mem = NpuMemory {
+                command_stream: s,
+                regions: &mut regions,
+            };
+            NpuModel::new(SimConfig::ethos_u55(128).unwrap()).run(s, &mut mem)
+        };
+        let cases: [(C0, &dyn Fn(u16) -> u16); 3] = [
+            (C0::SET_IFM_IB_END, &|p| p - 1),
+            (C0::SET_AB_START, &|p| p + 1),
+            (C0::SET_OFM_BLK_HEIGHT_M1, &|_| 32),
+        ];
+        for (op, f) in cases {
+            match run(&patch(op, f)) {
+                Err(e @ NpuError::Shram { offset, violation }) => {
+                    assert_eq!(offset, first_conv, "{e}");
+                    let want = match op {
+                        C0::SET_IFM_IB_END => matches!(violation, ShramViolation::Ifm { .. }),
+                        C0::SET_AB_START => {
+                            matches!(violation, ShramViolation::Accumulators { .. })
+                        }
+                        _ => matches!(violation, ShramViolation::BlockTooLarge { .. }),
+                    };
+                    assert!(want, "{op:?}: {e}");
+                }
+                r => panic!("{op:?}: {r:?}"),
+            }
+        }
+    }
+
     #[test]
     fn kws_conv0_u55_128_by_hand() {
         // Vela: OFM Block [10, 6, 16], IFM Block [26, 14, 8], IB_END 10, AB_START 14.

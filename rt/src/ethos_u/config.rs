@@ -658,6 +658,160 @@ mod tests {
         assert_eq!(by_product(Product::EthosU55, 512), None);
     }
 
+    /// kws conv0 on U55-128 as Vela 5.2 laid it out: OFM block 10x6x16,
+    /// IFM_IB_END 10, AB_START 14.
+    fn kws_conv0() -> ShramUse {
+        ShramUse {
+            op: ShramOp::Conv { part_kernel: true },
+            ofm: [25, 5, 16],
+            ofm_block: [10, 6, 16],
+            ifm_depth: 1,
+            kernel_extent: [10, 4],
+            kernel_taps_h: 10,
+            stride: [2, 2],
+            upscale: 1,
+            rounding: 0,
+            ifm_bits: 8,
+            acc: AccFormat::I32,
+            uses_lut: false,
+            ib_end: 10,
+            ifm2_ib_start: 0,
+            ab_start: 14,
+        }
+    }
+
+    #[test]
+    fn shram_check() {
+        let c = by_name("ethos-u55-128").unwrap();
+        assert_eq!(c.check_shram(&kws_conv0()), Ok(()));
+        // IFM block 26x14x8 needs banks 2..10.
+        let e = c
+            .check_shram(&ShramUse {
+                ib_end: 9,
+                ..kws_conv0()
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ShramViolation::Ifm {
+                    banks: 8,
+                    start: 2,
+                    end: 9,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(std::format!("{e}").contains("26x14x8"), "{e}");
+        // Accumulators 10x6x16 x 32-bit need 8 banks: 14..22 of 22 usable.
+        let e = c
+            .check_shram(&ShramUse {
+                ab_start: 15,
+                ..kws_conv0()
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ShramViolation::Accumulators {
+                    banks: 8,
+                    usable: 22,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = c
+            .check_shram(&ShramUse {
+                ab_start: 9,
+                ..kws_conv0()
+            })
+            .unwrap_err();
+        assert!(
+            matches!(e, ShramViolation::IfmOverlapsAccumulators { .. }),
+            "{e}"
+        );
+        let e = c
+            .check_shram(&ShramUse {
+                ofm_block: [33, 6, 16],
+                ..kws_conv0()
+            })
+            .unwrap_err();
+        assert_eq!(
+            e,
+            ShramViolation::BlockTooLarge {
+                axis: "height",
+                size: 33,
+                max: 32
+            }
+        );
+        // On U55-64 a LUT takes the top 2 of 16 banks from the accumulators.
+        let c64 = by_name("ethos-u55-64").unwrap();
+        let small = ShramUse {
+            ofm_block: [4, 6, 16],
+            ib_end: 8,
+            ab_start: 12,
+            ..kws_conv0()
+        };
+        assert_eq!(c64.check_shram(&small), Ok(()));
+        let e = c64
+            .check_shram(&ShramUse {
+                uses_lut: true,
+                ..small
+            })
+            .unwrap_err();
+        assert!(
+            matches!(e, ShramViolation::Accumulators { usable: 14, .. }),
+            "{e}"
+        );
+        // Binary elementwise, Vela's resnet Add on U55-128: block 8x32x16, IFM 2..10, IFM2 10..18.
+        let add = ShramUse {
+            op: ShramOp::Elementwise {
+                ifm2: Ifm2Kind::FeatureMap,
+            },
+            ofm: [32, 32, 16],
+            ofm_block: [8, 32, 16],
+            ifm_depth: 16,
+            ib_end: 22,
+            ifm2_ib_start: 10,
+            ab_start: 22,
+            ..kws_conv0()
+        };
+        assert_eq!(c.check_shram(&add), Ok(()));
+        let e = c
+            .check_shram(&ShramUse {
+                ifm2_ib_start: 9,
+                ..add
+            })
+            .unwrap_err();
+        assert!(
+            matches!(e, ShramViolation::Ifm { operand: "IFM", .. }),
+            "{e}"
+        );
+        let e = c
+            .check_shram(&ShramUse {
+                ifm2_ib_start: 15,
+                ..add
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ShramViolation::Ifm {
+                    operand: "IFM2",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = c.check_shram(&ShramUse { ib_end: 23, ..add }).unwrap_err();
+        assert!(
+            matches!(e, ShramViolation::IfmPastUsable { usable: 22, .. }),
+            "{e}"
+        );
+    }
+
     #[test]
     fn shram_rules() {
         let c = by_name("ethos-u55-128").unwrap();
