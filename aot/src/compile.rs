@@ -351,8 +351,8 @@ pub fn delegate_config(pte: &[u8]) -> Option<String> {
                 .ok()?;
         let cfg = Payload::parse(blob.cmd_data).ok()?.config?;
         let family = match cfg.config.product() {
-            Product::U55 => "u55",
-            Product::U65 => "u65",
+            Some(Product::EthosU55) => "u55",
+            Some(Product::EthosU65) => "u65",
             _ => return None,
         };
         return Some(format!("ethos-{family}-{}", cfg.config.macs_per_cc()));

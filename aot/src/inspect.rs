@@ -203,8 +203,8 @@ pub fn npu_summary(blob: &[u8], fast_scratch: usize) -> Json {
     };
     let macs = cfg.config.macs_per_cc();
     let (family, sim) = match cfg.config.product() {
-        Product::U55 => ("u55", SimConfig::ethos_u55(macs)),
-        Product::U65 => ("u65", SimConfig::ethos_u65(macs)),
+        Some(Product::EthosU55) => ("u55", SimConfig::ethos_u55(macs)),
+        Some(Product::EthosU65) => ("u65", SimConfig::ethos_u65(macs)),
         _ => ("?", None),
     };
     let config = format!("ethos-{family}-{macs}");

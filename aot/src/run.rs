@@ -166,8 +166,8 @@ fn npu_config(program: &Program<'_>) -> Result<Option<(SimConfig, usize)>, RtErr
         let Some(cfg) = payload.config else { continue };
         let macs = cfg.config.macs_per_cc();
         let sim = match cfg.config.product() {
-            Product::U55 => SimConfig::ethos_u55(macs),
-            Product::U65 => SimConfig::ethos_u65(macs),
+            Some(Product::EthosU55) => SimConfig::ethos_u55(macs),
+            Some(Product::EthosU65) => SimConfig::ethos_u65(macs),
             _ => None,
         };
         return Ok(sim.map(|s| (s, fast)));

@@ -332,6 +332,12 @@ impl fmt::Display for RtError {
     }
 }
 
+impl From<kiln_ethos_u::EthosUError> for RtError {
+    fn from(e: kiln_ethos_u::EthosUError) -> Self {
+        RtError::EthosU(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,10 +56,14 @@ fn real_blob_parses_as_documented() {
     let p = Payload::parse(b.cmd_data).expect("payload parses");
     let c = p.config.expect("optimizer config");
     assert_eq!(c.config.macs_per_cc(), 128);
-    assert_eq!(c.config.shram_kib(), 24);
-    assert_eq!(c.config.product(), Product::U55);
+    assert_eq!(c.config.shram_size_kib(), 24);
+    assert_eq!(c.config.product(), Some(Product::EthosU55));
     assert_eq!(
-        (c.id.arch_major(), c.id.arch_minor(), c.id.arch_patch()),
+        (
+            c.id.arch_major_rev(),
+            c.id.arch_minor_rev(),
+            c.id.arch_patch_rev()
+        ),
         (1, 0, 6)
     );
     assert_eq!(p.command_stream_offset, 32);

@@ -8,7 +8,7 @@
 //!
 //! Every output must match bit for bit, with one documented exception: ADD/SUB
 //! rescale the input with the smaller scale once on the NPU and twice in TFLite Micro
-//! (see `binary` in `aot/src/ethos_u/lower.rs`), which can move an output by one step
+//! (see `binary` in `aot/src/ethos_u/lower/elementwise.rs`), which can move an output by one step
 //! at an exact rounding tie. For those operators (with unequal input scales, as the
 //! last operator of the case) at most [`ADD_SUB_MAX_STEP`] step of difference is
 //! allowed in at most [`ADD_SUB_MAX_FRACTION`] of the elements; the elements are

@@ -14,4 +14,3 @@ pub mod npu_op;
 pub mod partition;
 pub mod segment;
 pub mod stream;
-pub mod weights;

@@ -11,7 +11,7 @@ use crate::ir::{Graph, Op, TensorId};
 use crate::plan::{self, Buffer};
 use kiln_rt::ethos_u::blob::write_block;
 use kiln_rt::ethos_u::config::AccelConfig;
-use kiln_rt::ethos_u::payload::{write_cop1, NpuConfig, NpuId, OptimizerConfig};
+use kiln_rt::ethos_u::payload::{write_cop1, ConfigReg, IdReg, OptimizerConfig};
 use std::collections::HashMap;
 
 /// Compile-spec key listing, one line per NPU operation, the IR node it implements (for
@@ -188,8 +188,8 @@ pub fn compile_segment(
     let config = OptimizerConfig {
         release: 0,
         patch: 0,
-        config: NpuConfig(cfg.config_word()),
-        id: NpuId(cfg.id_word()),
+        config: ConfigReg(cfg.config_word()),
+        id: IdReg(cfg.id_word()),
     };
     let mut payload = vec![0u8; stream.len() + 64];
     let n = write_cop1(Some(config), &stream, &mut payload).ok_or_else(|| NodeRefusal {

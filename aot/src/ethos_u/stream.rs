@@ -9,8 +9,13 @@
 //! DMA that overwrites a LUT an earlier operation may still read, and
 //! `NPU_OP_DMA_WAIT 0` before the operation that reads what a DMA wrote.
 
-use super::npu_op::{InputScaling, Layout, NpuKind, NpuOp, Operand2};
-use kiln_rt::ethos_u::regs::{Cmd0Op as C0, Cmd1Op as C1, SHRAM_LUT_BYTES, SHRAM_LUT_SLOT_BYTES};
+use super::npu_op::{FeatureMap, InputScaling, Layout, NpuKind, NpuOp, Operand2};
+use kiln_ethos_u::regs::{
+    Activation, ActivationFormat, ActivationFunction, ActivationPrecision, ActivationType,
+    ClipRange, Cmd0Op as C0, Cmd1Op as C1, DmaRegion, DmaRegionMode, DmaStrideMode, Ifm2Broadcast,
+    IfmPrecision, IfmScaleMode, KernelStride, OfmPrecision, OfmScaleMode, OperandOrder, RoundMode,
+    WeightOrder, SHRAM_LUT_BYTES, SHRAM_LUT_SLOT_BYTES,
+};
 use std::collections::HashMap;
 
 /// Builds a command stream, skipping writes that do not change a register.
@@ -50,10 +55,21 @@ impl StreamBuilder {
                 self.cmd0(C0::OP_KERNEL_WAIT, 0);
             }
             let lut_base = shram_kib * 1024 - SHRAM_LUT_BYTES;
-            self.set0(C0::SET_DMA0_SRC_REGION, lut.src.region as u16);
+            let region = |region: u32, mode: DmaRegionMode| {
+                DmaRegion {
+                    region,
+                    mode,
+                    stride_mode: DmaStrideMode::D1,
+                }
+                .encode()
+            };
+            self.set0(
+                C0::SET_DMA0_SRC_REGION,
+                region(lut.src.region as u32, DmaRegionMode::External),
+            );
             self.set1(C1::SET_DMA0_SRC, 0, lut.src.offset);
-            // Internal mode (bit 8): the destination is SHRAM.
-            self.set0(C0::SET_DMA0_DST_REGION, 1 << 8);
+            // Internal mode: the destination is SHRAM.
+            self.set0(C0::SET_DMA0_DST_REGION, region(0, DmaRegionMode::Internal));
             self.set1(
                 C1::SET_DMA0_DST,
                 0,
@@ -76,16 +92,13 @@ impl StreamBuilder {
                 C0::SET_KERNEL_WIDTH_M1,
                 ((k.size[1] - 1) * k.dilation[1]) as u16,
             );
-            let (sx, sy) = (k.stride[1] - 1, k.stride[0] - 1);
-            let part_kernel = matches!(op.kind, NpuKind::Conv { part_kernel: true });
-            let bits = (sx & 1)
-                | ((sy & 1) << 1)
-                | ((part_kernel as u32) << 2)
-                | (((k.dilation[1] == 2) as u32) << 3)
-                | (((k.dilation[0] == 2) as u32) << 4)
-                | ((sx >> 1) << 6)
-                | ((sy >> 1) << 9);
-            self.set0(C0::SET_KERNEL_STRIDE, bits as u16);
+            let order = if matches!(op.kind, NpuKind::Conv { part_kernel: true }) {
+                WeightOrder::PartKernelFirst
+            } else {
+                WeightOrder::DepthFirst
+            };
+            let ks = KernelStride::new(k.stride, k.dilation, order);
+            self.set0(C0::SET_KERNEL_STRIDE, ks.encode());
         }
         match (op.weights, op.scales) {
             (Some(w), Some(s)) => {
@@ -112,8 +125,15 @@ impl StreamBuilder {
             self.set1(C1::SET_OPA_SCALE, a.shift as u16, a.multiplier);
             self.set1(C1::SET_OPB_SCALE, 0, b);
         }
-        let function = op.lut.map_or(0, |l| 16 + l.slot as u16);
-        self.set0(C0::SET_ACTIVATION, function);
+        let function = op
+            .lut
+            .and_then(|l| ActivationFunction::from_bits(16 + l.slot as u32))
+            .unwrap_or(ActivationFunction::Relu);
+        let act = Activation {
+            function,
+            clip_range: ClipRange::OfmPrecision,
+        };
+        self.set0(C0::SET_ACTIVATION, act.encode());
         self.set0(C0::SET_ACTIVATION_MIN, op.clamp.0 as i16 as u16);
         self.set0(C0::SET_ACTIVATION_MAX, op.clamp.1 as i16 as u16);
         let b = &op.block;
@@ -157,15 +177,14 @@ impl StreamBuilder {
         self.set1(C1::SET_IFM_STRIDE_C, 0, f.strides[2]);
         self.set0(C0::SET_IFM_ZERO_POINT, f.zero_point as i16 as u16);
         let scale_mode = match op.input_scaling {
-            None | Some(InputScaling::Both { .. }) => 0,
-            Some(InputScaling::ScaleA(_)) => 1,
-            Some(InputScaling::ScaleB(_)) => 2,
+            None | Some(InputScaling::Both { .. }) => IfmScaleMode::OpaOpb16,
+            Some(InputScaling::ScaleA(_)) => IfmScaleMode::Opa32,
+            Some(InputScaling::ScaleB(_)) => IfmScaleMode::Opb32,
         };
-        let precision = f.signed as u16
-            | (format_bits(f.layout) << 6)
-            | (scale_mode << 8)
-            | ((op.ifm_rounding.bits() as u16) << 14);
-        self.set0(C0::SET_IFM_PRECISION, precision);
+        self.set0(
+            C0::SET_IFM_PRECISION,
+            ifm_precision(f, scale_mode, op.ifm_rounding),
+        );
         self.set0(C0::SET_IFM_UPSCALE, op.upscale_nearest as u16);
         let p = op.kernel.pads;
         self.set0(C0::SET_IFM_PAD_TOP, p[0] as u16);
@@ -175,17 +194,24 @@ impl StreamBuilder {
         match op.ifm2 {
             None => {}
             Some(Operand2::Scalar { value, zero_point }) => {
-                self.set0(C0::SET_IFM2_BROADCAST, 0x80 | ((op.reversed as u16) << 6));
+                self.set0(
+                    C0::SET_IFM2_BROADCAST,
+                    broadcast([false; 3], true, op.reversed),
+                );
                 self.set0(C0::SET_IFM2_SCALAR, value as i16 as u16);
-                self.set0(C0::SET_IFM2_PRECISION, f.signed as u16);
+                let mut scalar = *f;
+                scalar.layout = Layout::Nhwc;
+                self.set0(
+                    C0::SET_IFM2_PRECISION,
+                    ifm_precision(&scalar, IfmScaleMode::OpaOpb16, RoundMode::Dbl),
+                );
                 self.set0(C0::SET_IFM2_ZERO_POINT, zero_point as i16 as u16);
             }
             Some(Operand2::Map { fm, broadcast }) => {
-                let bits = broadcast[0] as u16
-                    | ((broadcast[1] as u16) << 1)
-                    | ((broadcast[2] as u16) << 2)
-                    | ((op.reversed as u16) << 6);
-                self.set0(C0::SET_IFM2_BROADCAST, bits);
+                self.set0(
+                    C0::SET_IFM2_BROADCAST,
+                    self::broadcast(broadcast, false, op.reversed),
+                );
                 self.set0(C0::SET_IFM2_REGION, fm.region as u16);
                 for base in [
                     C1::SET_IFM2_BASE0,
@@ -204,7 +230,7 @@ impl StreamBuilder {
                 self.set0(C0::SET_IFM2_ZERO_POINT, fm.zero_point as i16 as u16);
                 self.set0(
                     C0::SET_IFM2_PRECISION,
-                    fm.signed as u16 | (format_bits(fm.layout) << 6),
+                    ifm_precision(&fm, IfmScaleMode::OpaOpb16, RoundMode::Dbl),
                 );
             }
         }
@@ -232,12 +258,18 @@ impl StreamBuilder {
         self.set1(C1::SET_OFM_STRIDE_Y, 0, f.strides[1]);
         self.set1(C1::SET_OFM_STRIDE_C, 0, f.strides[2]);
         self.set0(C0::SET_OFM_ZERO_POINT, f.zero_point as i16 as u16);
-        let global = op.scales.is_none();
-        let precision = f.signed as u16
-            | (format_bits(f.layout) << 6)
-            | ((global as u16) << 8)
-            | ((op.rounding.bits() as u16) << 14);
-        self.set0(C0::SET_OFM_PRECISION, precision);
+        let precision = OfmPrecision {
+            activation_type: activation_type(f),
+            precision: ActivationPrecision::B8,
+            format: format(f.layout),
+            scale_mode: if op.scales.is_none() {
+                OfmScaleMode::Global
+            } else {
+                OfmScaleMode::PerChannel
+            },
+            round_mode: op.rounding,
+        };
+        self.set0(C0::SET_OFM_PRECISION, precision.encode());
     }
 
     /// Ends the stream with `NPU_OP_STOP` and returns its bytes.
@@ -247,9 +279,45 @@ impl StreamBuilder {
     }
 }
 
-fn format_bits(l: Layout) -> u16 {
+fn format(l: Layout) -> ActivationFormat {
     match l {
-        Layout::Nhwc => 0,
-        Layout::Nhcwb16 => 1,
+        Layout::Nhwc => ActivationFormat::Nhwc,
+        Layout::Nhcwb16 => ActivationFormat::Nhcwb16,
     }
+}
+
+fn activation_type(f: &FeatureMap) -> ActivationType {
+    if f.signed {
+        ActivationType::Signed
+    } else {
+        ActivationType::Unsigned
+    }
+}
+
+/// IFM_PRECISION / IFM2_PRECISION of an 8-bit map.
+fn ifm_precision(f: &FeatureMap, scale_mode: IfmScaleMode, round_mode: RoundMode) -> u16 {
+    IfmPrecision {
+        activation_type: activation_type(f),
+        precision: ActivationPrecision::B8,
+        format: format(f.layout),
+        scale_mode,
+        round_mode,
+    }
+    .encode()
+}
+
+/// IFM2_BROADCAST: `dims` [h, w, c] repeat, or IFM2 is the scalar; `reversed` swaps the operands back (ORDER_A).
+fn broadcast(dims: [bool; 3], scalar: bool, reversed: bool) -> u16 {
+    Ifm2Broadcast {
+        broadcast_h: dims[0],
+        broadcast_w: dims[1],
+        broadcast_c: dims[2],
+        operand_order: if reversed {
+            OperandOrder::OrderA
+        } else {
+            OperandOrder::OrderB
+        },
+        broadcast_constant: scalar,
+    }
+    .encode()
 }

@@ -20,82 +20,21 @@
 //! `ethosu55_interface.h` (used for U55 and U65): BASEP*n* is a 64-bit
 //! register at `0x80 + 8n` (low word; the high word is written on U65 only).
 
-// `is_multiple_of` needs Rust 1.87; the workspace supports 1.80.
+// `is_multiple_of` needs Rust 1.87; the workspace supports 1.81.
 #![allow(clippy::manual_is_multiple_of)]
 
 use super::error::{EthosUError, NpuFault};
-use super::payload::{NpuConfig, NpuId, Payload, Product};
+use super::payload::{ConfigReg, IdReg, Payload, Product};
 use core::sync::atomic::{fence, Ordering};
 
-/// Register offsets (bytes from the NPU base) used by the driver.
-pub mod reg {
-    /// ID: architecture and product revision.
-    pub const ID: u32 = 0x0000;
-    /// STATUS: state, IRQ and fault bits.
-    pub const STATUS: u32 = 0x0004;
-    /// CMD: start, clear IRQ, clock/power Q enables.
-    pub const CMD: u32 = 0x0008;
-    /// RESET: soft reset with the pending privilege/security level.
-    pub const RESET: u32 = 0x000C;
-    /// QBASE low word: command stream address.
-    pub const QBASE: u32 = 0x0010;
-    /// QBASE high word (U65, 40-bit addresses).
-    pub const QBASE_HI: u32 = 0x0014;
-    /// QREAD: bytes of the command stream consumed.
-    pub const QREAD: u32 = 0x0018;
-    /// QCONFIG: AXI configuration for command stream fetches.
-    pub const QCONFIG: u32 = 0x001C;
-    /// QSIZE: command stream length in bytes.
-    pub const QSIZE: u32 = 0x0020;
-    /// PROT: the active privilege/security level.
-    pub const PROT: u32 = 0x0024;
-    /// CONFIG: MACs, SHRAM size, product.
-    pub const CONFIG: u32 = 0x0028;
-    /// REGIONCFG: AXI configuration per region (2 bits each).
-    pub const REGIONCFG: u32 = 0x003C;
-    /// AXI_LIMIT0; AXI_LIMIT1..3 follow at 4-byte steps.
-    pub const AXI_LIMIT0: u32 = 0x0040;
-    /// BASEP0 low word; region `n` is at `BASEP0 + 8 n` (high word at `+4`).
-    pub const BASEP0: u32 = 0x0080;
-
-    /// Offset of the low word of BASEP`n`.
-    pub const fn basep(n: usize) -> u32 {
-        BASEP0 + 8 * n as u32
-    }
-}
-
-/// STATUS register bits.
-pub mod status {
-    /// 1 = running.
-    pub const RUNNING: u32 = 1 << 0;
-    /// Raw IRQ status.
-    pub const IRQ_RAISED: u32 = 1 << 1;
-    /// Bus abort detected, processing halted.
-    pub const BUS_STATUS: u32 = 1 << 2;
-    /// Reset in progress.
-    pub const RESET_STATUS: u32 = 1 << 3;
-    /// Command stream parse error.
-    pub const CMD_PARSE_ERROR: u32 = 1 << 4;
-    /// End of the command stream reached.
-    pub const CMD_END_REACHED: u32 = 1 << 5;
-    /// Weight decoder fault.
-    pub const WD_FAULT: u32 = 1 << 7;
-    /// ECC fault in internal RAMs.
-    pub const ECC_FAULT: u32 = 1 << 8;
-}
-
-/// CMD register bits.
-pub mod cmd {
-    /// Write 1 to start processing the command stream.
-    pub const TRANSITION_TO_RUNNING: u32 = 1 << 0;
-    /// Write 1 to clear STATUS.irq_raised.
-    pub const CLEAR_IRQ: u32 = 1 << 1;
-    /// Clock and power Q-channel enables, preserved across CMD writes.
-    pub const CLOCK_POWER_MASK: u32 = 0xC;
-}
-
 /// Number of base pointer registers (regions) the driver programs.
-pub const MAX_REGIONS: usize = 8;
+pub use super::regs::MAX_REGIONS;
+use super::regs::{cmd_reg as cmd, offset as reg, status};
+
+/// Offset of the low word of BASEP`n` (`n` < [`MAX_REGIONS`]).
+fn basep(n: usize) -> u32 {
+    reg::basep(n as u32).unwrap_or(reg::BASEP0)
+}
 
 /// Register access to one Ethos-U. Implemented by [`Mmio`] (real hardware)
 /// and by the NPU model, so that [`Driver`] is the same code for both.
@@ -250,12 +189,12 @@ impl<R: NpuRegisters> Driver<R> {
     }
 
     /// Reads ID and CONFIG; an ID of 0 or all ones means there is no NPU.
-    pub fn probe(&mut self) -> Result<(NpuId, NpuConfig), EthosUError> {
+    pub fn probe(&mut self) -> Result<(IdReg, ConfigReg), EthosUError> {
         let id = self.regs.read(reg::ID);
         if id == 0 || id == u32::MAX {
             return Err(EthosUError::NoNpu { id });
         }
-        Ok((NpuId(id), NpuConfig(self.regs.read(reg::CONFIG))))
+        Ok((IdReg(id), ConfigReg(self.regs.read(reg::CONFIG))))
     }
 
     /// Soft reset to the configured security/privilege level, then the AXI setup.
@@ -305,7 +244,7 @@ impl<R: NpuRegisters> Driver<R> {
         if let Some(want) = payload.config {
             check_config(id, cfg, want.id, want.config)?;
         }
-        let wide = cfg.product() == Product::U65;
+        let wide = cfg.product() == Some(Product::EthosU65);
         let limit: u64 = if wide { (1 << 40) - 1 } else { u32::MAX as u64 };
         let mem = NpuMemory {
             command_stream: payload.command_stream,
@@ -339,15 +278,16 @@ impl<R: NpuRegisters> Driver<R> {
         }
         self.regs.write(reg::QSIZE, qsize);
         for (n, &b) in bases.iter().enumerate() {
-            self.regs.write(reg::basep(n), b as u32);
+            self.regs.write(basep(n), b as u32);
             if wide {
-                self.regs.write(reg::basep(n) + 4, (b >> 32) as u32);
+                self.regs.write(basep(n) + 4, (b >> 32) as u32);
             }
         }
         // Our writes to the regions (inputs) must be visible before the NPU starts.
         fence(Ordering::SeqCst);
-        let keep = self.regs.read(reg::CMD) & cmd::CLOCK_POWER_MASK;
-        self.regs.write(reg::CMD, keep | cmd::TRANSITION_TO_RUNNING);
+        let keep = self.regs.read(reg::CMD) & (cmd::CLOCK_Q_ENABLE | cmd::POWER_Q_ENABLE);
+        self.regs
+            .write(reg::CMD, keep | cmd::TRANSITION_TO_RUNNING_STATE);
         let mut mem = mem;
         let mut st = 0;
         let mut done = false;
@@ -366,7 +306,7 @@ impl<R: NpuRegisters> Driver<R> {
             let _ = self.soft_reset();
             return Err(EthosUError::Timeout { status: st, qread });
         }
-        let keep = self.regs.read(reg::CMD) & cmd::CLOCK_POWER_MASK;
+        let keep = self.regs.read(reg::CMD) & (cmd::CLOCK_Q_ENABLE | cmd::POWER_Q_ENABLE);
         self.regs.write(reg::CMD, keep | cmd::CLEAR_IRQ);
         if let Some(fault) = decode_fault(st) {
             let _ = self.soft_reset();
@@ -417,10 +357,10 @@ pub fn decode_fault(st: u32) -> Option<NpuFault> {
 
 /// Compares the NPU's ID/CONFIG with what the command stream was compiled for.
 pub fn check_config(
-    npu_id: NpuId,
-    npu: NpuConfig,
-    want_id: NpuId,
-    want: NpuConfig,
+    npu_id: IdReg,
+    npu: ConfigReg,
+    want_id: IdReg,
+    want: ConfigReg,
 ) -> Result<(), EthosUError> {
     let mismatch = |field, npu: u32, stream: u32| {
         if npu != stream {
@@ -431,19 +371,19 @@ pub fn check_config(
     };
     mismatch(
         "product (0 = U55, 1 = U65)",
-        npu.product().code().into(),
-        want.product().code().into(),
+        npu.product_raw(),
+        want.product_raw(),
     )?;
     mismatch("macs_per_cc", npu.macs_per_cc(), want.macs_per_cc())?;
     mismatch(
         "shram_size (KiB)",
-        npu.shram_kib().into(),
-        want.shram_kib().into(),
+        npu.shram_size_kib(),
+        want.shram_size_kib(),
     )?;
     mismatch(
         "cmd_stream_version",
-        npu.cmd_stream_version().into(),
-        want.cmd_stream_version().into(),
+        npu.cmd_stream_version(),
+        want.cmd_stream_version(),
     )?;
     if want.custom_dma() && !npu.custom_dma() {
         return Err(EthosUError::ConfigMismatch {
@@ -454,14 +394,14 @@ pub fn check_config(
     }
     mismatch(
         "architecture major revision",
-        npu_id.arch_major().into(),
-        want_id.arch_major().into(),
+        npu_id.arch_major_rev(),
+        want_id.arch_major_rev(),
     )?;
-    if npu_id.arch_minor() < want_id.arch_minor() {
+    if npu_id.arch_minor_rev() < want_id.arch_minor_rev() {
         return Err(EthosUError::ConfigMismatch {
             field: "architecture minor revision (NPU older than the stream)",
-            npu: npu_id.arch_minor().into(),
-            stream: want_id.arch_minor().into(),
+            npu: npu_id.arch_minor_rev(),
+            stream: want_id.arch_minor_rev(),
         });
     }
     Ok(())
@@ -587,8 +527,8 @@ mod tests {
             config: Some(OptimizerConfig {
                 release: 0,
                 patch: 1,
-                config: NpuConfig(0x1807),
-                id: NpuId(0x1006_6001),
+                config: ConfigReg(0x1807),
+                id: IdReg(0x1006_6001),
             }),
             command_stream: stream,
             command_stream_offset: 32,
@@ -618,16 +558,16 @@ mod tests {
         let w = |o: u32| f.writes.iter().rev().find(|x| x.0 == o).map(|x| x.1);
         assert_eq!(w(reg::QSIZE), Some(16));
         assert_eq!(w(reg::QBASE), Some(stream.0.as_ptr() as usize as u32));
-        assert_eq!(w(reg::basep(0)), Some(weights.0.as_ptr() as usize as u32));
-        assert_eq!(w(reg::basep(1)), Some(scratch.0.as_ptr() as usize as u32));
-        assert_eq!(w(reg::basep(2)), w(reg::basep(1)));
-        assert_eq!(w(reg::basep(3)), Some(0));
+        assert_eq!(w(basep(0)), Some(weights.0.as_ptr() as usize as u32));
+        assert_eq!(w(basep(1)), Some(scratch.0.as_ptr() as usize as u32));
+        assert_eq!(w(basep(2)), w(basep(1)));
+        assert_eq!(w(basep(3)), Some(0));
         assert_eq!(w(reg::RESET), Some(1), "secure + privileged");
         assert_eq!(w(reg::AXI_LIMIT0), Some(0x0F1F_0000));
         assert_eq!(w(reg::REGIONCFG), Some(0x5553));
         // Start after every base pointer; then the IRQ is cleared.
         let start = f.writes.iter().position(|&x| x == (reg::CMD, 1)).unwrap();
-        assert!(f.writes[..start].iter().any(|x| x.0 == reg::basep(7)));
+        assert!(f.writes[..start].iter().any(|x| x.0 == basep(7)));
         assert_eq!(f.writes.last(), Some(&(reg::CMD, 2)));
     }
 

@@ -2,14 +2,8 @@
 //! payload, the register protocol and the `EthosUBackend` delegate.
 
 pub mod backend;
-pub mod blob;
-pub mod cmd;
-pub mod config;
-pub mod disasm;
 pub mod driver;
-pub mod error;
-pub mod payload;
-pub mod regs;
+pub use kiln_ethos_u::{blob, cmd, config, disasm, error, payload, perf, regs, weights};
 #[cfg(feature = "npu-sim")]
 pub mod sim;
 

@@ -4,9 +4,9 @@
 use super::{clamp, effective, io, out_hw, pads, qparams, window_checks, Ctx, ReadOnly, Refusal};
 use crate::ethos_u::block::{BlockOpKind, BlockRequest};
 use crate::ethos_u::npu_op::{FeatureMap, Kernel, NpuKind, NpuOp, Scale, Span};
-use crate::ethos_u::weights::{encode_weights, scale_records, WeightLayout};
 use crate::ir::{Act, DType, Graph, Node, TensorId, Window};
 use crate::quant;
+use kiln_ethos_u::weights::{encode_weights, scale_records, WeightLayout};
 use kiln_rt::ethos_u::regs::RoundMode;
 
 /// CONV_2D.

@@ -41,21 +41,25 @@
 //! cycles. Kernel operations run one after the other; DMAs run on their own
 //! timeline next to them until an `NPU_OP_DMA_WAIT` ([`RunStats::cycles`]).
 
-// `is_multiple_of` needs Rust 1.87; the workspace supports 1.80.
+// `is_multiple_of` needs Rust 1.87; the workspace supports 1.81.
 #![allow(clippy::manual_is_multiple_of)]
 
+#[cfg(test)]
+mod encoded_weights;
 mod exec;
-pub mod mlw;
-mod perf;
 #[cfg(test)]
 mod tests;
 
+use kiln_ethos_u::perf;
+/// The weight codec (moved to [`kiln_ethos_u::weights`]).
+pub use kiln_ethos_u::weights as mlw;
+
 use super::cmd::{CmdError, Command, CommandIter};
-use super::config::{self, AccelConfig};
+use super::config;
 use super::driver::{NpuMemory, NpuRegisters, Region, MAX_REGIONS};
-use super::regs::{self, BadField, ConfigReg, IdReg, Opcode, Product};
+use super::regs::{self, BadField, Opcode, Product};
 use core::fmt;
-pub use perf::{Memory, MemoryArea};
+pub use perf::{Memory, MemoryArea, SimConfig};
 
 /// What kind of access failed, for [`NpuError`] messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,85 +245,6 @@ impl NpuError {
             NpuError::WeightStream { .. } => regs::status::WD_FAULT,
             _ => regs::status::CMD_PARSE_ERROR,
         }
-    }
-}
-
-/// The configuration of the modelled NPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SimConfig {
-    /// U55 or U65.
-    pub product: Product,
-    /// log2 of MACs per cycle: 5 (32) .. 8 (256); 9 (U65-512) is not modelled.
-    pub macs_log2: u32,
-    /// SHRAM size in KiB (the LUT area is its top 2 KiB).
-    pub shram_kib: u32,
-    /// The ID register value.
-    pub id: u32,
-    /// The memory behind each region (cycle model).
-    pub memory: [Memory; MAX_REGIONS],
-    /// Element operations (MACs, pooled or elementwise elements, DMA bytes)
-    /// one run may perform before it stops with [`NpuError::WorkLimit`].
-    pub max_work: u64,
-}
-
-impl SimConfig {
-    /// The architecture version the model implements (ID register: 1.0.6).
-    pub const ID: u32 = IdReg::from_arch(1, 0, 6).0;
-
-    /// An Ethos-U55 with 32, 64, 128 or 256 MACs per cycle; `None` otherwise.
-    pub fn ethos_u55(macs: u32) -> Option<SimConfig> {
-        config::by_product(Product::EthosU55, macs).map(SimConfig::from_accel)
-    }
-
-    /// An Ethos-U65 with 256 MACs per cycle; `None` otherwise (the two-core
-    /// U65-512 is not modelled).
-    pub fn ethos_u65(macs: u32) -> Option<SimConfig> {
-        config::by_product(Product::EthosU65, macs).map(SimConfig::from_accel)
-    }
-
-    /// The model of a single-core configuration of the table in [`config`].
-    fn from_accel(a: &'static AccelConfig) -> SimConfig {
-        SimConfig {
-            product: a.product,
-            macs_log2: a.macs_log2(),
-            shram_kib: a.shram_kib(),
-            id: SimConfig::ID,
-            memory: Memory::default_regions(a.product),
-            max_work: 1 << 33,
-        }
-    }
-
-    /// The configuration table entry of this product and MAC count (for
-    /// MAC counts outside the table, the U55 entry nearest to it).
-    pub fn accel(&self) -> &'static AccelConfig {
-        config::by_product(self.product, self.macs_per_cc())
-            .or_else(|| config::by_product(Product::EthosU55, 1 << self.macs_log2.clamp(5, 8)))
-            .unwrap_or(&config::CONFIGS[0])
-    }
-
-    /// The CONFIG register value.
-    pub fn config_word(&self) -> u32 {
-        ConfigReg::new(self.product, self.macs_log2, self.shram_kib).0
-    }
-
-    /// MACs per cycle.
-    pub fn macs_per_cc(&self) -> u32 {
-        1 << self.macs_log2
-    }
-
-    /// OFM micro-block depth (weight order): 4 on the 32-MAC U55, else 8.
-    pub fn ofm_ublock_depth(&self) -> u32 {
-        self.accel().ofm_ublock[2]
-    }
-
-    /// IFM micro-block depth (weight order): 8 on every configuration.
-    pub fn ifm_ublock_depth(&self) -> u32 {
-        self.accel().ifm_ublock[2]
-    }
-
-    /// Elementwise/pooling elements per cycle (Vela's `elem_units`).
-    pub fn elem_units(&self) -> u32 {
-        self.accel().elem_units
     }
 }
 

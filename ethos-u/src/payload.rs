@@ -9,10 +9,11 @@
 //! register command stream). Arm's core driver accepts exactly these three
 //! actions; so does this parser.
 
-// `is_multiple_of` needs Rust 1.87; the workspace supports 1.80.
+// `is_multiple_of` needs Rust 1.87; the workspace supports 1.81.
 #![allow(clippy::manual_is_multiple_of)]
 
 use super::error::EthosUError;
+pub use super::regs::{ConfigReg, IdReg, Product};
 
 /// `COP1` as a little-endian word.
 pub const COP1: u32 = 0x3150_4F43;
@@ -28,90 +29,6 @@ mod action {
     pub const NOP: u8 = 5;
 }
 
-/// The NPU product a command stream is compiled for (CONFIG bits 31:28).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Product {
-    /// Ethos-U55.
-    U55,
-    /// Ethos-U65.
-    U65,
-    /// Another code (e.g. 2 = Ethos-U85), kept for messages.
-    Other(u8),
-}
-
-impl Product {
-    /// The 4-bit product code.
-    pub fn code(self) -> u8 {
-        match self {
-            Product::U55 => 0,
-            Product::U65 => 1,
-            Product::Other(c) => c,
-        }
-    }
-
-    fn from_code(c: u8) -> Product {
-        match c {
-            0 => Product::U55,
-            1 => Product::U65,
-            c => Product::Other(c),
-        }
-    }
-}
-
-/// The NPU's CONFIG register layout (also the `npu_cfg` word of the payload).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NpuConfig(pub u32);
-
-impl NpuConfig {
-    /// log2 of the MACs per cycle (bits 3:0): 7 = 128 MACs.
-    pub fn macs_per_cc_log2(self) -> u8 {
-        (self.0 & 0xF) as u8
-    }
-    /// MACs per cycle.
-    pub fn macs_per_cc(self) -> u32 {
-        1u32 << self.macs_per_cc_log2().min(31)
-    }
-    /// Command stream version (bits 7:4).
-    pub fn cmd_stream_version(self) -> u8 {
-        ((self.0 >> 4) & 0xF) as u8
-    }
-    /// SHRAM size in KiB (bits 15:8).
-    pub fn shram_kib(self) -> u8 {
-        ((self.0 >> 8) & 0xFF) as u8
-    }
-    /// Custom DMA present (bit 27).
-    pub fn custom_dma(self) -> bool {
-        (self.0 >> 27) & 1 == 1
-    }
-    /// The product (bits 31:28).
-    pub fn product(self) -> Product {
-        Product::from_code((self.0 >> 28) as u8)
-    }
-}
-
-/// The NPU's ID register layout (also the `id` word of the payload).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NpuId(pub u32);
-
-impl NpuId {
-    /// Architecture major revision (bits 31:28).
-    pub fn arch_major(self) -> u8 {
-        (self.0 >> 28) as u8
-    }
-    /// Architecture minor revision (bits 27:20).
-    pub fn arch_minor(self) -> u8 {
-        ((self.0 >> 20) & 0xFF) as u8
-    }
-    /// Architecture patch revision (bits 19:16).
-    pub fn arch_patch(self) -> u8 {
-        ((self.0 >> 16) & 0xF) as u8
-    }
-    /// Product major (bits 15:12).
-    pub fn product_major(self) -> u8 {
-        ((self.0 >> 12) & 0xF) as u8
-    }
-}
-
 /// The `OPTIMIZER_CONFIG` action: what the command stream was compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OptimizerConfig {
@@ -120,9 +37,9 @@ pub struct OptimizerConfig {
     /// Vela's patch number (tag bits 23:20).
     pub patch: u8,
     /// The expected CONFIG register.
-    pub config: NpuConfig,
+    pub config: ConfigReg,
     /// The expected ID register.
-    pub id: NpuId,
+    pub id: IdReg,
 }
 
 /// A checked `COP1` driver payload.
@@ -182,8 +99,8 @@ impl<'a> Payload<'a> {
                     config = Some(OptimizerConfig {
                         release: (data & 0xF) as u8,
                         patch: ((data >> 4) & 0xF) as u8,
-                        config: NpuConfig(cfg),
-                        id: NpuId(id),
+                        config: ConfigReg(cfg),
+                        id: IdReg(id),
                     });
                     at += 12;
                 }
@@ -304,11 +221,11 @@ mod tests {
         let c = p.config.unwrap();
         assert_eq!((c.release, c.patch), (0, 1));
         assert_eq!(c.config.macs_per_cc(), 128);
-        assert_eq!(c.config.shram_kib(), 24);
-        assert_eq!(c.config.product(), Product::U55);
-        assert_eq!(c.id.arch_major(), 1);
-        assert_eq!(c.id.arch_minor(), 0);
-        assert_eq!(c.id.arch_patch(), 6);
+        assert_eq!(c.config.shram_size_kib(), 24);
+        assert_eq!(c.config.product(), Some(Product::EthosU55));
+        assert_eq!(c.id.arch_major_rev(), 1);
+        assert_eq!(c.id.arch_minor_rev(), 0);
+        assert_eq!(c.id.arch_patch_rev(), 6);
         assert_eq!(p.command_stream_offset, 32);
         assert_eq!(p.command_words(), 272);
     }
@@ -357,8 +274,8 @@ mod tests {
         let cfg = OptimizerConfig {
             release: 0,
             patch: 1,
-            config: NpuConfig(0x1807),
-            id: NpuId(0x1006_6001),
+            config: ConfigReg(0x1807),
+            id: IdReg(0x1006_6001),
         };
         let stream = bytes(&[0x0000_0130, 0xFFFF_0000]);
         let mut out = [0u8; 64];

@@ -2,7 +2,7 @@
 //!
 //! Every number here is a hardware fact that Arm's Vela compiler also keeps
 //! in a table; kiln's compiler (`kiln-aot`'s block configuration), the NPU
-//! model ([`crate::ethos_u::sim`], feature `npu-sim`: its `SimConfig` and its
+//! model ([`crate::sim`], feature `npu-sim`: its `SimConfig` and its
 //! SHRAM check) and the targets read them from here and nowhere else.
 //!
 //! Sources (Vela 5.x, Regor C++ core; the Python legacy core agrees):

@@ -22,8 +22,8 @@
 //! Fractions of a cycle are kept in sixteenths (`*16` names): every table value of Vela's
 //! is a multiple of 1/16.
 
-use super::{SimConfig, MAX_REGIONS};
-use crate::ethos_u::regs::{ElementwiseMode, Product};
+use crate::config::{self, AccelConfig};
+use crate::regs::{ConfigReg, ElementwiseMode, IdReg, Product, MAX_REGIONS};
 
 /// The kind of memory behind a region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +37,8 @@ pub enum MemoryArea {
 }
 
 impl MemoryArea {
-    fn index(self) -> usize {
+    /// Index into per-area arrays.
+    pub fn index(self) -> usize {
         match self {
             MemoryArea::Sram => 0,
             MemoryArea::Dram => 1,
@@ -114,7 +115,7 @@ impl Memory {
     }
 
     /// Sixteenths of a cycle to move `bytes`.
-    fn cycles16(&self, bytes: u64) -> u64 {
+    pub fn cycles16(&self, bytes: u64) -> u64 {
         (bytes.saturating_mul(256)).div_ceil(self.bandwidth16.max(1) as u64)
     }
 }
@@ -149,20 +150,26 @@ fn arch(c: &SimConfig) -> Arch {
 
 /// What the DPU does in a block operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Dpu {
+pub enum Dpu {
     /// Convolution or vector product; `part_kernel`: part-kernel-first weight traversal.
-    Conv { part_kernel: bool },
+    Conv {
+        /// Part-kernel-first traversal.
+        part_kernel: bool,
+    },
     /// Depthwise convolution.
     Depthwise,
     /// Max or average pooling.
-    Pool { max: bool },
+    Pool {
+        /// Max pooling (else average).
+        max: bool,
+    },
     /// Reduce-sum pooling (sums over the IFM depth, like a convolution).
     ReduceSum,
 }
 
 /// A feature map's access pattern.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct FmUse {
+pub struct FmUse {
     /// Region.
     pub region: u8,
     /// Bytes per element.
@@ -175,7 +182,8 @@ pub(super) struct FmUse {
 
 /// Everything the cycle model needs about a convolution, depthwise or pooling operation.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct BlockOp {
+pub struct BlockOp {
+    /// What the DPU does.
     pub dpu: Dpu,
     /// OFM (height, width, depth).
     pub ofm_shape: (u64, u64, u64),
@@ -183,16 +191,21 @@ pub(super) struct BlockOp {
     pub block: (u64, u64, u64),
     /// Kernel taps (height, width), dilation (y, x), stride (y, x).
     pub taps: (u64, u64),
+    /// Dilation (y, x).
     pub dilation: (u64, u64),
+    /// Stride (y, x).
     pub stride: (u64, u64),
     /// 2 with IFM upscaling, else 1.
     pub upscale: u64,
     /// IFM depth and element bits.
     pub ifm_depth: u64,
+    /// IFM element bits.
     pub ifm_bits: u32,
     /// The activation is a LUT.
     pub lut: bool,
+    /// IFM access.
     pub ifm: FmUse,
+    /// OFM access.
     pub ofm: FmUse,
     /// Weight stream (region, bytes).
     pub weights: Option<(u8, u64)>,
@@ -202,7 +215,7 @@ pub(super) struct BlockOp {
 
 /// The cycle model's verdict on one operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Cost {
+pub struct Cost {
     /// NPU (DPU + output stage) cycles.
     pub npu: u64,
     /// Bytes moved per region (unscaled).
@@ -267,7 +280,7 @@ fn access_cycles(mem: &[Memory; MAX_REGIONS], scaled: &[u64; MAX_REGIONS]) -> u6
 }
 
 /// Vela's `_estimate_conv_cycles` and `measure_element_access` for a block operation.
-pub(super) fn block_op(c: &SimConfig, op: &BlockOp) -> Cost {
+pub fn block_op(c: &SimConfig, op: &BlockOp) -> Cost {
     let a = arch(c);
     let (oh, ow, od) = op.ofm_shape;
     let mut block = (
@@ -470,22 +483,27 @@ pub(super) fn block_op(c: &SimConfig, op: &BlockOp) -> Cost {
 
 /// Everything the cycle model needs about an elementwise operation.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct ElementwiseOp {
+pub struct ElementwiseOp {
+    /// The elementwise function.
     pub mode: ElementwiseMode,
     /// OFM (height, width, depth) and the OFM block.
     pub ofm_shape: (u64, u64, u64),
+    /// OFM block.
     pub block: (u64, u64, u64),
+    /// IFM access.
     pub ifm: FmUse,
     /// IFM2 when it is a tensor read from memory (not a scalar).
     pub ifm2: Option<FmUse>,
     /// The operation has a second operand (tensor or scalar).
     pub binary: bool,
+    /// OFM access.
     pub ofm: FmUse,
+    /// The activation is a LUT.
     pub lut: bool,
 }
 
 /// Vela's elementwise estimate (`_estimate_output_cycles_per_element` x OFM elements).
-pub(super) fn elementwise(c: &SimConfig, op: &ElementwiseOp) -> Cost {
+pub fn elementwise(c: &SimConfig, op: &ElementwiseOp) -> Cost {
     let a = arch(c);
     let (oh, ow, od) = op.ofm_shape;
     let block = (
@@ -542,7 +560,7 @@ pub(super) fn elementwise(c: &SimConfig, op: &ElementwiseOp) -> Cost {
 
 /// A DMA of `len` bytes from region `src` to region `dst` (`None`: into the NPU's SHRAM):
 /// Vela's `measure_mem2mem_cycles` (source latency + transfer at the slower side).
-pub(super) fn dma(c: &SimConfig, src: u8, dst: Option<u8>, len: u64) -> u64 {
+pub fn dma(c: &SimConfig, src: u8, dst: Option<u8>, len: u64) -> u64 {
     let m_src = &c.memory[src as usize % MAX_REGIONS];
     let from = m_src.cycles16(len).div_ceil(16) + m_src.read_latency as u64;
     let to = dst.map_or(0, |d| {
@@ -559,7 +577,7 @@ pub(super) fn dma(c: &SimConfig, src: u8, dst: Option<u8>, len: u64) -> u64 {
 /// the kernels; `NPU_OP_DMA_WAIT n` holds the command processor until at most `n` DMAs are
 /// outstanding, `NPU_OP_KERNEL_WAIT 0` until the kernels are done.
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Timeline {
+pub struct Timeline {
     /// When the command processor issues the next command.
     issue: u64,
     /// When the last kernel operation ends.
@@ -611,6 +629,85 @@ impl Timeline {
     /// The end of everything issued so far.
     pub fn total(&self) -> u64 {
         self.kernel_end.max(self.last_dma_end()).max(self.issue)
+    }
+}
+
+/// The configuration of a modelled NPU: the accelerator and the memory behind each region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimConfig {
+    /// U55 or U65.
+    pub product: Product,
+    /// log2 of MACs per cycle: 5 (32) .. 8 (256); 9 (U65-512) is not modelled.
+    pub macs_log2: u32,
+    /// SHRAM size in KiB (the LUT area is its top 2 KiB).
+    pub shram_kib: u32,
+    /// The ID register value.
+    pub id: u32,
+    /// The memory behind each region (cycle model).
+    pub memory: [Memory; MAX_REGIONS],
+    /// Element operations (MACs, pooled or elementwise elements, DMA bytes)
+    /// one run may perform before it stops with a work-limit error.
+    pub max_work: u64,
+}
+
+impl SimConfig {
+    /// The architecture version the model implements (ID register: 1.0.6).
+    pub const ID: u32 = IdReg::from_arch(1, 0, 6).0;
+
+    /// An Ethos-U55 with 32, 64, 128 or 256 MACs per cycle; `None` otherwise.
+    pub fn ethos_u55(macs: u32) -> Option<SimConfig> {
+        config::by_product(Product::EthosU55, macs).map(SimConfig::from_accel)
+    }
+
+    /// An Ethos-U65 with 256 MACs per cycle; `None` otherwise (the two-core
+    /// U65-512 is not modelled).
+    pub fn ethos_u65(macs: u32) -> Option<SimConfig> {
+        config::by_product(Product::EthosU65, macs).map(SimConfig::from_accel)
+    }
+
+    /// The model of a single-core configuration of the table in [`config`].
+    fn from_accel(a: &'static AccelConfig) -> SimConfig {
+        SimConfig {
+            product: a.product,
+            macs_log2: a.macs_log2(),
+            shram_kib: a.shram_kib(),
+            id: SimConfig::ID,
+            memory: Memory::default_regions(a.product),
+            max_work: 1 << 33,
+        }
+    }
+
+    /// The configuration table entry of this product and MAC count (for
+    /// MAC counts outside the table, the U55 entry nearest to it).
+    pub fn accel(&self) -> &'static AccelConfig {
+        config::by_product(self.product, self.macs_per_cc())
+            .or_else(|| config::by_product(Product::EthosU55, 1 << self.macs_log2.clamp(5, 8)))
+            .unwrap_or(&config::CONFIGS[0])
+    }
+
+    /// The CONFIG register value.
+    pub fn config_word(&self) -> u32 {
+        ConfigReg::new(self.product, self.macs_log2, self.shram_kib).0
+    }
+
+    /// MACs per cycle.
+    pub fn macs_per_cc(&self) -> u32 {
+        1 << self.macs_log2
+    }
+
+    /// OFM micro-block depth (weight order): 4 on the 32-MAC U55, else 8.
+    pub fn ofm_ublock_depth(&self) -> u32 {
+        self.accel().ofm_ublock[2]
+    }
+
+    /// IFM micro-block depth (weight order): 8 on every configuration.
+    pub fn ifm_ublock_depth(&self) -> u32 {
+        self.accel().ifm_ublock[2]
+    }
+
+    /// Elementwise/pooling elements per cycle (Vela's `elem_units`).
+    pub fn elem_units(&self) -> u32 {
+        self.accel().elem_units
     }
 }
 

@@ -1,7 +1,7 @@
 //! Oracle vectors made with Arm's reference weight codec (ethos-u-vela 5.2.0,
 //! `ethosu.mlw_codec`); regenerate with the script in this file's comments.
 //!
-//! # Generates rt/src/ethos_u/sim/mlw_oracle.rs with Arm's reference codec.
+//! # Generates ethos-u/src/weights/oracle.rs with Arm's reference codec.
 //! import numpy as np
 //! from ethosu import mlw_codec
 //!
@@ -78,7 +78,7 @@
 //! """)
 //!     print(name, n, len(b))
 //! out.append("];\n")
-//! open("/work/main/rt/src/ethos_u/sim/mlw_oracle.rs", "w").write("".join(out))
+//! open("/work/main/ethos-u/src/weights/oracle.rs", "w").write("".join(out))
 
 use super::WeightOrder;
 

@@ -52,9 +52,9 @@ pub fn disassemble_payload(payload: &[u8], out: &mut impl Write) -> fmt::Result 
     };
     if let Some(c) = p.config {
         let product = match c.config.product() {
-            Product::U55 => "Ethos-U55",
-            Product::U65 => "Ethos-U65",
-            Product::Other(_) => "Ethos-U (unknown product)",
+            Some(Product::EthosU55) => "Ethos-U55",
+            Some(Product::EthosU65) => "Ethos-U65",
+            None => "Ethos-U (unknown product)",
         };
         writeln!(
             out,
@@ -63,11 +63,11 @@ pub fn disassemble_payload(payload: &[u8], out: &mut impl Write) -> fmt::Result 
             c.release,
             c.patch,
             c.config.macs_per_cc(),
-            c.config.shram_kib(),
+            c.config.shram_size_kib(),
             c.config.cmd_stream_version(),
-            c.id.arch_major(),
-            c.id.arch_minor(),
-            c.id.arch_patch()
+            c.id.arch_major_rev(),
+            c.id.arch_minor_rev(),
+            c.id.arch_patch_rev()
         )?;
     } else {
         writeln!(out, "driver payload COP1 (no optimizer config)")?;
@@ -122,8 +122,8 @@ pub fn regions_used(stream: &[u8]) -> Result<u8, CmdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ethos_u::blob::write_block;
-    use crate::ethos_u::payload::COP1;
+    use crate::blob::write_block;
+    use crate::payload::COP1;
     use std::string::String;
     use std::vec::Vec;
 

@@ -243,9 +243,3 @@ impl fmt::Display for EthosUError {
         }
     }
 }
-
-impl From<EthosUError> for crate::RtError {
-    fn from(e: EthosUError) -> Self {
-        crate::RtError::EthosU(e)
-    }
-}

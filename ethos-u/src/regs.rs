@@ -106,6 +106,9 @@ pub mod offset {
     }
 }
 
+/// Number of base pointer registers (regions 0..8).
+pub const MAX_REGIONS: usize = offset::BASEP_COUNT as usize;
+
 /// The `ID` register: product and architecture version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IdReg(pub u32);
@@ -827,6 +830,17 @@ field_enum! {
     }
 }
 
+impl KernelDilation {
+    /// The field for a dilation of 2 (any other value gives `None`, no dilation).
+    pub const fn of(dilation: u32) -> KernelDilation {
+        if dilation == 2 {
+            KernelDilation::X2
+        } else {
+            KernelDilation::None
+        }
+    }
+}
+
 field_enum! {
     /// DMA region mode.
     DmaRegionMode {
@@ -904,6 +918,14 @@ pub struct IfmPrecision {
 }
 
 impl IfmPrecision {
+    /// Encodes the 16-bit parameter (the inverse of [`IfmPrecision::decode`]).
+    pub const fn encode(&self) -> u16 {
+        (self.activation_type.bits()
+            | (self.precision.bits() << 2)
+            | (self.format.bits() << 6)
+            | (self.scale_mode.bits() << 8)
+            | (self.round_mode.bits() << 14)) as u16
+    }
     /// Decodes the 16-bit parameter.
     pub fn decode(param: u16) -> Result<IfmPrecision, BadField> {
         let p = param as u32;
@@ -945,6 +967,14 @@ pub struct OfmPrecision {
 }
 
 impl OfmPrecision {
+    /// Encodes the 16-bit parameter (the inverse of [`OfmPrecision::decode`]).
+    pub const fn encode(&self) -> u16 {
+        (self.activation_type.bits()
+            | (self.precision.bits() << 1)
+            | (self.format.bits() << 6)
+            | (self.scale_mode.bits() << 8)
+            | (self.round_mode.bits() << 14)) as u16
+    }
     /// Decodes the 16-bit parameter.
     pub fn decode(param: u16) -> Result<OfmPrecision, BadField> {
         let p = param as u32;
@@ -992,6 +1022,35 @@ pub struct KernelStride {
 }
 
 impl KernelStride {
+    /// The fields for strides 1..=4, dilations 1 or 2 and a weight order (8x8 decomposition).
+    pub const fn new(
+        stride: [u32; 2],
+        dilation: [u32; 2],
+        weight_order: WeightOrder,
+    ) -> KernelStride {
+        let (sy, sx) = (stride[0].saturating_sub(1), stride[1].saturating_sub(1));
+        KernelStride {
+            stride_x_lsb: sx & 1,
+            stride_y_lsb: sy & 1,
+            weight_order,
+            dilation_x: KernelDilation::of(dilation[1]),
+            dilation_y: KernelDilation::of(dilation[0]),
+            decomposition: KernelDecomposition::D8x8,
+            stride_x_msb: (sx >> 1) & 1,
+            stride_y_msb: (sy >> 1) & 1,
+        }
+    }
+    /// Encodes the 16-bit parameter (the inverse of [`KernelStride::decode`]).
+    pub const fn encode(&self) -> u16 {
+        ((self.stride_x_lsb & 1)
+            | ((self.stride_y_lsb & 1) << 1)
+            | (self.weight_order.bits() << 2)
+            | (self.dilation_x.bits() << 3)
+            | (self.dilation_y.bits() << 4)
+            | (self.decomposition.bits() << 5)
+            | ((self.stride_x_msb & 1) << 6)
+            | ((self.stride_y_msb & 1) << 9)) as u16
+    }
     /// Decodes the 16-bit parameter (every bit pattern is valid).
     pub fn decode(param: u16) -> KernelStride {
         let p = param as u32;
@@ -1051,6 +1110,10 @@ pub struct Activation {
 }
 
 impl Activation {
+    /// Encodes the 16-bit parameter (the inverse of [`Activation::decode`]).
+    pub const fn encode(&self) -> u16 {
+        (self.function.bits() | (self.clip_range.bits() << 12)) as u16
+    }
     /// Decodes the 16-bit parameter.
     pub fn decode(param: u16) -> Result<Activation, BadField> {
         let p = param as u32;
@@ -1077,6 +1140,10 @@ pub struct DmaRegion {
 }
 
 impl DmaRegion {
+    /// Encodes the 16-bit parameter (the inverse of [`DmaRegion::decode`]).
+    pub const fn encode(&self) -> u16 {
+        ((self.region & 0xFF) | (self.mode.bits() << 8) | (self.stride_mode.bits() << 9)) as u16
+    }
     /// Decodes the 16-bit parameter.
     pub fn decode(param: u16) -> Result<DmaRegion, BadField> {
         let p = param as u32;
@@ -1108,6 +1175,14 @@ pub struct Ifm2Broadcast {
 }
 
 impl Ifm2Broadcast {
+    /// Encodes the 16-bit parameter (the inverse of [`Ifm2Broadcast::decode`]).
+    pub const fn encode(&self) -> u16 {
+        (self.broadcast_h as u16)
+            | ((self.broadcast_w as u16) << 1)
+            | ((self.broadcast_c as u16) << 2)
+            | ((self.operand_order.bits() as u16) << 6)
+            | ((self.broadcast_constant as u16) << 7)
+    }
     /// Decodes the 16-bit parameter (every bit pattern is valid).
     pub fn decode(param: u16) -> Ifm2Broadcast {
         let p = param as u32;
@@ -1135,6 +1210,41 @@ pub const SHRAM_BANK_BYTES: u32 = 1024;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every parameter value that decodes encodes back to its defined bits: decode and encode
+    /// are one definition of each field's position.
+    #[test]
+    fn parameter_fields_round_trip() {
+        for p in 0..=u16::MAX {
+            if let Ok(f) = IfmPrecision::decode(p) {
+                assert_eq!(f.encode(), p & 0xC3CD, "IFM_PRECISION {p:#x}");
+            }
+            if let Ok(f) = OfmPrecision::decode(p) {
+                assert_eq!(f.encode(), p & 0xC1C7, "OFM_PRECISION {p:#x}");
+            }
+            assert_eq!(
+                KernelStride::decode(p).encode(),
+                p & 0x027F,
+                "KERNEL_STRIDE {p:#x}"
+            );
+            if let Ok(f) = Activation::decode(p) {
+                assert_eq!(f.encode(), p & 0x701F, "ACTIVATION {p:#x}");
+            }
+            if let Ok(f) = DmaRegion::decode(p) {
+                assert_eq!(f.encode(), p & 0x07FF, "DMA_REGION {p:#x}");
+            }
+            assert_eq!(
+                Ifm2Broadcast::decode(p).encode(),
+                p & 0x00C7,
+                "IFM2_BROADCAST {p:#x}"
+            );
+        }
+        let k = KernelStride::new([3, 2], [2, 1], WeightOrder::PartKernelFirst);
+        assert_eq!(
+            (k.stride_y(), k.stride_x(), k.dilation_y(), k.dilation_x()),
+            (3, 2, 2, 1)
+        );
+    }
 
     #[test]
     fn opcodes_round_trip_and_names() {
