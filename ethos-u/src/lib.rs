@@ -24,6 +24,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod blob;
+pub mod check;
 pub mod cmd;
 pub mod config;
 pub mod disasm;

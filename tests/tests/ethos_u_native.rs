@@ -174,3 +174,42 @@ fn qdq_models_on_the_npu_follow_onnx_runtime() {
         check_qdq(model);
     }
 }
+
+/// kiln's streams pass the check Linux's `accel/ethosu` driver applies (the compiler runs it on
+/// every stream; here it is run again on the packaged blob), and the check is not vacuous: a
+/// scratch one byte short of what the stream touches, or a stream missing its first register
+/// write, fails it.
+#[test]
+fn kiln_streams_pass_the_drivers_check_and_mutations_fail_it() {
+    use kiln_ethos_u::check::{check_stream, CheckError};
+    use kiln_rt::ethos_u::blob::VelaBlob;
+    use kiln_rt::ethos_u::payload::Payload;
+    use kiln_rt::pte::Program;
+    for target in CONFIGS {
+        let (pte, _) = compile("kws_dscnn", "kws_dscnn_int8.tflite", target);
+        let program = Program::load(&pte).unwrap();
+        let plan = program.plan_by_name("forward").unwrap();
+        let d = plan.delegate(0).unwrap();
+        let blob = VelaBlob::parse(program.delegate_data(d.location, d.index).unwrap()).unwrap();
+        let stream = Payload::parse(blob.cmd_data).unwrap().command_stream;
+        let mut regions = [None; 8];
+        regions[0] = Some(blob.weight_data.len() as u64);
+        regions[1] = Some(blob.scratch_size as u64);
+        let used = check_stream(stream, &regions).unwrap_or_else(|e| panic!("{target}: {e}"));
+        assert!(used.kernel_ops > 5 && used.end[1] > 0, "{target}: {used:?}");
+
+        let mut short = regions;
+        short[1] = Some(used.end[1] - 1);
+        let e = check_stream(stream, &short).unwrap_err();
+        assert!(
+            matches!(e, CheckError::OutOfBounds { region: 1, .. }),
+            "{target}: {e}"
+        );
+
+        // Drop the first command (a register write: the stream sets up before it operates).
+        let first = u32::from_le_bytes(stream[..4].try_into().unwrap());
+        let skip = if first & 0x4000 != 0 { 8 } else { 4 };
+        let e = check_stream(&stream[skip..], &regions).unwrap_err();
+        assert!(matches!(e, CheckError::Unset { .. }), "{target}: {e}");
+    }
+}

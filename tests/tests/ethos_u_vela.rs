@@ -6,6 +6,7 @@
 
 use kiln_aot::import::tflite::read_vela_custom_ops;
 use kiln_aot::vela::{compile_vela, is_vela_tflite, FAST_SCRATCH_SPEC};
+use kiln_ethos_u::check::check_stream;
 use kiln_rt::ethos_u::blob::VelaBlob;
 use kiln_rt::ethos_u::disasm::{disassemble, regions_used};
 use kiln_rt::ethos_u::payload::{Payload, Product};
@@ -76,6 +77,15 @@ fn every_vela_fixture_packages_as_a_pte() {
             assert_eq!(product, Some(want), "{config}/{model}");
             let used = regions_used(p.command_stream).unwrap();
             assert_eq!(used & !0b111, 0, "{config}/{model}: regions {used:#b}");
+            // Vela's streams pass the check Linux's accel/ethosu driver applies, with the
+            // region sizes of the blob (region 2, the fast scratch, aliases the scratch on U55).
+            let mut regions = [None; 8];
+            regions[0] = Some(blob.weight_data.len() as u64);
+            regions[1] = Some(blob.scratch_size as u64);
+            regions[2] = Some(vm.size(op.scratch_fast) as u64);
+            let checked = check_stream(p.command_stream, &regions)
+                .unwrap_or_else(|e| panic!("{config}/{model}: {e}"));
+            assert!(checked.kernel_ops > 0);
             let mut listing = String::new();
             disassemble(
                 program.delegate_data(d.location, d.index).unwrap(),

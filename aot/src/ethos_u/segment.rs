@@ -5,10 +5,12 @@
 //! and the `vela_bin_stream` blocks assembled.
 
 use super::lower::{lower, Ctx, ReadOnly};
-use super::npu_op::{NpuKind, NpuOp};
+use super::npu_op::{NpuKind, NpuOp, REGION_SCRATCH, REGION_WEIGHTS};
 use super::stream::StreamBuilder;
 use crate::ir::{Graph, Op, TensorId};
 use crate::plan::{self, Buffer};
+use kiln_ethos_u::check::check_stream;
+use kiln_ethos_u::regs::MAX_REGIONS;
 use kiln_rt::ethos_u::blob::write_block;
 use kiln_rt::ethos_u::config::AccelConfig;
 use kiln_rt::ethos_u::payload::{write_cop1, ConfigReg, IdReg, OptimizerConfig};
@@ -185,6 +187,18 @@ pub fn compile_segment(
     }
     let stream = sb.finish();
     let stream_bytes = stream.len();
+    let scratch_bytes = memory.arena_bytes.max(SCRATCH_ALIGN);
+    // The check Linux's driver applies before it submits a job: every register an operation
+    // reads was set, every access lies inside region 0 (read-only data) or 1 (scratch).
+    let mut regions = [None; MAX_REGIONS];
+    regions[REGION_WEIGHTS as usize] = Some(ro.bytes.len() as u64);
+    regions[REGION_SCRATCH as usize] = Some(scratch_bytes as u64);
+    check_stream(&stream, &regions).map_err(|e| NodeRefusal {
+        node: nodes[0],
+        reason: format!(
+            "internal compiler error: the command stream fails the driver's check: {e}"
+        ),
+    })?;
     let config = OptimizerConfig {
         release: 0,
         patch: 0,
@@ -216,7 +230,6 @@ pub fn compile_segment(
         }
         block
     };
-    let scratch_bytes = memory.arena_bytes.max(SCRATCH_ALIGN);
     let blob = write_blob(
         &payload,
         &ro.bytes,
