@@ -62,6 +62,16 @@ pub trait NpuRegisters {
         let _ = memory;
         core::hint::spin_loop();
     }
+    /// Before the NPU starts: writes the CPU's cached data for `[addr, addr + len)` back to
+    /// memory, where the NPU reads it (D-cache clean). No-op without a data cache.
+    fn clean_dcache(&mut self, addr: usize, len: usize) {
+        let _ = (addr, len);
+    }
+    /// After the NPU stopped: drops cached copies of `[addr, addr + len)` so the CPU reads
+    /// what the NPU wrote (D-cache invalidate; partial lines at the ends are cleaned first).
+    fn invalidate_dcache(&mut self, addr: usize, len: usize) {
+        let _ = (addr, len);
+    }
 }
 
 /// The memory of one region (base pointer) of a job.
@@ -283,8 +293,18 @@ impl<R: NpuRegisters> Driver<R> {
                 self.regs.write(basep(n) + 4, (b >> 32) as u32);
             }
         }
-        // Our writes to the regions (inputs) must be visible before the NPU starts.
+        // Our writes to the regions (inputs) must be visible before the NPU starts: past the
+        // store buffer (fence) and, on cores with a data cache, past the cache.
         fence(Ordering::SeqCst);
+        self.regs.clean_dcache(
+            payload.command_stream.as_ptr() as usize,
+            payload.command_stream.len(),
+        );
+        for n in 0..MAX_REGIONS {
+            if let Some((addr, len)) = mem.host_address(n) {
+                self.regs.clean_dcache(addr, len);
+            }
+        }
         let keep = self.regs.read(reg::CMD) & (cmd::CLOCK_Q_ENABLE | cmd::POWER_Q_ENABLE);
         self.regs
             .write(reg::CMD, keep | cmd::TRANSITION_TO_RUNNING_STATE);
@@ -301,6 +321,13 @@ impl<R: NpuRegisters> Driver<R> {
         }
         // The NPU's writes must be visible to our reads of the outputs.
         fence(Ordering::SeqCst);
+        for n in 0..MAX_REGIONS {
+            if let (Some((addr, len)), Region::ReadWrite(_)) =
+                (mem.host_address(n), &mem.regions[n])
+            {
+                self.regs.invalidate_dcache(addr, len);
+            }
+        }
         let qread = self.regs.read(reg::QREAD);
         if !done {
             let _ = self.soft_reset();
@@ -454,6 +481,14 @@ impl NpuRegisters for Mmio {
         }
         // SAFETY: as in `read`.
         unsafe { core::ptr::write_volatile((self.base + offset as usize) as *mut u32, value) }
+    }
+
+    fn clean_dcache(&mut self, addr: usize, len: usize) {
+        super::cache::clean(addr, len);
+    }
+
+    fn invalidate_dcache(&mut self, addr: usize, len: usize) {
+        super::cache::invalidate(addr, len);
     }
 }
 

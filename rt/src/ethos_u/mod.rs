@@ -2,6 +2,7 @@
 //! payload, the register protocol and the `EthosUBackend` delegate.
 
 pub mod backend;
+pub mod cache;
 pub mod driver;
 pub use kiln_ethos_u::{blob, cmd, config, disasm, error, payload, perf, regs, weights};
 #[cfg(feature = "npu-sim")]
