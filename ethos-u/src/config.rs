@@ -1,7 +1,7 @@
 //! The one table of Ethos-U55/U65 accelerator configurations.
 //!
 //! Every number here is a hardware fact that Arm's Vela compiler also keeps
-//! in a table; kiln's compiler (`kiln-aot`'s block configuration), the NPU
+//! in a table; kiln's compiler (`kiln-compiler`'s block configuration), the NPU
 //! model ([`crate::sim`], feature `npu-sim`: its `SimConfig` and its
 //! SHRAM check) and the targets read them from here and nowhere else.
 //!

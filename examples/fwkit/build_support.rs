@@ -17,7 +17,7 @@ const GOLDENS: &[(&str, &str)] = &[
 fn main() {
     // Every include_model! in src/: compiled by kiln into OUT_DIR/kiln/ (errors surface
     // as compile errors at the macro call, never as a build-script panic).
-    kiln_aot::build::compile_models();
+    kiln_build::compile_models();
 
     let Some(out) = env::var_os("OUT_DIR").map(PathBuf::from) else {
         println!("cargo:warning=OUT_DIR is not set: run this build script through cargo");
@@ -53,7 +53,7 @@ fn goldens(name: &str, dir: &Path) -> Result<String, String> {
     let read = |file: String| -> Result<Vec<i8>, String> {
         let path = dir.join(&file);
         println!("cargo:rerun-if-changed={}", path.display());
-        let array = kiln_aot::npy::NpyArray::read(&path).map_err(|e| e.to_string())?;
+        let array = kiln_compiler::npy::NpyArray::read(&path).map_err(|e| e.to_string())?;
         array
             .to_i8()
             .map_err(|e| format!("{}: {e}", path.display()))

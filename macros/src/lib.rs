@@ -4,7 +4,7 @@
 //! `kiln = { package = "kiln-rt", .. }` in Cargo.toml): the re-export passes the runtime's
 //! path in, so the generated code names it however the user's crate calls it.
 //!
-//! This crate is thin: `kiln_aot::build::compile_models()` in `build.rs` finds the calls,
+//! This crate is thin: `kiln_build::compile_models()` in `build.rs` finds the calls,
 //! compiles the models and writes `$OUT_DIR/kiln/<name>.rs` (the module body) or
 //! `$OUT_DIR/kiln/<name>.error`. The macro parses its arguments with the same parser
 //! (`kiln-model-syntax`), then either includes the generated file into `pub mod <name>` or
@@ -15,8 +15,8 @@ use proc_macro2::{Delimiter, Ident, Span, TokenStream, TokenTree};
 use quote::quote;
 use std::path::PathBuf;
 
-const SETUP: &str = "add `kiln-aot` to [build-dependencies] and a build.rs with \
-`fn main() { kiln_aot::build::compile_models(); }`";
+const SETUP: &str = "add `kiln-build` to [build-dependencies] and a build.rs with \
+`fn main() { kiln_build::compile_models(); }`";
 
 /// `include_model!("models/kws.tflite", target = "cortex-m55", name = kws, delegate = false,
 /// arena_region = "DTCM", budget = 65536)`: see the `kiln-rt` documentation.

@@ -21,7 +21,7 @@ pub mod pte;
 
 pub use error::RtError;
 
-/// Embeds a model compiled by `kiln_aot::build::compile_models()` (called from `build.rs`).
+/// Embeds a model compiled by `kiln_build::compile_models()` (called from `build.rs`).
 ///
 /// Setup in the firmware crate:
 ///
@@ -30,10 +30,10 @@ pub use error::RtError;
 /// [dependencies]
 /// kiln = { package = "kiln-rt", path = ".../kiln/rt" }
 /// [build-dependencies]
-/// kiln-aot = { path = ".../kiln/aot" }
+/// kiln-build = { path = ".../kiln/build" }
 ///
 /// // build.rs
-/// fn main() { kiln_aot::build::compile_models(); }
+/// fn main() { kiln_build::compile_models(); }
 /// ```
 ///
 /// Use (paths in the macro are relative to the crate's Cargo.toml):

@@ -1,5 +1,5 @@
 //! The operator table: every operator kiln-rt can run, with the name the `.pte`
-//! gives it. One source of truth: the `.pte` writer in `kiln-aot` emits these
+//! gives it. One source of truth: the `.pte` writer in `kiln-compiler` emits these
 //! names and argument layouts, the executor resolves them once at load time to
 //! an index into a kernel table, and nothing compares strings at run time.
 //!

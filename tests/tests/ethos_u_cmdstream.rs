@@ -4,7 +4,7 @@
 //! (`tests/fixtures/vela/kws_dscnn_u55_128_cmdstream.txt`), line by line:
 //! offset, raw words, name, parameter and every decoded field.
 
-use kiln_aot::import::tflite::read_vela_custom_ops;
+use kiln_compiler::import::tflite::read_vela_custom_ops;
 use kiln_rt::ethos_u::cmd::{CmdError, CommandIter};
 use std::path::{Path, PathBuf};
 

@@ -8,7 +8,7 @@
 //!
 //! Every output must match bit for bit, with one documented exception: ADD/SUB
 //! rescale the input with the smaller scale once on the NPU and twice in TFLite Micro
-//! (see `binary` in `aot/src/ethos_u/lower/elementwise.rs`), which can move an output by one step
+//! (see `binary` in `compiler/src/ethos_u/lower/elementwise.rs`), which can move an output by one step
 //! at an exact rounding tie. For those operators (with unequal input scales, as the
 //! last operator of the case) at most [`ADD_SUB_MAX_STEP`] step of difference is
 //! allowed in at most [`ADD_SUB_MAX_FRACTION`] of the elements; the elements are
@@ -27,12 +27,12 @@
 //! --test ethos_u_differential -- --nocapture` (`KILN_DIFF_SINGLE` / `KILN_DIFF_CHAINS` set
 //! the case counts; indices below the single count are single operators).
 
-use kiln_aot::ir::{
+use kiln_compiler::ir::{
     Act, DType, Graph, IntSemantics, Node, Op, Quant, Rounding, Tensor, TensorId, Window,
 };
-use kiln_aot::lower::assemble::{assemble, assemble_for, NpuSpec};
-use kiln_aot::npy::NpyArray;
-use kiln_aot::run::run_pte;
+use kiln_compiler::lower::assemble::{assemble, assemble_for, NpuSpec};
+use kiln_compiler::npy::NpyArray;
+use kiln_compiler::run::run_pte;
 use kiln_rt::ethos_u::config::{by_name, AccelConfig};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

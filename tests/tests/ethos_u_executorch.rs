@@ -4,7 +4,7 @@
 //! outputs exactly: int8 for the int8-IO program, its dequantized value for
 //! the float-IO programs (inline blob and blob in a segment).
 
-use kiln_aot::npy::NpyArray;
+use kiln_compiler::npy::NpyArray;
 use kiln_rt::ethos_u::sim::{NpuModel, SimConfig};
 use kiln_rt::ethos_u::{Driver, DriverConfig, EthosUBackend};
 use kiln_rt::exec::{Backend, Method};

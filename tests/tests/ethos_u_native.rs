@@ -8,9 +8,9 @@
 //!
 //! Each run prints the placement summary: NPU operations, CPU operators and why.
 
-use kiln_aot::compile::{compile_file, CompileOptions};
-use kiln_aot::npy::NpyArray;
-use kiln_aot::target::Target;
+use kiln_compiler::compile::{compile_file, CompileOptions};
+use kiln_compiler::npy::NpyArray;
+use kiln_compiler::target::Target;
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {
@@ -65,7 +65,7 @@ fn check_tflite(model: &str) {
         assert!(npu > 0, "{model} {target}: nothing was delegated");
         for k in 0..4 {
             let input = npy(dir.join(format!("tflite_int8/input_{k}.npy")));
-            let out = kiln_aot::run::run_pte(&pte, &[input])
+            let out = kiln_compiler::run::run_pte(&pte, &[input])
                 .unwrap_or_else(|e| panic!("run {model} {target} input {k}: {e}"));
             let want = npy(dir.join(format!("tflm_int8/output_{k}.npy")));
             assert_eq!(out[0].shape, want.shape, "{model} {target}: output shape");
@@ -134,7 +134,7 @@ fn check_qdq(model: &str) {
         let mut worst = 0u32;
         for k in 0..4 {
             let input = npy(dir.join(format!("onnx_qdq/input_{k}.npy")));
-            let out = kiln_aot::run::run_pte(&pte, &[input])
+            let out = kiln_compiler::run::run_pte(&pte, &[input])
                 .unwrap_or_else(|e| panic!("run {model} {target} input {k}: {e}"));
             let want = npy(dir.join(format!("onnx_qdq/output_{k}.npy")));
             assert_eq!(out[0].shape, want.shape, "{model} {target}: output shape");

@@ -3,8 +3,8 @@
 //! model and must reproduce TFLite Micro's outputs (`ref/tflm_int8`) bit for
 //! bit, for every golden input.
 
-use kiln_aot::import::tflite::read_vela_custom_ops;
-use kiln_aot::npy::NpyArray;
+use kiln_compiler::import::tflite::read_vela_custom_ops;
+use kiln_compiler::npy::NpyArray;
 use kiln_rt::ethos_u::payload::Payload;
 use kiln_rt::ethos_u::sim::{NpuModel, OpReport, SimConfig};
 use kiln_rt::ethos_u::{NpuMemory, Region};

@@ -1,11 +1,11 @@
 //! Vela output as an input format: every Vela-compiled fixture
 //! (`tests/fixtures/vela/<accelerator>/*_vela.tflite`, made by
 //! `cargo xtask vela-fixtures` with ethos-u-vela 5.2.0) is packaged by
-//! `kiln_aot::vela::compile_vela` into a `.pte` that kiln-rt loads, whose
+//! `kiln_compiler::vela::compile_vela` into a `.pte` that kiln-rt loads, whose
 //! delegate blob is a valid `vela_bin_stream` carrying Vela's bytes unchanged.
 
-use kiln_aot::import::tflite::read_vela_custom_ops;
-use kiln_aot::vela::{compile_vela, is_vela_tflite, FAST_SCRATCH_SPEC};
+use kiln_compiler::import::tflite::read_vela_custom_ops;
+use kiln_compiler::vela::{compile_vela, is_vela_tflite, FAST_SCRATCH_SPEC};
 use kiln_ethos_u::check::check_stream;
 use kiln_rt::ethos_u::blob::VelaBlob;
 use kiln_rt::ethos_u::disasm::{disassemble, regions_used};
@@ -136,7 +136,7 @@ impl Aligned {
 /// Runs one packaged Vela fixture on the NPU model for the 4 golden inputs;
 /// returns (outputs that differ from TFLM, NPU-model cycles of the last run).
 fn run_packaged(config: &str, model: &str) -> (Vec<String>, u64) {
-    use kiln_aot::npy::NpyArray;
+    use kiln_compiler::npy::NpyArray;
     use kiln_rt::ethos_u::sim::{NpuModel, SimConfig};
     use kiln_rt::ethos_u::{Driver, DriverConfig, EthosUBackend};
     use kiln_rt::exec::{Backend, Method};

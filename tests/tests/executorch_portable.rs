@@ -1,7 +1,7 @@
 //! The real ExecuTorch portable program (`conv_pool_fc_portable.pte`, exported by upstream
 //! ExecuTorch 1.5.1) runs on kiln-rt's f32 kernels and matches ExecuTorch's own outputs.
 
-use kiln_aot::npy::NpyArray;
+use kiln_compiler::npy::NpyArray;
 use kiln_rt::exec::Method;
 use kiln_rt::kernels::f32::KERNELS;
 use kiln_rt::pte::Program;

@@ -2,10 +2,10 @@
 //! portable kernels, checked against values computed here from the operators' definitions
 //! (covers the operators and argument forms the fixture models do not use).
 
-use kiln_aot::ir::{Act, DType, Graph, Node, Op, Tensor, TensorId, Window};
-use kiln_aot::lower::assemble::assemble;
-use kiln_aot::npy::NpyArray;
-use kiln_aot::run::run_pte;
+use kiln_compiler::ir::{Act, DType, Graph, Node, Op, Tensor, TensorId, Window};
+use kiln_compiler::lower::assemble::assemble;
+use kiln_compiler::npy::NpyArray;
+use kiln_compiler::run::run_pte;
 
 struct G {
     g: Graph,

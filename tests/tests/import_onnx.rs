@@ -6,8 +6,8 @@
 
 use std::path::PathBuf;
 
-use kiln_aot::import::onnx;
-use kiln_aot::ir::{DType, Graph, Op};
+use kiln_compiler::import::onnx;
+use kiln_compiler::ir::{DType, Graph, Op};
 
 /// One fixture: file, input shape, output shape, ONNX Conv count (of which
 /// depthwise), Gemm+MatMul, pools (Max/Average/GlobalAverage), QuantizeLinear,

@@ -10,8 +10,8 @@
 //!   kernels (`ref/onnx_qdq/output_k.npy`); the count of differing elements is printed.
 //! - `onnx_f32`: within 1e-4 relative / 1e-5 absolute of ONNX Runtime.
 
-use kiln_aot::compile::{compile_file, CompileOptions};
-use kiln_aot::npy::NpyArray;
+use kiln_compiler::compile::{compile_file, CompileOptions};
+use kiln_compiler::npy::NpyArray;
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {
@@ -23,7 +23,7 @@ fn npy(path: PathBuf) -> NpyArray {
 }
 
 /// Compiles `file` for the host; returns the program and the graph after the passes.
-fn compile(model: &str, file: &str) -> kiln_aot::compile::Compiled {
+fn compile(model: &str, file: &str) -> kiln_compiler::compile::Compiled {
     let compiled = compile_file(
         &fixtures().join(model).join(file),
         &CompileOptions::default(),
@@ -40,7 +40,7 @@ fn run_model(model: &str, file: &str, format: &str) -> Vec<(NpyArray, PathBuf)> 
     (0..4)
         .map(|k| {
             let input = npy(dir.join(format!("ref/{format}/input_{k}.npy")));
-            let mut out = kiln_aot::run::run_pte(&compiled.pte, &[input])
+            let mut out = kiln_compiler::run::run_pte(&compiled.pte, &[input])
                 .unwrap_or_else(|e| panic!("run {model}/{file} input {k}: {e}"));
             assert_eq!(out.len(), 1, "{model}: one output expected");
             (out.remove(0), dir.join(format!("ref/{format}")))

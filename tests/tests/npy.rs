@@ -1,6 +1,6 @@
 //! `.npy` reading against files written by numpy (the fixtures' goldens).
 
-use kiln_aot::npy::{NpyArray, NpyDType};
+use kiln_compiler::npy::{NpyArray, NpyDType};
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {

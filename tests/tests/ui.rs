@@ -2,14 +2,14 @@
 //! checked against the fixtures' goldens) and compile-fail cases with checked `.stderr`.
 //!
 //! trybuild builds every case as a bin of one generated crate, which has no build script.
-//! So this test does what a `build.rs` with `kiln_aot::build::compile_models()` does — the
+//! So this test does what a `build.rs` with `kiln_build::compile_models()` does — the
 //! same `Builder`, over `ui/pass` and `ui/fail` — and hands its output folder to the
 //! compiler as `OUT_DIR`, the variable cargo sets for crates with a build script. The
 //! `no_build_script` case then runs without `OUT_DIR`. Model paths in the cases are relative
 //! to this crate (`tests/`), as they would be to a firmware crate's Cargo.toml.
 //! `TRYBUILD=overwrite cargo test -p kiln-tests --test ui` regenerates the `.stderr` files.
 
-use kiln_aot::build::Builder;
+use kiln_build::Builder;
 use std::path::PathBuf;
 
 #[test]

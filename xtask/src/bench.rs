@@ -355,10 +355,10 @@ fn ratio(a: f64, b: f64) -> String {
 #[cfg(feature = "bench")]
 mod engine {
     use super::CompileOutput;
-    use kiln_aot::compile::{compile_file, CompileOptions};
-    use kiln_aot::npy::NpyArray;
-    use kiln_aot::run::HostModel;
-    use kiln_aot::target::Target;
+    use kiln_compiler::compile::{compile_file, CompileOptions};
+    use kiln_compiler::npy::NpyArray;
+    use kiln_compiler::run::HostModel;
+    use kiln_compiler::target::Target;
     use std::path::{Path, PathBuf};
     use std::time::{Duration, Instant};
 

@@ -297,18 +297,18 @@ fn table(rows: &[Row], runs: u32) -> String {
 #[cfg(feature = "bench")]
 mod engine {
     use super::{NpuCase, NpuRun};
-    use kiln_aot::compile::{compile_file, CompileOptions};
-    use kiln_aot::npy::NpyArray;
-    use kiln_aot::run::HostModel;
-    use kiln_aot::target::Target;
-    use kiln_aot::vela::compile_vela;
+    use kiln_compiler::compile::{compile_file, CompileOptions};
+    use kiln_compiler::npy::NpyArray;
+    use kiln_compiler::run::HostModel;
+    use kiln_compiler::target::Target;
+    use kiln_compiler::vela::compile_vela;
     use std::path::Path;
     use std::time::{Duration, Instant};
 
     /// Cycles, NPU operations, SRAM and flash of every Ethos-U delegate of `pte` (by `kiln
     /// inspect`'s cycle-model summary), and the CPU operators.
     fn measure(pte: &[u8]) -> Result<(u64, u32, u32, u64, u64), String> {
-        let d = kiln_aot::inspect::describe(pte).map_err(|e| e.to_string())?;
+        let d = kiln_cli::inspect::describe(pte).map_err(|e| e.to_string())?;
         let plan = &d["plans"][0];
         let (mut cycles, mut ops, mut sram, mut flash) = (0u64, 0u32, 0u64, 0u64);
         for dl in plan["delegates"].as_array().into_iter().flatten() {

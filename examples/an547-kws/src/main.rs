@@ -2,7 +2,7 @@
 //! image classification (ResNet-8), int8, checked against TensorFlow Lite Micro's outputs.
 //!
 //! The models are compiled at build time by `include_model!` (with `build.rs` calling
-//! `kiln_aot::build::compile_models()`); every golden input goes through each model,
+//! `kiln_build::compile_models()`); every golden input goes through each model,
 //! every output is compared with TFLM's, one line per input goes out over semihosting,
 //! and the exit status is 0 only if everything matched (1 mismatch, 100 panic, 101 HardFault).
 #![no_std]

@@ -2,7 +2,7 @@
 //! image classification (ResNet-8), int8, compiled for ethos-u55-128 by kiln's own NPU
 //! compiler and checked against TensorFlow Lite Micro's outputs.
 //!
-//! `include_model!` (with `build.rs` calling `kiln_aot::build::compile_models()`) delegates
+//! `include_model!` (with `build.rs` calling `kiln_build::compile_models()`) delegates
 //! every operator the NPU runs to `EthosUBackend` delegates (the softmax stays on the
 //! Cortex-M55); `run()` drives them through kiln's driver. By default the register backend is
 //! kiln's bit-exact NPU model (kiln-rt feature `npu-sim`: QEMU's mps3-an547 has no NPU); with

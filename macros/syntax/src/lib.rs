@@ -2,7 +2,7 @@
 //!
 //! Two programs read the macro's arguments: the `kiln-macros` proc macro (to
 //! find the file the build script generated and to point errors at the right
-//! token) and `kiln_aot::build::compile_models` (to find the models to compile,
+//! token) and `kiln_build::compile_models` (to find the models to compile,
 //! by parsing the crate's sources with syn). Both call [`ModelSpec::parse`], so a
 //! call the build script accepts is exactly a call the macro accepts.
 //!

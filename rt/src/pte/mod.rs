@@ -2,7 +2,7 @@
 //!
 //! [`fb`] is a generic checked FlatBuffers reader (also used for TFLite);
 //! [`schema`] holds the ExecuTorch enums and field ids (shared with the
-//! `kiln-aot` writer); [`Program`] reads a `.pte` in place: extended header,
+//! `kiln-compiler` writer); [`Program`] reads a `.pte` in place: extended header,
 //! segments, constant segment, execution plans, values, instructions,
 //! operators and delegates.
 

@@ -1,6 +1,6 @@
 //! The ExecuTorch schema (`schema/program.fbs`, `schema/scalar_type.fbs`):
 //! enums with their on-disk numbers, and every field id the reader and the
-//! `kiln-aot` writer use. Defined once, here.
+//! `kiln-compiler` writer use. Defined once, here.
 //!
 //! Field ids follow declaration order in `program.fbs`; a union takes two ids
 //! (`<name>_type`, then the value).

@@ -4,7 +4,7 @@ kiln_rt::include_model!(
     target = "host",
 );
 
-use kiln_aot::npy::NpyArray;
+use kiln_compiler::npy::NpyArray;
 
 const INPUT: &[u8] = include_bytes!("../../fixtures/synth_i_conv_pool_fc/ref/onnx_f32/input_1.npy");
 const GOLDEN: &[u8] = include_bytes!("../../fixtures/synth_i_conv_pool_fc/ref/onnx_f32/output_1.npy");

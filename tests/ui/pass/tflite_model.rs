@@ -2,7 +2,7 @@
 // module name from the file stem; every output matches TFLite Micro's bit for bit.
 kiln_rt::include_model!("fixtures/kws_dscnn/kws_dscnn_int8.tflite", target = "ethos-u55-128");
 
-use kiln_aot::npy::NpyArray;
+use kiln_compiler::npy::NpyArray;
 
 const INPUT: &[u8] = include_bytes!("../../fixtures/kws_dscnn/ref/tflm_int8/input_0.npy");
 const GOLDEN: &[u8] = include_bytes!("../../fixtures/kws_dscnn/ref/tflm_int8/output_0.npy");

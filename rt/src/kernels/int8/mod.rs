@@ -9,7 +9,7 @@
 //! reference does) rather than panic.
 //!
 //! Floating-point parameters (multipliers, lookup tables) are computed by the compiler
-//! (`kiln_aot::quant`); the unary activations run on device as a 256-entry table built by
+//! (`kiln_compiler::quant`); the unary activations run on device as a 256-entry table built by
 //! calling the reference functions in [`activation`] over all inputs.
 
 // `usize::is_multiple_of` needs Rust 1.87; the workspace supports 1.81.

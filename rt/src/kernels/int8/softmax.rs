@@ -101,7 +101,7 @@ pub fn softmax(p: &SoftmaxParams, x: &[i8], depth: usize, y: &mut [i8]) -> Resul
 mod tests {
     use super::*;
 
-    /// Parameters TFLM computes for beta = 1, input scale 1/16 (see kiln_aot::quant tests):
+    /// Parameters TFLM computes for beta = 1, input scale 1/16 (see kiln_compiler::quant tests):
     /// real multiplier = 2^-4 * 2^26 = 2^22 -> (2^30, 23); radius = floor(31 * 2^26 / 2^23) = 248.
     const P: SoftmaxParams = SoftmaxParams {
         input_multiplier: 1 << 30,

@@ -83,18 +83,7 @@ pub fn detect_format(path: &Path, bytes: &[u8]) -> Result<ModelFormat> {
     }
 }
 
-/// One row of the placement table in the compile report.
-#[derive(Clone, Debug, PartialEq)]
-pub struct NodeReport {
-    /// Node name in the source model.
-    pub node: String,
-    /// Operator type as the source model spells it.
-    pub source_op: String,
-    /// Kernels it became (`name.overload`), or empty for an alias.
-    pub kernels: Vec<String>,
-    /// Where it runs and why.
-    pub placement: String,
-}
+pub use crate::report::NodeReport;
 
 /// What the compiler tells the user about a compiled model.
 #[derive(Clone, Debug, PartialEq)]
@@ -264,27 +253,6 @@ pub fn compile_bytes(path: &Path, bytes: &[u8], opts: &CompileOptions) -> Result
         report,
         graph: g,
     })
-}
-
-impl CompileReport {
-    /// The report as JSON (`kiln compile --json`).
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "model": self.model,
-            "format": self.format.to_string(),
-            "target": self.target,
-            "nodes": self.nodes.iter().map(|n| serde_json::json!({
-                "node": n.node, "source_op": n.source_op, "kernels": n.kernels, "placement": n.placement,
-            })).collect::<Vec<_>>(),
-            "f32_fallbacks": self.f32_fallbacks,
-            "notes": self.notes,
-            "arena_bytes": self.arena_bytes,
-            "liveness_bound": self.liveness_bound,
-            "constant_bytes": self.constant_bytes,
-            "pte_bytes": self.pte_bytes,
-            "transposes": {"after_import": self.transposes.0, "after_passes": self.transposes.1},
-        })
-    }
 }
 
 /// A Vela-optimized TFLite: Vela already compiled it for the NPU; kiln packages its command

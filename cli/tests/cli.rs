@@ -137,7 +137,7 @@ fn unsupported_operator_names_op_node_and_file() {
     let bytes =
         std::fs::read(fixtures().join("synth_i_conv_pool_fc/synth_i_conv_pool_fc_f32.onnx"))
             .unwrap();
-    let mut m = kiln_aot::import::onnx::proto::ModelProto::decode(bytes.as_slice()).unwrap();
+    let mut m = kiln_compiler::import::onnx::proto::ModelProto::decode(bytes.as_slice()).unwrap();
     let graph = m.graph.as_mut().unwrap();
     let node = graph
         .node
@@ -242,8 +242,8 @@ fn vela_tflite_compiles_runs_on_the_npu_model_and_disassembles() {
         let y = tmp(&format!("kws_vela_out_{k}.npy"));
         let r = kiln(&["run", s(&pte), "--input", s(&input), "--output", s(&y)]);
         assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-        let ours = kiln_aot::npy::NpyArray::read(&y).unwrap();
-        let golden = kiln_aot::npy::NpyArray::read(
+        let ours = kiln_compiler::npy::NpyArray::read(&y).unwrap();
+        let golden = kiln_compiler::npy::NpyArray::read(
             fixtures().join(format!("kws_dscnn/ref/tflm_int8/output_{k}.npy")),
         )
         .unwrap();

@@ -3,9 +3,9 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use kiln_aot::compile::{compile_file, CompileOptions};
-use kiln_aot::npy::NpyArray;
-use kiln_aot::target::{Target, TARGETS};
+use kiln_compiler::compile::{compile_file, CompileOptions};
+use kiln_compiler::npy::NpyArray;
+use kiln_compiler::target::{Target, TARGETS};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -108,7 +108,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 emit(&format!(
                     "{}\n",
-                    serde_json::to_string_pretty(&compiled.report.to_json())?
+                    serde_json::to_string_pretty(&kiln_cli::report::report_json(&compiled.report))?
                 ));
             } else {
                 emit(&format!(
@@ -129,7 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for p in &inputs {
                 arrays.push(NpyArray::read(p)?);
             }
-            let results = kiln_aot::run::run_pte(&bytes, &arrays)
+            let results = kiln_compiler::run::run_pte(&bytes, &arrays)
                 .with_context(|| format!("{}", pte.display()))?;
             if outputs.len() > results.len() {
                 bail!(
@@ -160,12 +160,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect { pte, json } => {
             let bytes =
                 std::fs::read(&pte).with_context(|| format!("{}: cannot read", pte.display()))?;
-            let d = kiln_aot::inspect::describe(&bytes)
+            let d = kiln_cli::inspect::describe(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", pte.display()))?;
             if json {
                 emit(&format!("{}\n", serde_json::to_string_pretty(&d)?));
             } else {
-                emit(&kiln_aot::inspect::render_text(&d));
+                emit(&kiln_cli::inspect::render_text(&d));
             }
         }
         Command::Targets => {

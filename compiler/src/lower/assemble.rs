@@ -6,7 +6,6 @@
 //! constant segment and are read in place.
 
 use super::{lower_node, Arg, Call, ConstTensor, Placement};
-use crate::compile::NodeReport;
 use crate::error::{CompileError, Result};
 use crate::ethos_u::partition::{self, Placement as NpuPlacement};
 use crate::ethos_u::segment::{compile_segment, CompiledSegment};
@@ -14,6 +13,7 @@ use crate::ir::{DType, Graph, TensorId};
 use crate::plan::{self, Buffer};
 use crate::pte::DataLocation;
 use crate::pte::{EValue, ProgramBuilder, Storage, TensorSpec};
+use crate::report::NodeReport;
 use kiln_rt::ethos_u::config::AccelConfig;
 use kiln_rt::pte::ScalarType;
 use std::collections::HashMap;

@@ -139,11 +139,11 @@ fn describe_plan(program: &Program<'_>, plan: &Plan<'_>) -> Result<Json, RtError
         }
         let npu = if d.id == kiln_rt::ethos_u::BACKEND_ID {
             let fast = d
-                .compile_spec_value(crate::vela::FAST_SCRATCH_SPEC)?
+                .compile_spec_value(kiln_compiler::vela::FAST_SCRATCH_SPEC)?
                 .and_then(|v| <[u8; 4]>::try_from(v).ok())
                 .map_or(0, |b| u32::from_le_bytes(b) as usize);
             let sources: Vec<String> = d
-                .compile_spec_value(crate::ethos_u::segment::SOURCES_SPEC)?
+                .compile_spec_value(kiln_compiler::ethos_u::segment::SOURCES_SPEC)?
                 .map(|v| {
                     String::from_utf8_lossy(v)
                         .lines()

@@ -1,0 +1,6 @@
+//! The `kiln` command line's library half: what `kiln inspect` shows and how reports print
+//! as JSON (serde lives here, not in the compiler).
+#![warn(missing_docs)]
+
+pub mod inspect;
+pub mod report;
