@@ -28,6 +28,9 @@
 //! explicit `budget = <bytes>`, which overrides the region's size. Targets without a memory
 //! map (host, ...) are only checked against an explicit budget.
 
+/// NumPy `.npy` I/O, for build scripts that embed test vectors next to a model.
+pub use kiln_compiler::npy;
+
 use kiln_compiler::compile::{compile_bytes, CompileOptions, Compiled};
 use kiln_compiler::ir::Graph;
 use kiln_compiler::run::{all_kernels, AlignedBytes};

@@ -53,7 +53,7 @@ fn goldens(name: &str, dir: &Path) -> Result<String, String> {
     let read = |file: String| -> Result<Vec<i8>, String> {
         let path = dir.join(&file);
         println!("cargo:rerun-if-changed={}", path.display());
-        let array = kiln_compiler::npy::NpyArray::read(&path).map_err(|e| e.to_string())?;
+        let array = kiln_build::npy::NpyArray::read(&path).map_err(|e| e.to_string())?;
         array
             .to_i8()
             .map_err(|e| format!("{}: {e}", path.display()))
