@@ -145,6 +145,111 @@ pub fn output_array<'m, T: Element, const N: usize>(m: &'m Method<'_, '_>, i: us
     }
 }
 
+/// How a [`Model`] executes its plan: on the CPU alone ([`CpuOnly`]) or with its Ethos-U
+/// delegates on the NPU ([`EthosU`]). A type parameter, so a CPU-only firmware links no NPU code.
+pub trait Executor {
+    /// Runs `m` once.
+    fn execute(&mut self, m: &mut Method<'static, 'static>) -> Result<(), RtError>;
+}
+
+/// Every operator on the CPU.
+pub struct CpuOnly;
+
+impl Executor for CpuOnly {
+    fn execute(&mut self, m: &mut Method<'static, 'static>) -> Result<(), RtError> {
+        m.execute()
+    }
+}
+
+/// Ethos-U delegates on the NPU the build selected ([`execute_ethos_u`]), in the static scratch
+/// the build sized.
+pub struct EthosU {
+    /// The NPU the delegates were compiled for.
+    pub target: NpuTarget,
+    /// The NPU scratch (region 1).
+    pub scratch: &'static mut [u8],
+}
+
+impl Executor for EthosU {
+    fn execute(&mut self, m: &mut Method<'static, 'static>) -> Result<(), RtError> {
+        execute_ethos_u(m, self.target, self.scratch)
+    }
+}
+
+/// A model compiled into the firmware: the loaded `forward` plan over its static arena, input 0
+/// an array of `NI` elements of `TI`, output 0 of `NO` elements of `TO`, and the NPU its
+/// delegates run on. The module `include_model!` generates wraps one of these (it only names the
+/// sizes, types, statics and the kernel table); everything else is here.
+pub struct Model<TI: Element, const NI: usize, TO: Element, const NO: usize, X: Executor = CpuOnly>
+{
+    method: Method<'static, 'static>,
+    exec: X,
+    _io: core::marker::PhantomData<fn() -> (TI, TO)>,
+}
+
+impl<TI: Element, const NI: usize, TO: Element, const NO: usize, X: Executor>
+    Model<TI, NI, TO, NO, X>
+{
+    /// Loads `pte` over `arena` with `kernels`, run by `exec`, checking that input 0 and
+    /// output 0 have the element types and lengths of this type.
+    pub fn load(
+        pte: &'static [u8],
+        kernels: &[KernelEntry],
+        arena: &'static mut [u8],
+        exec: X,
+    ) -> Result<Self, RtError> {
+        let mut method = load(pte, kernels, arena)?;
+        check_input::<TI, NI>(&mut method, 0)?;
+        check_output::<TO, NO>(&method, 0)?;
+        Ok(Model {
+            method,
+            exec,
+            _io: core::marker::PhantomData,
+        })
+    }
+
+    /// Checks that input `i` has `N` elements of `T` (so that [`Model::input_at`] cannot fail).
+    pub fn check_input<T: Element, const N: usize>(&mut self, i: usize) -> Result<(), RtError> {
+        check_input::<T, N>(&mut self.method, i)
+    }
+
+    /// Checks that output `i` has `N` elements of `T` (so that [`Model::output_at`] cannot fail).
+    pub fn check_output<T: Element, const N: usize>(&self, i: usize) -> Result<(), RtError> {
+        check_output::<T, N>(&self.method, i)
+    }
+
+    /// Input 0, written in place in the arena.
+    pub fn input_mut(&mut self) -> &mut [TI; NI] {
+        input_array::<TI, NI>(&mut self.method, 0)
+    }
+
+    /// Input `i` (checked with [`Model::check_input`] when the model was taken).
+    pub fn input_at<T: Element, const N: usize>(&mut self, i: usize) -> &mut [T; N] {
+        input_array::<T, N>(&mut self.method, i)
+    }
+
+    /// Runs the model on the current inputs (Ethos-U delegates on the NPU); returns output 0.
+    pub fn run(&mut self) -> Result<&[TO; NO], RtError> {
+        self.exec.execute(&mut self.method)?;
+        Ok(self.output())
+    }
+
+    /// Output 0 of the last run.
+    pub fn output(&self) -> &[TO; NO] {
+        output_array::<TO, NO>(&self.method, 0)
+    }
+
+    /// Output `i` (checked with [`Model::check_output`] when the model was taken).
+    pub fn output_at<T: Element, const N: usize>(&self, i: usize) -> &[T; N] {
+        output_array::<T, N>(&self.method, i)
+    }
+
+    /// The underlying executor (e.g. to run with other delegate backends).
+    pub fn method(&mut self) -> &mut Method<'static, 'static> {
+        &mut self.method
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
