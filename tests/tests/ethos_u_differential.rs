@@ -1004,6 +1004,8 @@ fn gen_pad_any(r: &mut Rng, b: &mut Gb, x: TensorId, nhwc: bool) -> TensorId {
         .map(|d| {
             if (rank == 4 && d == 0) || r.chance(0.3) {
                 (0, 0)
+            } else if r.chance(0.1) {
+                (r.urange(0, 20), r.urange(0, 20))
             } else {
                 (r.urange(0, 3), r.urange(0, 3))
             }
@@ -1140,6 +1142,7 @@ const SINGLE_FAMILIES: &[&str] = &[
     "mean",
     "mean",
     "mean",
+    "mean_big",
     "padx",
     "padx",
     "transpose",
@@ -1296,6 +1299,16 @@ fn apply(r: &mut Rng, b: &mut Gb, x: Option<TensorId>, step: &str, chain: bool) 
                 rand_nhwc(r, 14, 40)
             } else {
                 rand_any_rank(r, 20, 48)
+            };
+            let x = x_or(r, b, shape);
+            gen_mean(r, b, x, chain)
+        }
+        "mean_big" => {
+            // Large windows: global averages up to 64x64, channel means up to 300 deep.
+            let shape = match r.urange(0, 2) {
+                0 => vec![1, r.urange(16, 64), r.urange(16, 64), r.urange(1, 8)],
+                1 => vec![1, r.urange(1, 6), r.urange(1, 6), r.urange(64, 300)],
+                _ => vec![1, r.urange(30, 120), r.urange(1, 4), r.urange(1, 24)],
             };
             let x = x_or(r, b, shape);
             gen_mean(r, b, x, chain)

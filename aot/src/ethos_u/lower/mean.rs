@@ -207,3 +207,43 @@ mod tests {
         assert!(windows(&[7]).contains(&[1, 7]));
     }
 }
+
+#[cfg(test)]
+mod placement {
+    use super::super::test_support::{assert_npu, placements};
+    use crate::ethos_u::partition::Placement;
+    use crate::ir::Op;
+
+    fn op(axes: &[usize]) -> Op {
+        Op::Mean {
+            axes: axes.to_vec(),
+            keep_dims: true,
+        }
+    }
+
+    #[test]
+    fn realistic_means_land_on_the_npu() {
+        let q = (0.04, -5);
+        // Global averages of classifier heads (MobileNet, ResNet, large maps).
+        assert_npu(&[1, 7, 7, 1024], op(&[1, 2]), &[1, 1, 1, 1024], q);
+        assert_npu(&[1, 8, 8, 64], op(&[1, 2]), &[1, 1, 1, 64], q);
+        assert_npu(&[1, 32, 32, 16], op(&[1, 2]), &[1, 1, 1, 16], q);
+        assert_npu(&[1, 64, 64, 3], op(&[1, 2]), &[1, 1, 1, 3], q);
+        // One axis: W, H, C (a channel mean reads C as the view's width).
+        assert_npu(&[1, 10, 49, 40], op(&[2]), &[1, 10, 1, 40], q);
+        assert_npu(&[1, 49, 10, 40], op(&[1]), &[1, 1, 10, 40], q);
+        assert_npu(&[1, 12, 12, 255], op(&[3]), &[1, 12, 12, 1], q);
+        assert_npu(&[1, 5, 5, 7], op(&[2, 3]), &[1, 5, 1, 1], q);
+        assert_npu(&[1, 6, 5, 7], op(&[1, 2, 3]), &[1, 1, 1, 1], q);
+    }
+
+    #[test]
+    fn a_kept_axis_between_reduced_ones_is_refused() {
+        for p in placements(&[1, 4, 5, 6], op(&[1, 3]), &[1, 1, 5, 1], (0.05, 3)) {
+            assert!(
+                matches!(&p, Placement::Cpu(r) if r.contains("width")),
+                "{p:?}"
+            );
+        }
+    }
+}

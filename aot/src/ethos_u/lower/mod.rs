@@ -372,3 +372,42 @@ pub fn lower(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Vec<NpuOp>,
         other => Err(format!("{} is not lowered to the NPU by kiln yet", other.name())),
     }
 }
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::ethos_u::partition::{place, Placement};
+    use crate::ir::Op;
+    use crate::passes::testutil::B;
+    use kiln_rt::ethos_u::config::by_name;
+
+    /// The configurations the probes run on.
+    pub const CONFIGS: [&str; 5] = [
+        "ethos-u55-32",
+        "ethos-u55-64",
+        "ethos-u55-128",
+        "ethos-u55-256",
+        "ethos-u65-256",
+    ];
+
+    /// Placement of one int8 node `x -> op -> y` on each configuration.
+    pub fn placements(x: &[usize], op: Op, y: &[usize], yq: (f32, i32)) -> Vec<Placement> {
+        let mut b = B::new();
+        let xi = b.q8("x", x, 0.05, 3);
+        let yi = b.q8("y", y, yq.0, yq.1);
+        b.g.inputs.push(xi);
+        b.node("n", op, &[xi], &[yi]);
+        b.output(yi);
+        CONFIGS
+            .iter()
+            .map(|c| place(&b.g, by_name(c).expect("config")).remove(0))
+            .collect()
+    }
+
+    /// Panics unless the node lands on the NPU everywhere.
+    pub fn assert_npu(x: &[usize], op: Op, y: &[usize], yq: (f32, i32)) {
+        let what = format!("{op:?} {x:?} -> {y:?}");
+        for (c, p) in CONFIGS.iter().zip(placements(x, op, y, yq)) {
+            assert_eq!(p, Placement::Npu, "{what} on {c}");
+        }
+    }
+}
