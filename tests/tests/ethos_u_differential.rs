@@ -930,8 +930,8 @@ fn gen_pad(r: &mut Rng, b: &mut Gb, x: TensorId) -> TensorId {
     y
 }
 
-/// MEAN over random axes (H and W, W, H, C, W and C, H, W and C; rarely H and C, which the
-/// NPU refuses), with a random output quantization near the input's range. With `nhwc` the
+/// MEAN over random axes (H and W, W, H, C, W and C, H, W and C, batch with H and W, and H
+/// with C, one pooling per column on the NPU), with a random output quantization near the input's range. With `nhwc` the
 /// output stays 4-D NHWC (keep_dims).
 fn gen_mean(r: &mut Rng, b: &mut Gb, x: TensorId, nhwc: bool) -> TensorId {
     let xs = b.shape(x);

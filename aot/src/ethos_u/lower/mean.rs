@@ -13,7 +13,9 @@
 //! - no reduced axis (or only size-1 ones): a 1x1 requantizing copy.
 //!
 //! `[R1, K, R2]` (a kept axis between reduced ones, e.g. H and C reduced with W kept) is not one
-//! window and is refused.
+//! window: it becomes one pooling per kept index (at most [`MAX_LOOPED`]), each a window
+//! `R1 x R2` over a depth-1 view with row stride `K * R2` that writes one output element.
+//! Longer alternations are refused.
 //!
 //! The arithmetic is TFLite Micro's `QuantizedMeanOrSum` as kiln's CPU kernel runs it: the
 //! hardware sums `x - zp_in` over the window (exact), and the OFM scale is the kernel's own
@@ -87,6 +89,9 @@ fn windows(axes: &[usize]) -> Vec<[usize; 2]> {
     v
 }
 
+/// Most poolings one `[R1, K, R2]` mean may take.
+pub const MAX_LOOPED: usize = 64;
+
 /// One candidate layout: IFM shape and strides, kernel, OFM shape and strides.
 type Layout3 = ([usize; 3], [usize; 3], [usize; 2], [usize; 3], [usize; 3]);
 
@@ -150,9 +155,39 @@ pub(super) fn mean(cx: &Ctx<'_>, node: &Node, axes: &[usize]) -> Result<Vec<NpuO
                 [k2, k1 * k2, 1],
             ));
         }
+        [(true, r1), (false, k), (true, r2)] => {
+            let (r1, k, r2) = (prod(r1), prod(k), prod(r2));
+            if k > MAX_LOOPED {
+                return Err(format!(
+                    "mean over axes {axes:?} of {shape:?}: the {k} kept elements between the reduced axes need one pooling each (at most {MAX_LOOPED})"
+                ));
+            }
+            let u = |v: usize| u32::try_from(v).map_err(|_| "mean view above 2^32".to_string());
+            let mut ops = Vec::with_capacity(k);
+            for i in 0..k {
+                let ifm = view(
+                    bx + u(i * r2)?,
+                    [u(r1)?, u(r2)?, 1],
+                    [1, u(k * r2)?, 1],
+                    xq.1,
+                );
+                let ofm = view(by + u(i)?, [1, 1, 1], [1, 1, 1], yq.1);
+                ops.push(pool_view(
+                    cx,
+                    node,
+                    PoolingMode::Average,
+                    ifm,
+                    ofm,
+                    [u(r1)?, u(r2)?],
+                    scale,
+                    (-128, 127),
+                )?);
+            }
+            return Ok(ops);
+        }
         _ => {
             return Err(format!(
-                "mean over axes {axes:?} of {shape:?}: a kept axis lies between reduced axes, which one pooling window cannot cover"
+                "mean over axes {axes:?} of {shape:?}: reduced and kept axes alternate more than one pooling (or one per kept element) can cover"
             ))
         }
     }
@@ -238,8 +273,10 @@ mod placement {
     }
 
     #[test]
-    fn a_kept_axis_between_reduced_ones_is_refused() {
-        for p in placements(&[1, 4, 5, 6], op(&[1, 3]), &[1, 1, 5, 1], (0.05, 3)) {
+    fn a_wide_kept_axis_between_reduced_ones_is_refused() {
+        // H and C reduced with W kept: one pooling per column, up to 64 of them.
+        assert_npu(&[1, 4, 5, 6], op(&[1, 3]), &[1, 1, 5, 1], (0.05, 3));
+        for p in placements(&[1, 4, 65, 6], op(&[1, 3]), &[1, 1, 65, 1], (0.05, 3)) {
             assert!(
                 matches!(&p, Placement::Cpu(r) if r.contains("width")),
                 "{p:?}"
