@@ -1148,6 +1148,7 @@ const SINGLE_FAMILIES: &[&str] = &[
     "transpose",
     "transpose",
     "transpose",
+    "transpose_big",
 ];
 
 const CHAIN_FAMILIES: &[&str] = &[
@@ -1321,6 +1322,11 @@ fn apply(r: &mut Rng, b: &mut Gb, x: Option<TensorId>, step: &str, chain: bool) 
             };
             let x = x_or(r, b, shape);
             gen_pad_any(r, b, x, chain)
+        }
+        "transpose_big" => {
+            let shape = vec![1, r.urange(16, 60), r.urange(16, 60), r.urange(1, 32)];
+            let x = x_or(r, b, shape);
+            gen_transpose(r, b, x, true)
         }
         "transpose" => {
             let shape = if chain {

@@ -107,3 +107,28 @@ pub(super) fn pad(
     debug_assert_eq!(oh, t + h + b);
     Ok(ops)
 }
+
+#[cfg(test)]
+mod placement {
+    use super::super::test_support::assert_npu;
+    use crate::ir::Op;
+
+    #[test]
+    fn standalone_pads_land_on_the_npu() {
+        let q = (0.05, 3);
+        for (x, pads) in [
+            (&[1, 32, 32, 3][..], &[(0, 0), (0, 0), (0, 0), (0, 1)][..]), // C 3 -> 4
+            (&[1, 32, 32, 3], &[(0, 0), (1, 1), (1, 1), (0, 0)]),
+            (&[1, 8, 8, 16], &[(0, 0), (100, 200), (0, 255), (7, 9)]),
+            (&[5, 7], &[(1, 2), (3, 0)]),
+            (&[4, 5, 6], &[(0, 0), (0, 1), (2, 0)]),
+        ] {
+            let y: Vec<usize> = x.iter().zip(pads).map(|(&d, &(a, b))| d + a + b).collect();
+            let op = Op::Pad {
+                pads: pads.to_vec(),
+                value: 0.0,
+            };
+            assert_npu(x, op, &y, q);
+        }
+    }
+}

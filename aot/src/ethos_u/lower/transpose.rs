@@ -185,3 +185,48 @@ mod tests {
         assert_eq!(groups(&[1, 4, 1, 3], &[2, 1, 0, 3]).len(), 1);
     }
 }
+
+#[cfg(test)]
+mod placement {
+    use super::super::test_support::{assert_npu, placements};
+    use crate::ethos_u::partition::Placement;
+    use crate::ir::Op;
+
+    fn t(x: &[usize], perm: &[usize]) -> (Vec<usize>, Op) {
+        let y = perm.iter().map(|&p| x[p]).collect();
+        (
+            y,
+            Op::Transpose {
+                perm: perm.to_vec(),
+            },
+        )
+    }
+
+    #[test]
+    fn strided_copies_express_these_permutations() {
+        let q = (0.05, 3);
+        for (x, perm) in [
+            (&[1, 56, 56, 24][..], &[0, 3, 1, 2][..]), // NHWC -> NCHW
+            (&[1, 24, 56, 56], &[0, 2, 3, 1]),         // NCHW -> NHWC
+            (&[1, 30, 20, 17], &[0, 2, 1, 3]),         // swap H and W
+            (&[1, 9, 7, 5], &[0, 3, 2, 1]),            // reverse: 5 copies
+            (&[1, 9, 7, 5], &[0, 1, 3, 2]),            // NHCW: 9 copies
+            (&[300, 7], &[1, 0]),
+            (&[1, 1, 5, 9], &[2, 0, 1, 3]), // only unit axes move
+        ] {
+            let (y, op) = t(x, perm);
+            assert_npu(x, op, &y, q);
+        }
+    }
+
+    #[test]
+    fn too_many_copies_are_refused() {
+        let (y, op) = t(&[1, 100, 90, 80], &[0, 3, 2, 1]);
+        for p in placements(&[1, 100, 90, 80], op, &y, (0.05, 3)) {
+            assert!(
+                matches!(&p, Placement::Cpu(r) if r.contains("strided copies")),
+                "{p:?}"
+            );
+        }
+    }
+}
