@@ -1,6 +1,9 @@
 //! Seeded randomized differential test of kiln's own Ethos-U compiler: thousands of
 //! single-operator graphs and short chains (conv -> add, depthwise -> logistic,
-//! fc -> relu, pad -> conv, conv -> reshape -> fc, ...) built by hand with random
+//! fc -> relu, pad -> conv, conv -> reshape -> fc, conv -> mean, pad -> maxpool,
+//! transpose -> conv, ...; MEAN over every axis combination, standalone PAD of H, W and C
+//! with the zero point or a constant, TRANSPOSE by NHWC/NCHW and other permutations of
+//! rank 2 to 4) built by hand with random
 //! shapes, windows, paddings, scales and zero points, compiled with NPU delegation
 //! (`assemble_for`) and run on the host where the delegates execute on kiln's NPU
 //! model, against the same graph compiled for the CPU only (`assemble`), whose
