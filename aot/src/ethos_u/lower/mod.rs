@@ -132,7 +132,11 @@ impl Ctx<'_> {
 const MAX_FM_DIM: u32 = 1 << 16;
 
 /// An int8 NHWC view of scratch memory: `shape` `[h, w, c]` at `base` with byte strides
-/// `[x, y, c]` (any x and y strides; c must be 1, or the depth 1).
+/// `[x, y, c]` (the channels are contiguous, c stride 1). NHWC feature maps need their row and
+/// column strides and base address to be multiples of the element size only (Vela,
+/// `register_command_stream_util.py`: `check_strides`, `check_addresses`), so for int8 any
+/// strides and offsets are legal: a depth-1 view with x/y strides of its own reinterprets
+/// memory freely (MEAN over the channels, TRANSPOSE).
 fn view(base: u32, shape: [u32; 3], strides: [u32; 3], zero_point: i32) -> FeatureMap {
     FeatureMap {
         region: REGION_SCRATCH,
