@@ -13,8 +13,7 @@ mod transpose;
 
 pub use pool::average_scale;
 
-use super::block::BlockOpKind;
-use super::block::{choose_block, BlockRequest};
+use super::block::{choose_block, BlockOpKind, BlockRequest};
 use super::npu_op::{
     FeatureMap, Kernel, Layout, NpuKind, NpuOp, Scale, Span, REGION_SCRATCH, REGION_WEIGHTS,
 };

@@ -8,8 +8,9 @@
 //!   value is 0 whatever the IFM holds, and the OFM zero point register, set to the quantized
 //!   pad value, is what reaches memory (`0 + zp`, inside the clamp). The pool reads the memory
 //!   it writes (an in-place 1x1 operation, each element read before its own write), so it needs
-//!   no constant data. (Vela copies a constant tensor of the zero point into the borders
-//!   instead; it does not pad the channels.)
+//!   no constant data. (Vela's `convert_pad`, `tflite_graph_optimiser.py`,
+//!   copies constant tensors of the zero point into the borders with average pools instead,
+//!   and pads only H and W.)
 //!
 //! The pad value is quantized as the CPU kernel quantizes it (`float_to_quantized_i8`), so an
 //! int8 TFLite PAD (value 0.0, i.e. the zero point) and explicit constants both match.
