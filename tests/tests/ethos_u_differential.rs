@@ -1309,10 +1309,13 @@ fn apply(r: &mut Rng, b: &mut Gb, x: Option<TensorId>, step: &str, chain: bool) 
         }
         "mean_big" => {
             // Large windows: global averages up to 64x64, channel means up to 300 deep.
-            let shape = match r.urange(0, 2) {
-                0 => vec![1, r.urange(16, 64), r.urange(16, 64), r.urange(1, 8)],
-                1 => vec![1, r.urange(1, 6), r.urange(1, 6), r.urange(64, 300)],
-                _ => vec![1, r.urange(30, 120), r.urange(1, 4), r.urange(1, 24)],
+            let shape = match r.urange(0, 9) {
+                0..=2 => vec![1, r.urange(16, 64), r.urange(16, 64), r.urange(1, 8)],
+                3..=5 => vec![1, r.urange(1, 6), r.urange(1, 6), r.urange(64, 300)],
+                6..=7 => vec![1, r.urange(30, 120), r.urange(1, 4), r.urange(1, 24)],
+                // Near the limits: 65536-element windows, 4096-deep channel means.
+                8 if r.chance(0.5) => vec![1, r.urange(100, 256), r.urange(100, 256), 1],
+                _ => vec![1, r.urange(1, 3), r.urange(1, 3), r.urange(1000, 4096)],
             };
             let x = x_or(r, b, shape);
             gen_mean(r, b, x, chain)

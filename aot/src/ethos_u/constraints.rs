@@ -1420,7 +1420,9 @@ impl<'a> Checker<'a> {
         let Some(s) = pad4(&x.shape) else { return };
         let off = 4 - rank;
         let reduced: Vec<usize> = axes.iter().map(|&a| a + off).collect();
-        if reduced.contains(&3) && reduced.contains(&1) && !reduced.contains(&2) && s[2] > 64 {
+        let alternating = reduced.contains(&3) && reduced.contains(&1) && !reduced.contains(&2);
+        // Unit axes do not count: a reduced axis of size 1 reduces nothing.
+        if alternating && s[1] > 1 && s[3] > 1 && s[2] > 64 {
             self.bad(
                 Constraint::MeanDepthReduction,
                 format!(
