@@ -1,6 +1,9 @@
 //! Seeded randomized differential test of kiln's own Ethos-U compiler: thousands of
 //! single-operator graphs and short chains (conv -> add, depthwise -> logistic,
-//! fc -> relu, pad -> conv, conv -> reshape -> fc, ...) built by hand with random
+//! fc -> relu, pad -> conv, conv -> reshape -> fc, conv -> mean, pad -> maxpool,
+//! transpose -> conv, ...; MEAN over every axis combination, standalone PAD of H, W and C
+//! with the zero point or a constant, TRANSPOSE by NHWC/NCHW and other permutations of
+//! rank 2 to 4) built by hand with random
 //! shapes, windows, paddings, scales and zero points, compiled with NPU delegation
 //! (`assemble_for`) and run on the host where the delegates execute on kiln's NPU
 //! model, against the same graph compiled for the CPU only (`assemble`), whose
@@ -930,6 +933,169 @@ fn gen_pad(r: &mut Rng, b: &mut Gb, x: TensorId) -> TensorId {
     y
 }
 
+/// MEAN over random axes (H and W, W, H, C, W and C, H, W and C, batch with H and W, and H
+/// with C, one pooling per column on the NPU), with a random output quantization near the input's range. With `nhwc` the
+/// output stays 4-D NHWC (keep_dims).
+fn gen_mean(r: &mut Rng, b: &mut Gb, x: TensorId, nhwc: bool) -> TensorId {
+    let xs = b.shape(x);
+    let xq = b.q(x);
+    let rank = xs.len();
+    let axes: Vec<usize> = if rank == 4 {
+        let choices: &[&[usize]] = if nhwc {
+            &[&[1, 2], &[1, 2], &[1], &[2], &[3], &[2, 3]]
+        } else {
+            &[
+                &[1, 2],
+                &[1, 2],
+                &[1, 2],
+                &[1],
+                &[2],
+                &[3],
+                &[3],
+                &[2, 3],
+                &[1, 2, 3],
+                &[0, 1, 2],
+                &[1, 3],
+            ]
+        };
+        r.pick(choices).to_vec()
+    } else {
+        // Rank 2 or 3: one or two trailing axes.
+        let k = r.urange(1, rank - 1);
+        let first = r.urange(0, rank - k);
+        (first..first + k).collect()
+    };
+    let keep_dims = nhwc || r.chance(0.5);
+    let ys: Vec<usize> = if keep_dims {
+        xs.iter()
+            .enumerate()
+            .map(|(d, &n)| if axes.contains(&d) { 1 } else { n })
+            .collect()
+    } else {
+        let v: Vec<usize> = xs
+            .iter()
+            .enumerate()
+            .filter(|(d, _)| !axes.contains(d))
+            .map(|(_, &n)| n)
+            .collect();
+        if v.is_empty() {
+            vec![1]
+        } else {
+            v
+        }
+    };
+    let yq = if r.chance(0.25) {
+        xq
+    } else {
+        (xq.0 * r.log_uniform(0.3, 3.0), rand_out_zp(r))
+    };
+    let y = b.act(&ys, yq);
+    b.note(format!(
+        "Mean x {xs:?} q {xq:?} axes {axes:?} keep_dims {keep_dims} -> y {ys:?} q {yq:?}"
+    ));
+    b.node(Op::Mean { axes, keep_dims }, &[Some(x)], y);
+    y
+}
+
+/// A standalone PAD (not folded into a convolution): H, W and C of an NHWC map, or the axes of
+/// a rank-2/3 tensor, with the zero point (0.0) or an explicit constant.
+fn gen_pad_any(r: &mut Rng, b: &mut Gb, x: TensorId, nhwc: bool) -> TensorId {
+    let xs = b.shape(x);
+    let xq = b.q(x);
+    let rank = xs.len();
+    let mut pads: Vec<(usize, usize)> = (0..rank)
+        .map(|d| {
+            if (rank == 4 && d == 0) || r.chance(0.3) {
+                (0, 0)
+            } else if r.chance(0.1) {
+                (r.urange(0, 20), r.urange(0, 20))
+            } else {
+                (r.urange(0, 3), r.urange(0, 3))
+            }
+        })
+        .collect();
+    if pads.iter().all(|&(a, b)| a + b == 0) {
+        pads[rank - 2] = (1, 0);
+    }
+    if nhwc && r.chance(0.5) {
+        pads[3] = (0, 0);
+    }
+    let value = if r.chance(0.6) {
+        0.0
+    } else {
+        let q = r.range(-128, 127) as f32;
+        (q - xq.1 as f32) * xq.0
+    };
+    let ys: Vec<usize> = xs
+        .iter()
+        .zip(&pads)
+        .map(|(&n, &(a, b))| n + a + b)
+        .collect();
+    let y = b.act(&ys, xq);
+    b.note(format!(
+        "Pad x {xs:?} q {xq:?} pads {pads:?} value {value} -> {ys:?}"
+    ));
+    b.node(Op::Pad { pads, value }, &[Some(x)], y);
+    y
+}
+
+/// TRANSPOSE by a random permutation (NHWC <-> NCHW, H <-> W, ... ; rank 2 to 4). With `nhwc`
+/// the batch stays first (the output is NHWC for the next operator).
+fn gen_transpose(r: &mut Rng, b: &mut Gb, x: TensorId, nhwc: bool) -> TensorId {
+    let xs = b.shape(x);
+    let xq = b.q(x);
+    let rank = xs.len();
+    let perm: Vec<usize> = if rank == 4 {
+        let choices: &[[usize; 4]] = if nhwc {
+            &[
+                [0, 2, 1, 3],
+                [0, 3, 1, 2],
+                [0, 2, 3, 1],
+                [0, 1, 3, 2],
+                [0, 3, 2, 1],
+            ]
+        } else {
+            &[
+                [0, 2, 1, 3],
+                [0, 2, 1, 3],
+                [0, 3, 1, 2],
+                [0, 3, 1, 2],
+                [0, 2, 3, 1],
+                [0, 1, 3, 2],
+                [0, 3, 2, 1],
+                [1, 0, 2, 3],
+                [3, 1, 2, 0],
+            ]
+        };
+        r.pick(choices).to_vec()
+    } else {
+        let mut p: Vec<usize> = (0..rank).collect();
+        while p.iter().enumerate().all(|(i, &v)| i == v) {
+            for i in (1..rank).rev() {
+                let j = r.urange(0, i);
+                p.swap(i, j);
+            }
+        }
+        p
+    };
+    let ys: Vec<usize> = perm.iter().map(|&p| xs[p]).collect();
+    let y = b.act(&ys, xq);
+    b.note(format!(
+        "Transpose x {xs:?} q {xq:?} perm {perm:?} -> {ys:?}"
+    ));
+    b.node(Op::Transpose { perm }, &[Some(x)], y);
+    y
+}
+
+/// A random activation shape of rank 2 to 4 (rank 4: NHWC, batch 1), odd sizes included.
+fn rand_any_rank(r: &mut Rng, max_hw: usize, max_c: usize) -> Vec<usize> {
+    match r.urange(0, 9) {
+        0 => vec![r.urange(1, 16), r.urange(1, 48)],
+        1 => vec![r.urange(1, 8), r.urange(1, 12), r.urange(1, max_c)],
+        _ => rand_nhwc(r, max_hw, max_c),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Cases.
 
@@ -976,6 +1142,16 @@ const SINGLE_FAMILIES: &[&str] = &[
     "concat_w",
     "concat_h",
     "resize",
+    "mean",
+    "mean",
+    "mean",
+    "mean_big",
+    "padx",
+    "padx",
+    "transpose",
+    "transpose",
+    "transpose",
+    "transpose_big",
 ];
 
 const CHAIN_FAMILIES: &[&str] = &[
@@ -1002,6 +1178,16 @@ const CHAIN_FAMILIES: &[&str] = &[
     "maximum>conv",
     "conv>minimum",
     "fc>fc",
+    "conv>mean",
+    "mean>reshape>fc",
+    "depthwise>mean>conv",
+    "pad>maxpool",
+    "padx>conv",
+    "conv>padx>add_eq",
+    "transpose>conv",
+    "conv>transpose",
+    "transpose>mean",
+    "padx>transpose>relu",
 ];
 
 fn input_q(r: &mut Rng, b: &mut Gb, shape: &[usize]) -> TensorId {
@@ -1111,6 +1297,51 @@ fn apply(r: &mut Rng, b: &mut Gb, x: Option<TensorId>, step: &str, chain: bool) 
             let shape = rand_nhwc(r, 10, 40);
             let x = x_or(r, b, shape);
             gen_pad(r, b, x)
+        }
+        "mean" => {
+            let shape = if chain {
+                rand_nhwc(r, 14, 40)
+            } else {
+                rand_any_rank(r, 20, 48)
+            };
+            let x = x_or(r, b, shape);
+            gen_mean(r, b, x, chain)
+        }
+        "mean_big" => {
+            // Large windows: global averages up to 64x64, channel means up to 300 deep.
+            let shape = match r.urange(0, 9) {
+                0..=2 => vec![1, r.urange(16, 64), r.urange(16, 64), r.urange(1, 8)],
+                3..=5 => vec![1, r.urange(1, 6), r.urange(1, 6), r.urange(64, 300)],
+                6..=7 => vec![1, r.urange(30, 120), r.urange(1, 4), r.urange(1, 24)],
+                // Near the limits: 65536-element windows, 4096-deep channel means.
+                8 if r.chance(0.5) => vec![1, r.urange(100, 256), r.urange(100, 256), 1],
+                _ => vec![1, r.urange(1, 3), r.urange(1, 3), r.urange(1000, 4096)],
+            };
+            let x = x_or(r, b, shape);
+            gen_mean(r, b, x, chain)
+        }
+        "padx" => {
+            let shape = if chain {
+                rand_nhwc(r, 10, 40)
+            } else {
+                rand_any_rank(r, 10, 40)
+            };
+            let x = x_or(r, b, shape);
+            gen_pad_any(r, b, x, chain)
+        }
+        "transpose_big" => {
+            let shape = vec![1, r.urange(16, 60), r.urange(16, 60), r.urange(1, 32)];
+            let x = x_or(r, b, shape);
+            gen_transpose(r, b, x, true)
+        }
+        "transpose" => {
+            let shape = if chain {
+                rand_nhwc(r, 10, 40)
+            } else {
+                rand_any_rank(r, 12, 40)
+            };
+            let x = x_or(r, b, shape);
+            gen_transpose(r, b, x, chain)
         }
         other => panic!("unknown step {other}"),
     }

@@ -140,13 +140,13 @@ constraints! {
     SoftmaxArea,
     /// Mean axes are distinct axes of the input.
     MeanAxes,
-    /// Mean over depth needs a unit H, W or C.
+    /// Mean over depth with H reduced needs W reduced too (or at most 64 wide).
     MeanDepthReduction,
     /// Each reduced Mean axis is bounded.
     MeanAxisSize,
     /// The number of elements a Mean reduces is bounded per data type.
     MeanElements,
-    /// Pad pads only height and width of a 3-D or 4-D tensor.
+    /// Pad pads a tensor of rank at most 4, not its batch.
     PadDims,
     /// Pad's output is its input plus the padding.
     PadOutputShape,
@@ -290,18 +290,18 @@ impl Constraint {
         match self {
             UnsupportedOperator | FeatureMapType => REGOR_U55,
             Operands | ConvGroups | WeightZeroPoint | WeightQuantAxis | DepthwiseShape
-            | MeanAxes => KILN,
+            | MeanAxes | MeanDepthReduction | PadDims => KILN,
             Quantized | QuantScale | Rank | InOutTypes | BinaryInputTypes | InOutShapes
             | SoftmaxBeta | PadOutputShape | ConcatShapes | ReshapeQuant | ReshapeElements
             | EightBitInput | ConvWeightShape => SEM,
             PerAxisQuant | Batch | FusedActivationType | WeightsConstant | WeightsType
-            | StrideRange | DilatedKernelHeight | DilatedKernelProduct | Broadcast | PadDims
+            | StrideRange | DilatedKernelHeight | DilatedKernelProduct | Broadcast
             | ResizeAttrs => PY,
             ZeroPoint | DimensionRange | DilationRange => ARCH_U55,
             PaddingRange => REGS,
             FullyConnectedShape | BiasConstant | BiasType | BiasShape | AvgPoolPaddedKernel
-            | PoolKernelHeight | PoolKernelProduct | MinMaxQuant | SoftmaxArea
-            | MeanDepthReduction | MeanAxisSize | MeanElements => REGOR,
+            | PoolKernelHeight | PoolKernelProduct | MinMaxQuant | SoftmaxArea | MeanAxisSize
+            | MeanElements => REGOR,
             WeightSum | BroadcastOneInput | ResizeScale | TransposePerm => REGOR_U55,
         }
     }
@@ -398,13 +398,13 @@ impl Constraint {
                 l.max_softmax_area
             ),
             MeanAxes => "Mean axes must be distinct axes of the input".into(),
-            MeanDepthReduction => "Reduction over depth is only supported if any of h, w, c == 1".into(),
+            MeanDepthReduction => "Reduction over depth together with height needs the width reduced too, or at most 64 wide (kiln reads adjacent reduced axes as one pooling window of a reinterpreted map, and H with C as one pooling per column; Vela requires any of h, w, c == 1)".into(),
             MeanAxisSize => format!("Each reduced axis must be at most {}", l.max_mean_axis),
             MeanElements => format!(
                 "Amount of reduced elements cannot exceed: {} (i8), {} (u8), {} (i16)",
                 l.max_mean_elements_i8, l.max_mean_elements_u8, l.max_mean_elements_i16
             ),
-            PadDims => "The pad input must be 3D or 4D, and only width and height can be padded".into(),
+            PadDims => "The pad input must have rank 4 or less, and the batch cannot be padded (kiln pads height, width and depth with strided NPU copies; Vela pads only height and width of 3D/4D inputs)".into(),
             PadOutputShape => "Shape of output tensor must equal the input shape plus padding".into(),
             ConcatShapes => "All inputs must have the OFM's rank and dimensions except along the axis, and their sizes along the axis must add up to the OFM's".into(),
             ReshapeQuant => "Input and output quantisation must match".into(),
@@ -419,7 +419,7 @@ impl Constraint {
             ),
             ResizeAttrs => "Both align_corners and half_pixel_centers can't be True".into(),
             TransposePerm => format!(
-                "Transpose: i8/i16 any permutation, with N*H, W and C at most {} for NWHC/NHCW/NCWH/NWCH/NCHW and at most {} elements for others; i32 only NHWC (C <= {}), NWHC (N == 1, C <= {}) and NHCW (N*H, W, C <= {})",
+                "Transpose: i8/i16 any permutation, with N*H, W and C at most {} for NWHC/NHCW/NCWH/NWCH/NCHW (Regor also limits others to {} elements; kiln's strided copies take any size and refuse in the lowering what they cannot express); i32 only NHWC (C <= {}), NWHC (N == 1, C <= {}) and NHCW (N*H, W, C <= {})",
                 l.max_transpose_axis,
                 l.max_transpose_elements,
                 l.max_transpose32_depth,
@@ -1306,9 +1306,8 @@ impl<'a> Checker<'a> {
             Op::Mean { axes, .. } => self.mean(x, axes),
             Op::Pad { pads, .. } => {
                 let rank = x.shape.len();
-                let channel = pads.last().is_some_and(|&(a, b)| a + b > 0);
                 let batch = rank == 4 && pads.first().is_some_and(|&(a, b)| a + b > 0);
-                if pads.len() != rank || !(3..=4).contains(&rank) || channel || batch {
+                if pads.len() != rank || !(1..=4).contains(&rank) || batch {
                     self.bad(
                         Constraint::PadDims,
                         format!("pads {pads:?} for input shape {:?}", x.shape),
@@ -1421,12 +1420,14 @@ impl<'a> Checker<'a> {
         let Some(s) = pad4(&x.shape) else { return };
         let off = 4 - rank;
         let reduced: Vec<usize> = axes.iter().map(|&a| a + off).collect();
-        if reduced.contains(&3) && !s[1..].contains(&1) {
+        let alternating = reduced.contains(&3) && reduced.contains(&1) && !reduced.contains(&2);
+        // Unit axes do not count: a reduced axis of size 1 reduces nothing.
+        if alternating && s[1] > 1 && s[3] > 1 && s[2] > 64 {
             self.bad(
                 Constraint::MeanDepthReduction,
                 format!(
-                    "mean over depth of input {:?} (none of h, w, c is 1)",
-                    x.shape
+                    "mean over height and depth of input {:?} keeps the width {} between them (above 64)",
+                    x.shape, s[2]
                 ),
             );
         }
@@ -1564,12 +1565,8 @@ impl<'a> Checker<'a> {
             NWHC | NHCW | NCWH | NWCH | NCHW if over(&[nn * h, w, c], l.max_transpose_axis) => {
                 why(&format!("N*H, W or C above {}", l.max_transpose_axis))
             }
-            NWHC | NHCW | NCWH | NWCH | NCHW => None,
-            _ if x.numel() > l.max_transpose_elements => why(&format!(
-                "{} elements, above {} for this permutation",
-                x.numel(),
-                l.max_transpose_elements
-            )),
+            // Regor refuses other permutations above `max_transpose_elements`; kiln's lowering
+            // (strided copies, `lower/transpose.rs`) has its own limits and reasons.
             _ => None,
         }
     }
@@ -2019,8 +2016,8 @@ mod tests {
                 }),
             ),
             C::MeanDepthReduction => (
-                mean(&[1, 1, 4, 8], &[3], DType::I8),
-                mean(&[1, 4, 4, 8], &[3], DType::I8),
+                mean(&[1, 4, 4, 8], &[1, 3], DType::I8),
+                mean(&[1, 4, 65, 8], &[1, 3], DType::I8),
             ),
             C::MeanAxisSize => (
                 mean(&[1, 4096, 2, 8], &[1], DType::I8),
@@ -2034,10 +2031,10 @@ mod tests {
                 pad(),
                 pad().with(|c| {
                     c.n.op = Op::Pad {
-                        pads: vec![(0, 0), (1, 1), (1, 1), (0, 1)],
+                        pads: vec![(1, 0), (1, 1), (1, 1), (0, 1)],
                         value: 0.0,
                     };
-                    c.output().shape = vec![1, 6, 6, 9];
+                    c.output().shape = vec![2, 6, 6, 9];
                 }),
             ),
             C::PadOutputShape => (pad(), pad().with(|c| c.output().shape = vec![1, 6, 7, 8])),
@@ -2064,8 +2061,8 @@ mod tests {
                 }),
             ),
             C::TransposePerm => (
-                transpose(&[1, 4, 6, 8], &[0, 2, 1, 3]),
                 transpose(&[1, 300, 300, 1], &[1, 0, 2, 3]),
+                transpose(&[1, 70000, 2, 1], &[0, 2, 1, 3]),
             ),
         }
     }

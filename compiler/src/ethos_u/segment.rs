@@ -291,3 +291,37 @@ pub fn write_blob(
     }
     blob
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::passes::testutil::B;
+    use kiln_rt::ethos_u::config::by_name;
+
+    #[test]
+    fn reshapes_inside_a_segment_cost_no_npu_operation() {
+        // MEAN -> RESHAPE -> TRANSPOSE: the reshape aliases the mean's output.
+        let mut b = B::new();
+        let x = b.q8("x", &[1, 4, 4, 8], 0.05, 3);
+        let m = b.q8("m", &[1, 1, 1, 8], 0.05, 3);
+        let r = b.q8("r", &[2, 4], 0.05, 3);
+        let y = b.q8("y", &[4, 2], 0.05, 3);
+        b.g.inputs.push(x);
+        let mean = Op::Mean {
+            axes: vec![1, 2],
+            keep_dims: true,
+        };
+        b.node("mean", mean, &[x], &[m]);
+        b.node("reshape", Op::Reshape, &[m], &[r]);
+        b.node("transpose", Op::Transpose { perm: vec![1, 0] }, &[r], &[y]);
+        b.output(y);
+        let cfg = by_name("ethos-u55-128").unwrap();
+        let seg = compile_segment(&b.g, &[0, 1, 2], cfg).unwrap();
+        let sources: Vec<&str> = seg.ops.iter().map(|o| o.source.as_str()).collect();
+        assert_eq!(sources, ["mean", "transpose"]);
+        assert_eq!(
+            (seg.inputs.as_slice(), seg.outputs.as_slice()),
+            (&[x][..], &[y][..])
+        );
+    }
+}

@@ -6,15 +6,21 @@
 mod conv;
 mod copy;
 mod elementwise;
+mod mean;
+mod pad;
 mod pool;
+mod transpose;
 
 pub use pool::average_scale;
 
-use super::block::{choose_block, BlockRequest};
-use super::npu_op::{FeatureMap, NpuOp, Span, REGION_WEIGHTS};
+use super::block::{choose_block, BlockOpKind, BlockRequest};
+use super::npu_op::{
+    FeatureMap, Kernel, Layout, NpuKind, NpuOp, Scale, Span, REGION_SCRATCH, REGION_WEIGHTS,
+};
 use crate::ir::{Act, DType, Graph, Node, Op, TensorId, Window};
 use crate::quant;
 use kiln_rt::ethos_u::config::AccelConfig;
+use kiln_rt::ethos_u::regs::{PoolingMode, RoundMode};
 use std::collections::HashMap;
 
 /// Why a node could not be lowered (it then runs on the CPU, or is an error with `cpu_fallback = false`).
@@ -98,6 +104,18 @@ impl Ctx<'_> {
         Ok(FeatureMap::nhwc(base, shape, shape[2], zp))
     }
 
+    /// Scratch address of a non-constant tensor.
+    fn base(&self, t: TensorId) -> Result<u32, Refusal> {
+        let ten = self.g.tensor(t);
+        if ten.is_const() {
+            return Err(format!("tensor {} is a constant", ten.name));
+        }
+        self.addr
+            .get(&t)
+            .copied()
+            .ok_or_else(|| format!("tensor {} has no scratch address", ten.name))
+    }
+
     fn block(&self, req: BlockRequest) -> Result<super::block::BlockConfig, Refusal> {
         choose_block(self.cfg, &req).ok_or_else(|| {
             format!(
@@ -107,6 +125,123 @@ impl Ctx<'_> {
             )
         })
     }
+}
+
+/// Largest height, width and depth of a feature map (the `*_M1` registers are 16-bit).
+const MAX_FM_DIM: u32 = 1 << 16;
+
+/// An int8 NHWC view of scratch memory: `shape` `[h, w, c]` at `base` with byte strides
+/// `[x, y, c]` (the channels are contiguous, c stride 1). NHWC feature maps need their row and
+/// column strides and base address to be multiples of the element size only (Vela,
+/// `register_command_stream_util.py`: `check_strides`, `check_addresses`), so for int8 any
+/// strides and offsets are legal: a depth-1 view with x/y strides of its own reinterprets
+/// memory freely (MEAN over the channels, TRANSPOSE).
+fn view(base: u32, shape: [u32; 3], strides: [u32; 3], zero_point: i32) -> FeatureMap {
+    FeatureMap {
+        region: REGION_SCRATCH,
+        base,
+        shape,
+        strides,
+        layout: Layout::Nhwc,
+        zero_point,
+        signed: true,
+    }
+}
+
+/// One pooling operation over explicit IFM and OFM views (no padding, stride 1 along both
+/// axes; a window that spans a whole axis has an OFM of 1 along it). Checks the feature-map
+/// and kernel limits and chooses the block.
+#[allow(clippy::too_many_arguments)]
+fn pool_view(
+    cx: &Ctx<'_>,
+    node: &Node,
+    mode: PoolingMode,
+    ifm: FeatureMap,
+    ofm: FeatureMap,
+    kernel: [u32; 2],
+    ofm_scale: Scale,
+    clamp: (i32, i32),
+) -> Result<NpuOp, Refusal> {
+    for (what, s) in [("IFM", ifm.shape), ("OFM", ofm.shape)] {
+        if s.iter().any(|&d| d == 0 || d > MAX_FM_DIM) {
+            return Err(format!(
+                "{what} view {} outside the feature-map limits (1..={MAX_FM_DIM} per axis)",
+                fmt_shape(s)
+            ));
+        }
+    }
+    // Vela's pooling kernel limits (tflite_supported_operators.py: filter_height_range,
+    // filter_product_range).
+    if kernel[0] > 256 || kernel[0] * kernel[1] > 256 * 256 {
+        return Err(format!(
+            "pooling kernel {}x{} beyond the hardware's (height <= 256, area <= 65536)",
+            kernel[0], kernel[1]
+        ));
+    }
+    if (0..2).any(|a| ifm.shape[a] != ofm.shape[a] + kernel[a] - 1) {
+        return Err("view shapes do not match the kernel".into());
+    }
+    let block = cx.block(BlockRequest {
+        kind: BlockOpKind::Pool,
+        ofm: ofm.shape,
+        ifm_hw: [0, 0],
+        ifm_depth: ifm.shape[2],
+        kernel,
+        stride: [1, 1],
+        dilation: [1, 1],
+        ifm_bits: 8,
+        ofm_bits: 8,
+        uses_lut: false,
+        upscale: 1,
+    })?;
+    Ok(NpuOp {
+        kind: NpuKind::Pool(mode),
+        ifm,
+        ifm2: None,
+        ofm,
+        kernel: Kernel {
+            size: kernel,
+            stride: [1, 1],
+            dilation: [1, 1],
+            pads: [0; 4],
+        },
+        weights: None,
+        scales: None,
+        ofm_scale,
+        rounding: RoundMode::Dbl,
+        input_scaling: None,
+        ifm_rounding: RoundMode::Dbl,
+        clamp,
+        lut: None,
+        upscale_nearest: false,
+        reversed: false,
+        block,
+        source: node.name.clone(),
+    })
+}
+
+/// `[h, w, c]` (each at most [`MAX_FM_DIM`]) with product `n`, for a dense view of `n` bytes.
+fn dense3(n: usize) -> Option<[u32; 3]> {
+    let m = MAX_FM_DIM as usize;
+    if n <= m {
+        return Some([1, 1, n as u32]);
+    }
+    // n = a * c with c <= m, a = h * w.
+    for c in (1..=m.min(n)).rev() {
+        if !n.is_multiple_of(c) {
+            continue;
+        }
+        let a = n / c;
+        if a <= m {
+            return Some([1, a as u32, c as u32]);
+        }
+        for w in (1..=m.min(a)).rev() {
+            if a.is_multiple_of(w) && a / w <= m {
+                return Some([(a / w) as u32, w as u32, c as u32]);
+            }
+        }
+    }
+    None
 }
 
 fn fmt_shape(s: [u32; 3]) -> String {
@@ -212,7 +347,6 @@ fn io(node: &Node) -> Result<(TensorId, TensorId), Refusal> {
 }
 
 /// Lowers one node to NPU operations, appending its constant data to `ro`.
-/// Lowers one node to NPU operations, appending its constant data to `ro`.
 pub fn lower(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Vec<NpuOp>, Refusal> {
     match &node.op {
         Op::Conv2d { win, groups, act } => conv::conv2d(cx, node, win, *groups, *act, ro),
@@ -233,8 +367,50 @@ pub fn lower(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Vec<NpuOp>,
         | Op::Clip { .. }
         | Op::Quantize { .. } => elementwise::lut_op(cx, node, ro).map(|op| vec![op]),
         Op::Concat { axis } => copy::concat(cx, node, *axis),
+        Op::Mean { axes, .. } => mean::mean(cx, node, axes),
+        Op::Pad { pads, value } => pad::pad(cx, node, pads, *value),
+        Op::Transpose { perm } => transpose::transpose(cx, node, perm),
         Op::ResizeNearest { align_corners, half_pixel_centers: _ } => copy::resize_nearest(cx, node, *align_corners),
         Op::Softmax { .. } => Err("softmax stays on the CPU: kiln does not lower it to the NPU (Vela's NPU softmax is a sequence of about 30 elementwise operations and LUTs); the CPU kernel is TFLite Micro's, bit-exact".into()),
         other => Err(format!("{} is not lowered to the NPU by kiln yet", other.name())),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::ethos_u::partition::{place, Placement};
+    use crate::ir::Op;
+    use crate::passes::testutil::B;
+    use kiln_rt::ethos_u::config::by_name;
+
+    /// The configurations the probes run on.
+    pub const CONFIGS: [&str; 5] = [
+        "ethos-u55-32",
+        "ethos-u55-64",
+        "ethos-u55-128",
+        "ethos-u55-256",
+        "ethos-u65-256",
+    ];
+
+    /// Placement of one int8 node `x -> op -> y` on each configuration.
+    pub fn placements(x: &[usize], op: Op, y: &[usize], yq: (f32, i32)) -> Vec<Placement> {
+        let mut b = B::new();
+        let xi = b.q8("x", x, 0.05, 3);
+        let yi = b.q8("y", y, yq.0, yq.1);
+        b.g.inputs.push(xi);
+        b.node("n", op, &[xi], &[yi]);
+        b.output(yi);
+        CONFIGS
+            .iter()
+            .map(|c| place(&b.g, by_name(c).expect("config")).remove(0))
+            .collect()
+    }
+
+    /// Panics unless the node lands on the NPU everywhere.
+    pub fn assert_npu(x: &[usize], op: Op, y: &[usize], yq: (f32, i32)) {
+        let what = format!("{op:?} {x:?} -> {y:?}");
+        for (c, p) in CONFIGS.iter().zip(placements(x, op, y, yq)) {
+            assert_eq!(p, Placement::Npu, "{what} on {c}");
+        }
     }
 }
