@@ -168,15 +168,76 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 emit(&kiln_cli::inspect::render_text(&d));
             }
         }
-        Command::Targets => {
-            for t in TARGETS {
-                let npu = t
-                    .npu
-                    .map(|n| format!(" + Ethos-{:?} ({} MACs/cycle)", n.family, n.macs))
-                    .unwrap_or_default();
-                emit(&format!("{:<16} {:?}{npu}\n", t.name, t.cpu));
-            }
-        }
+        Command::Targets => emit(&targets_text()),
     }
     Ok(())
+}
+
+/// `kiln targets`: every target with its aliases, CPU, NPU and memory map, in words.
+fn targets_text() -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    for t in TARGETS {
+        let aliases: Vec<&str> = t.aliases().collect();
+        let _ = write!(s, "{}", t.name);
+        if !aliases.is_empty() {
+            let _ = write!(s, " (also: {})", aliases.join(", "));
+        }
+        let _ = writeln!(s);
+        let _ = writeln!(s, "  CPU: {}", t.cpu.describe());
+        if let Some(triple) = t.cpu.rust_target() {
+            let _ = writeln!(s, "  firmware builds for: {triple}");
+        }
+        match t.npu {
+            Some(n) => {
+                let family = match n.family {
+                    kiln_compiler::target::NpuFamily::U55 => "Ethos-U55",
+                    kiln_compiler::target::NpuFamily::U65 => "Ethos-U65",
+                };
+                let _ = write!(
+                    s,
+                    "  NPU: Arm {family} with {} MACs per cycle; kiln compiles for it and delegates by default",
+                    n.macs
+                );
+                if let Some(base) = t.npu_base {
+                    let _ = write!(s, " (registers at {base:#010x})");
+                }
+                let _ = writeln!(s);
+            }
+            None => {
+                let _ = writeln!(s, "  NPU: none (every operator runs on the CPU)");
+            }
+        }
+        if t.regions.is_empty() {
+            let _ = writeln!(
+                s,
+                "  memory: no memory map; give include_model! an explicit budget = <bytes>"
+            );
+        } else {
+            let _ = writeln!(s, "  memory (Corstone-300 map):");
+            let scratch = t.npu_scratch_region().map(|r| r.name);
+            for r in t.regions {
+                let size = if r.size % (1024 * 1024) == 0 {
+                    format!("{} MiB", r.size / (1024 * 1024))
+                } else {
+                    format!("{} KiB", r.size / 1024)
+                };
+                let npu = if scratch == Some(r.name) {
+                    "; the NPU scratch goes here"
+                } else {
+                    ""
+                };
+                let _ = writeln!(
+                    s,
+                    "    {:<6} {:>8} at {:#010x}  {}{npu}",
+                    r.name,
+                    size,
+                    r.base,
+                    r.role.describe()
+                );
+            }
+        }
+        let _ = writeln!(s);
+    }
+    s
 }

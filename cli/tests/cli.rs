@@ -364,3 +364,22 @@ fn npu_errors_name_what_and_why() {
         &["Vela compiled this model for ethos-u55-128", "has no NPU"],
     );
 }
+
+/// `kiln targets` names aliases, the NPU and the memory map in words.
+#[test]
+fn targets_lists_aliases_npus_and_memory_maps() {
+    let out = kiln(&["targets"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for want in [
+        "ethos-u55-128 (also: ethos-u55)",
+        "NPU: Arm Ethos-U55 with 128 MACs per cycle",
+        "ISRAM     4 MiB at 0x21000000",
+        "the NPU scratch goes here",
+        "DTCM    512 KiB at 0x20000000  data RAM",
+        "cortex-m4\n  CPU: Arm Cortex-M4 (DSP extension)",
+        "NPU: none (every operator runs on the CPU)",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+}

@@ -22,6 +22,17 @@ pub enum Cpu {
 }
 
 impl Cpu {
+    /// The CPU as a person names it, with the instruction-set extension kiln's kernels use.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Cpu::Host => "the machine kiln runs on (tests, `kiln run`)",
+            Cpu::CortexM4 => "Arm Cortex-M4 (DSP extension)",
+            Cpu::CortexM7 => "Arm Cortex-M7 (DSP extension)",
+            Cpu::CortexM33 => "Arm Cortex-M33 (DSP extension)",
+            Cpu::CortexM55 => "Arm Cortex-M55 (Helium)",
+            Cpu::CortexM85 => "Arm Cortex-M85 (Helium)",
+        }
+    }
     /// The Rust target triple firmware for this CPU is built for (`None` for the host).
     pub fn rust_target(self) -> Option<&'static str> {
         match self {
@@ -61,6 +72,18 @@ pub enum RegionRole {
     Spare,
     /// External memory.
     External,
+}
+
+impl RegionRole {
+    /// What the region is used for, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RegionRole::Code => "code and read-only data",
+            RegionRole::Data => "data RAM: .data, .bss, stack; model arenas by default",
+            RegionRole::Spare => "other on-chip RAM (larger arenas with arena_region)",
+            RegionRole::External => "external memory",
+        }
+    }
 }
 
 /// A memory region of a target platform (for the memory contract of firmware builds).
@@ -189,6 +212,13 @@ const ALIASES: &[(&str, &str)] = &[
 ];
 
 impl Target {
+    /// The aliases that name this target.
+    pub fn aliases(&self) -> impl Iterator<Item = &'static str> + '_ {
+        ALIASES
+            .iter()
+            .filter(move |(_, t)| *t == self.name)
+            .map(|(a, _)| *a)
+    }
     /// The region the NPU scratch is placed in (`.kiln_npu_scratch`): on Corstone-300 the
     /// 4 MiB ISRAM, which the NPU's AXI masters reach (the TCMs they do not).
     pub fn npu_scratch_region(&self) -> Option<&'static Region> {
