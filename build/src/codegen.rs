@@ -44,7 +44,7 @@ pub fn generate(
         .ok_or_else(|| format!("OUT_DIR path is not UTF-8: {}", pte_path.display()))?;
     let name = spec.module_name();
     let target_name = target.name;
-    let arena = Literal::usize_unsuffixed(info.arena_bytes);
+    let arena_bytes = Literal::usize_unsuffixed(info.arena_bytes);
     let npu_bytes = Literal::usize_unsuffixed(info.npu_scratch_bytes);
     let n_in = Literal::usize_unsuffixed(info.inputs.len());
     let n_out = Literal::usize_unsuffixed(info.outputs.len());
@@ -64,6 +64,23 @@ pub fn generate(
     let (ti, ni) = first(&info.inputs, "input")?;
     let (to, no) = first(&info.outputs, "output")?;
 
+    // The arena: in `.bss`, or with `arena_region` in the section `.kiln_arena.<region>`, which
+    // the firmware's linker script places in that region.
+    let arena = match &spec.arena_region {
+        Some(r) => {
+            let section = arena_section(&r.value);
+            quote! {
+                #[cfg_attr(target_os = "none", link_section = #section)]
+                static ARENA_MEMORY: __kiln::model::SectionArena<ARENA_BYTES> =
+                    __kiln::model::SectionArena::new();
+                static ARENA: __kiln::model::ArenaSlot<ARENA_BYTES> =
+                    __kiln::model::ArenaSlot::new(&ARENA_MEMORY);
+            }
+        }
+        None => quote! {
+            static ARENA: __kiln::model::StaticArena<ARENA_BYTES> = __kiln::model::StaticArena::new();
+        },
+    };
     let npu = info.npu_scratch_bytes > 0;
     let (npu_items, executor, make_executor) = if npu {
         let n = target.npu.ok_or_else(|| {
@@ -83,8 +100,10 @@ pub fn generate(
                 /// NPU scratch (region 1), in section `.kiln_npu_scratch` on bare-metal targets:
                 /// place it in RAM the NPU reaches (on Corstone-300 SRAM or ISRAM, not the TCMs).
                 #[cfg_attr(target_os = "none", link_section = ".kiln_npu_scratch")]
-                static NPU_SCRATCH: __kiln::model::StaticArena<NPU_SCRATCH_BYTES> =
-                    __kiln::model::StaticArena::new();
+                static NPU_SCRATCH_MEMORY: __kiln::model::SectionArena<NPU_SCRATCH_BYTES> =
+                    __kiln::model::SectionArena::new();
+                static NPU_SCRATCH: __kiln::model::ArenaSlot<NPU_SCRATCH_BYTES> =
+                    __kiln::model::ArenaSlot::new(&NPU_SCRATCH_MEMORY);
             },
             quote!(__kiln::model::EthosU),
             quote! {
@@ -141,7 +160,7 @@ pub fn generate(
         /// Target the model was compiled for.
         pub const TARGET: &str = #target_name;
         /// Bytes of the static arena `Model` owns (the compiler's memory plan).
-        pub const ARENA_BYTES: usize = #arena;
+        pub const ARENA_BYTES: usize = #arena_bytes;
         /// Bytes of the embedded `.pte`.
         pub const PTE_BYTES: usize = include_bytes!(#pte).len();
         /// Bytes of 16-byte aligned scratch the model's Ethos-U delegates run in (0: CPU only).
@@ -162,7 +181,7 @@ pub fn generate(
         /// rest are not linked).
         pub static KERNELS: [__kiln::exec::KernelEntry; #k] =
             [#(__kiln::model::entry(__kiln::ops::OpKind::#ops)),*];
-        static ARENA: __kiln::model::StaticArena<ARENA_BYTES> = __kiln::model::StaticArena::new();
+        #arena
         #npu_items
         /// The model: its loaded program over the static arena, handed out once by
         /// [`Model::take`]; `input_mut()`, `run()`, `output()` and `method()` come from
@@ -260,4 +279,9 @@ fn io_items(kind: &str, i: usize, t: &IoInfo) -> Result<TokenStream, String> {
         #[doc = #d4]
         pub type #alias = [#ty; #len];
     })
+}
+
+/// The linker section of arenas placed with `arena_region = "<region>"`.
+pub fn arena_section(region: &str) -> String {
+    format!(".kiln_arena.{}", region.to_ascii_lowercase())
 }

@@ -64,6 +64,54 @@ impl<const N: usize> StaticArena<N> {
     }
 }
 
+/// The bytes of an arena placed in a linker section of its own (`arena_region`, the NPU
+/// scratch), 16-byte aligned. The startup code may leave such a section uninitialised (it zeroes
+/// `.bss` only, and a bootloader copies only what has a load address), so these bytes carry no
+/// state: [`ArenaSlot`] hands them out once with its flag in `.bss`.
+#[repr(C, align(16))]
+pub struct SectionArena<const N: usize>(UnsafeCell<[u8; N]>);
+
+// SAFETY: the bytes are only reachable through the one `&'static mut` that `ArenaSlot::take`
+// hands out, guarded by its atomic flag.
+unsafe impl<const N: usize> Sync for SectionArena<N> {}
+
+impl<const N: usize> SectionArena<N> {
+    /// Arena bytes (for a `static` with a `link_section`).
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        SectionArena(UnsafeCell::new([0; N]))
+    }
+}
+
+/// Hands out a [`SectionArena`] at most once; the flag is an ordinary zero-initialised static.
+pub struct ArenaSlot<const N: usize> {
+    taken: AtomicBool,
+    bytes: &'static SectionArena<N>,
+}
+
+impl<const N: usize> ArenaSlot<N> {
+    /// The slot of `bytes` (one slot per arena: the generated module declares both statics).
+    pub const fn new(bytes: &'static SectionArena<N>) -> Self {
+        ArenaSlot {
+            taken: AtomicBool::new(false),
+            bytes,
+        }
+    }
+
+    /// The arena, the first time; `None` afterwards.
+    // The atomic flag makes the returned exclusive reference unique (see SAFETY below).
+    #[allow(clippy::mut_from_ref)]
+    pub fn take(&'static self) -> Option<&'static mut [u8]> {
+        if self.taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        // SAFETY: the swap above returned `false` exactly once for this slot, and the generated
+        // module gives each `SectionArena` exactly one slot, so this is the only reference ever
+        // created to the bytes; they live for 'static.
+        Some(unsafe { &mut *self.bytes.0.get() })
+    }
+}
+
 /// A kernel table row for `op`, evaluated at compile time; a compile error if kiln-rt has no
 /// kernel for `op` (the build script only emits operators it found in the `.pte`).
 pub const fn entry(op: OpKind) -> KernelEntry {
@@ -262,6 +310,15 @@ mod tests {
         assert_eq!(a.as_ptr() as usize % 16, 0);
         a[47] = 1;
         assert!(A.take().is_none());
+    }
+
+    #[test]
+    fn section_arena_is_handed_out_once_and_aligned() {
+        static B: SectionArena<32> = SectionArena::new();
+        static S: ArenaSlot<32> = ArenaSlot::new(&B);
+        let a = S.take().expect("first take");
+        assert_eq!((a.len(), a.as_ptr() as usize % 16), (32, 0));
+        assert!(S.take().is_none());
     }
 
     #[test]
