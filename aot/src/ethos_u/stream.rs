@@ -9,7 +9,7 @@
 //! DMA that overwrites a LUT an earlier operation may still read, and
 //! `NPU_OP_DMA_WAIT 0` before the operation that reads what a DMA wrote.
 
-use super::npu_op::{InputScaling, Layout, NpuKind, NpuOp, Operand2};
+use super::npu_op::{FeatureMap, InputScaling, Layout, NpuKind, NpuOp, Operand2};
 use kiln_rt::ethos_u::regs::{Cmd0Op as C0, Cmd1Op as C1, SHRAM_LUT_BYTES, SHRAM_LUT_SLOT_BYTES};
 use std::collections::HashMap;
 
@@ -113,7 +113,10 @@ impl StreamBuilder {
             self.set1(C1::SET_OPB_SCALE, 0, b);
         }
         let function = op.lut.map_or(0, |l| 16 + l.slot as u16);
-        self.set0(C0::SET_ACTIVATION, function);
+        self.set0(
+            C0::SET_ACTIVATION,
+            function | ((op.clip_range.bits() as u16) << 12),
+        );
         self.set0(C0::SET_ACTIVATION_MIN, op.clamp.0 as i16 as u16);
         self.set0(C0::SET_ACTIVATION_MAX, op.clamp.1 as i16 as u16);
         let b = &op.block;
@@ -161,7 +164,7 @@ impl StreamBuilder {
             Some(InputScaling::ScaleA(_)) => 1,
             Some(InputScaling::ScaleB(_)) => 2,
         };
-        let precision = f.signed as u16
+        let precision = ifm_type(f)
             | (format_bits(f.layout) << 6)
             | (scale_mode << 8)
             | ((op.ifm_rounding.bits() as u16) << 14);
@@ -204,7 +207,7 @@ impl StreamBuilder {
                 self.set0(C0::SET_IFM2_ZERO_POINT, fm.zero_point as i16 as u16);
                 self.set0(
                     C0::SET_IFM2_PRECISION,
-                    fm.signed as u16 | (format_bits(fm.layout) << 6),
+                    ifm_type(&fm) | (format_bits(fm.layout) << 6),
                 );
             }
         }
@@ -234,6 +237,7 @@ impl StreamBuilder {
         self.set0(C0::SET_OFM_ZERO_POINT, f.zero_point as i16 as u16);
         let global = op.scales.is_none();
         let precision = f.signed as u16
+            | (precision_code(f.bits) << 1)
             | (format_bits(f.layout) << 6)
             | ((global as u16) << 8)
             | ((op.rounding.bits() as u16) << 14);
@@ -244,6 +248,20 @@ impl StreamBuilder {
     pub fn finish(mut self) -> Vec<u8> {
         self.cmd0(C0::OP_STOP, 0);
         self.words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+}
+
+/// `IFM_PRECISION`/`IFM2_PRECISION` bits 3:0: bit 0 signed, bits 3:2 the precision.
+fn ifm_type(f: &FeatureMap) -> u16 {
+    f.signed as u16 | (precision_code(f.bits) << 2)
+}
+
+/// The precision field: 0 = 8-bit, 1 = 16-bit, 2 = 32-bit.
+fn precision_code(bits: u32) -> u16 {
+    match bits {
+        16 => 1,
+        32 => 2,
+        _ => 0,
     }
 }
 

@@ -7,6 +7,7 @@ mod conv;
 mod copy;
 mod elementwise;
 mod pool;
+mod softmax;
 
 pub use pool::average_scale;
 
@@ -51,6 +52,18 @@ pub struct Ctx<'a> {
     pub addr: &'a HashMap<TensorId, u32>,
     /// Placement probe: check that the node lowers, without encoding its weights.
     pub probe: bool,
+    /// Scratch address of the node's temporary area (the [`temp_bytes`] it asked for), live
+    /// only while the node runs: it overlaps no tensor the node reads or writes.
+    pub temp: u32,
+}
+
+/// Bytes of scratch a node's lowering needs for intermediate feature maps (16-byte aligned
+/// pieces it places itself at [`Ctx::temp`]); 0 for most operators.
+pub fn temp_bytes(g: &Graph, node: &Node) -> usize {
+    match node.op {
+        Op::Softmax { .. } => softmax::temp_bytes(g, node),
+        _ => 0,
+    }
 }
 
 /// `[h, w, c]` of an activation: NHWC rank 4 (batch 1), or `[.., c]` of lower rank.
@@ -212,15 +225,25 @@ fn io(node: &Node) -> Result<(TensorId, TensorId), Refusal> {
 }
 
 /// Lowers one node to NPU operations, appending its constant data to `ro`.
-/// Lowers one node to NPU operations, appending its constant data to `ro`.
 pub fn lower(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Vec<NpuOp>, Refusal> {
     match &node.op {
         Op::Conv2d { win, groups, act } => conv::conv2d(cx, node, win, *groups, *act, ro),
-        Op::DepthwiseConv2d { win, depth_multiplier, act } => conv::depthwise(cx, node, win, *depth_multiplier, *act, ro),
+        Op::DepthwiseConv2d {
+            win,
+            depth_multiplier,
+            act,
+        } => conv::depthwise(cx, node, win, *depth_multiplier, *act, ro),
         Op::FullyConnected { act } => conv::fully_connected(cx, node, *act, ro),
-        Op::AvgPool2d { kernel, win, count_include_pad, act } => pool::avg_pool(cx, node, kernel, win, *count_include_pad, *act),
+        Op::AvgPool2d {
+            kernel,
+            win,
+            count_include_pad,
+            act,
+        } => pool::avg_pool(cx, node, kernel, win, *count_include_pad, *act),
         Op::MaxPool2d { kernel, win, act } => pool::max_pool(cx, node, kernel, win, *act),
-        Op::Add { act } | Op::Sub { act } | Op::Mul { act } => elementwise::binary(cx, node, Some(*act), ro).map(|op| vec![op]),
+        Op::Add { act } | Op::Sub { act } | Op::Mul { act } => {
+            elementwise::binary(cx, node, Some(*act), ro).map(|op| vec![op])
+        }
         Op::Maximum | Op::Minimum => elementwise::binary(cx, node, None, ro).map(|op| vec![op]),
         Op::Logistic
         | Op::Tanh
@@ -233,8 +256,14 @@ pub fn lower(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Vec<NpuOp>,
         | Op::Clip { .. }
         | Op::Quantize { .. } => elementwise::lut_op(cx, node, ro).map(|op| vec![op]),
         Op::Concat { axis } => copy::concat(cx, node, *axis),
-        Op::ResizeNearest { align_corners, half_pixel_centers: _ } => copy::resize_nearest(cx, node, *align_corners),
-        Op::Softmax { .. } => Err("softmax stays on the CPU: kiln does not lower it to the NPU (Vela's NPU softmax is a sequence of about 30 elementwise operations and LUTs); the CPU kernel is TFLite Micro's, bit-exact".into()),
-        other => Err(format!("{} is not lowered to the NPU by kiln yet", other.name())),
+        Op::ResizeNearest {
+            align_corners,
+            half_pixel_centers: _,
+        } => copy::resize_nearest(cx, node, *align_corners),
+        Op::Softmax { .. } => softmax::softmax(cx, node, ro),
+        other => Err(format!(
+            "{} is not lowered to the NPU by kiln yet",
+            other.name()
+        )),
     }
 }
