@@ -480,6 +480,88 @@ mod tests {
         }
     }
 
+    /// A graph of one softmax `[shape]` with the given quantizations and semantics.
+    fn graph(shape: &[usize], xq: (f32, i32), yq: (f32, i32), ort: bool) -> Graph {
+        use crate::ir::{IntSemantics, Op, Quant, Tensor};
+        let mut g = Graph {
+            int_semantics: if ort {
+                IntSemantics::OnnxRuntime
+            } else {
+                IntSemantics::TfliteMicro
+            },
+            ..Graph::default()
+        };
+        let mut t = |name: &str, q: (f32, i32)| {
+            g.add_tensor(Tensor {
+                name: name.into(),
+                dtype: DType::I8,
+                shape: shape.to_vec(),
+                quant: Some(Quant::per_tensor(q.0, q.1)),
+                data: None,
+            })
+        };
+        let (x, y) = (t("x", xq), t("y", yq));
+        g.inputs.push(x);
+        g.outputs.push(y);
+        g.nodes.push(Node {
+            name: "sm".into(),
+            source_op: "SOFTMAX".into(),
+            op: Op::Softmax { beta: 1.0 },
+            inputs: vec![Some(x)],
+            outputs: vec![y],
+        });
+        g
+    }
+
+    fn placement(g: &Graph) -> crate::ethos_u::partition::Placement {
+        crate::ethos_u::partition::place(g, by_name("ethos-u55-128").unwrap()).remove(0)
+    }
+
+    #[test]
+    fn softmax_places_on_the_npu_within_its_range_and_says_why_not_outside() {
+        use crate::ethos_u::partition::Placement;
+        let tfl = (1.0 / 256.0, -128);
+        assert_eq!(
+            placement(&graph(&[1, 12], (0.1, 3), tfl, false)),
+            Placement::Npu
+        );
+        assert_eq!(
+            placement(&graph(&[2, 3, 5, MAX_DEPTH as usize], (0.1, 3), tfl, false)),
+            Placement::Npu
+        );
+        let why = |p: Placement| match p {
+            Placement::Cpu(r) => r,
+            Placement::Npu => panic!("placed on the NPU"),
+        };
+        let r = why(placement(&graph(
+            &[1, MAX_DEPTH as usize + 1],
+            (0.1, 3),
+            tfl,
+            false,
+        )));
+        assert!(r.contains("depth 4096 above 4095"), "{r}");
+        let r = why(placement(&graph(&[1, 12], (0.1, 3), tfl, true)));
+        assert!(r.contains("ONNX Runtime semantics"), "{r}");
+        let r = why(placement(&graph(
+            &[1, 12],
+            (0.1, 3),
+            (1.0 / 128.0, 0),
+            false,
+        )));
+        assert!(r.contains("scale 1/256 and zero point -128"), "{r}");
+    }
+
+    #[test]
+    fn the_exp_table_rises_to_exp_0() {
+        // (tests/tests/ethos_u_native.rs checks the KWS table byte for byte against Vela's.)
+        let g = graph(&[1, 12], (0.1, 3), (1.0 / 256.0, -128), false);
+        let t = exp_table(&g, &g.nodes[0]).unwrap();
+        let e = |i: usize| i32::from_le_bytes(t[4 * i..4 * i + 4].try_into().unwrap());
+        assert_eq!(t.len(), 1024);
+        assert_eq!(e(255), i32::MAX);
+        assert!((1..256).all(|i| e(i) >= e(i - 1)));
+    }
+
     #[test]
     fn the_row_max_pool_fits_every_configuration_at_the_largest_depth() {
         for name in [
