@@ -1618,3 +1618,86 @@ fn suite(
         );
     }
 }
+
+/// Directed softmax rows on the NPU model against the CPU kernel, on all five configurations:
+/// every row length class (1, odd, the multiples of 2^k that put `half_denominator` on a
+/// rounding tie of the first Newton-Raphson multiply, 255/256/511/512 around the defined-range
+/// edge, 4095), rows all equal (at -128, 0, 127), one peak, ramps, near-max clusters and
+/// alternating neighbours, under four input scale / beta pairs. Rows outside TFLite's defined
+/// range ([`SOFTMAX_UNDEFINED`]) are counted, not compared (the NPU run must succeed).
+#[test]
+fn npu_softmax_edge_rows_match_tflite_micro() {
+    let depths = [
+        1usize, 2, 3, 5, 7, 10, 12, 20, 28, 64, 100, 255, 256, 320, 448, 511, 512, 1000, 4095,
+    ];
+    let params = [
+        (0.1f32, 1.0f32),
+        (0.0039, 1.0),
+        (0.25, 2.5),
+        (0.02, 0.3),
+        (0.5, 8.0),
+    ];
+    let (mut compared, mut undefined) = (0, 0);
+    let mut failures = Vec::new();
+    for (i, &depth) in depths.iter().enumerate() {
+        let mut rows: Vec<Vec<i8>> = [-128i8, 0, 127].iter().map(|&v| vec![v; depth]).collect();
+        let mut peak = vec![-128i8; depth];
+        peak[depth / 2] = 127;
+        rows.push(peak);
+        rows.push((0..depth).map(|k| ((k % 256) as i32 - 128) as i8).collect());
+        rows.push((0..depth).map(|k| (127 - (k % 8) as i32) as i8).collect());
+        rows.push(
+            (0..depth)
+                .map(|k| if k % 2 == 0 { 100 } else { 99 })
+                .collect(),
+        );
+        rows.push((0..depth).map(|k| (-(k as i32 % 200)) as i8).collect());
+        for (j, &(scale, beta)) in params.iter().enumerate() {
+            let cfg = by_name(CONFIGS[(i + j) % CONFIGS.len()]).unwrap();
+            for (k, row) in rows.iter().enumerate() {
+                let mut b = Gb::new();
+                let x = b.input(&[1, depth], (scale, 5));
+                let y = b.act(&[1, depth], (1.0 / 256.0, -128));
+                b.node(Op::Softmax { beta }, &[Some(x)], y);
+                b.g.outputs.push(y);
+                let what = format!(
+                    "depth {depth} scale {scale} beta {beta} row {k} on {}",
+                    cfg.name()
+                );
+                let cpu = assemble(&b.g).unwrap_or_else(|e| panic!("{what}: CPU compile: {e}"));
+                let npu = assemble_for(
+                    &b.g,
+                    Some(&NpuSpec {
+                        cfg,
+                        cpu_fallback: false,
+                    }),
+                )
+                .unwrap_or_else(|e| panic!("{what}: NPU compile: {e}"));
+                let input = [NpyArray::from_slice(&[1, depth], row).unwrap()];
+                let got =
+                    run_pte(&npu.pte, &input).unwrap_or_else(|e| panic!("{what}: NPU run: {e}"));
+                match run_pte(&cpu.pte, &input) {
+                    Err(e) if e.to_string().contains(SOFTMAX_UNDEFINED) => undefined += 1,
+                    Err(e) => panic!("{what}: CPU run: {e}"),
+                    Ok(want) => {
+                        compared += 1;
+                        let (w, g) = (want[0].to_i8().unwrap(), got[0].to_i8().unwrap());
+                        if w != g {
+                            let at = (0..w.len()).find(|&i| w[i] != g[i]).unwrap();
+                            failures.push(format!("{what}: at {at} CPU {} NPU {}", w[at], g[at]));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    println!("softmax edge rows: {compared} compared, {undefined} outside TFLite's defined range");
+    for f in &failures {
+        println!("MISMATCH {f}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} softmax rows differ",
+        failures.len()
+    );
+}
