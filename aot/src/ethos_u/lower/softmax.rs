@@ -21,11 +21,17 @@
 //! and cannot saturate (`x <= 2^29 + small`), so `SRDHM(2x, e) = round(x e / 2^30)`; the rounding
 //! divides act on non-negative values, where half-up is half-away-from-zero.
 //!
-//! Range: depth up to 4095. The sum of the row's exponentials is at most `depth * 2^19`; from
-//! depth 4096 it can reach 2^31, where TFLite wraps (kiln's CPU kernel reports an error) and
-//! the hardware saturates. (From depth 512 a row whose sum reaches 2^28 — at least 512 elements
-//! at the maximum — needs a right shift above 31, which TFLite does not define and kiln's CPU
-//! kernel reports as an error; the NPU then outputs -128, the correctly rounded 0.)
+//! Cost: 27 NPU operations (2 pooling, 25 elementwise) and one 1 KiB LUT DMA, whatever the
+//! shape; scratch temporaries of `8 * rows * depth + 41 * rows` bytes (16-byte aligned pieces).
+//!
+//! Range: depth up to 4095 (refused above, so it runs on the CPU). The sum of a row's
+//! exponentials in TFLite's Q12.19 is at most `depth * 2^19`; from depth 4096 it can reach 2^31,
+//! where TFLite's sum wraps (kiln's CPU kernel reports an error) and the hardware saturates.
+//! Within the range one case has no reference: a row whose sum of exponentials reaches 512
+//! (2^28 raw, possible from 512 elements) needs an output shift `bits_over_unit + 23` above 31,
+//! which gemmlowp's `RoundingDivideByPOT` does not define (kiln's CPU kernel reports an error;
+//! TFLM on a Cortex-M shifts by 32 to 0 and rounds up to 1, i.e. -127); the NPU outputs -128
+//! there (every probability is at most 1/512, half an output step).
 
 use super::{Ctx, ReadOnly, Refusal};
 use crate::ethos_u::block::{BlockConfig, BlockOpKind, BlockRequest};
@@ -42,7 +48,8 @@ use kiln_rt::ops::OpKind;
 
 /// Largest row length: the row sum of exponentials stays below 2^31 (see the module docs).
 pub const MAX_DEPTH: u32 = 4095;
-/// Largest number of rows (`IFM_HEIGHT_M1` is 16 bits).
+/// Largest number of rows (`IFM_HEIGHT_M1` is 16 bits). With [`MAX_DEPTH`] the temporaries
+/// stay below 2^32 bytes (two int32 maps of at most 2^30 bytes each).
 const MAX_ROWS: u32 = 1 << 16;
 
 /// Rows and row length of a softmax input (all dimensions but the last are rows).
