@@ -22,16 +22,18 @@
 //! divides act on non-negative values, where half-up is half-away-from-zero.
 //!
 //! Cost: 27 NPU operations (2 pooling, 25 elementwise) and one 1 KiB LUT DMA, whatever the
-//! shape; scratch temporaries of `8 * rows * depth + 41 * rows` bytes (16-byte aligned pieces).
+//! shape; scratch temporaries of about `8 * rows * depth + 41 * rows` bytes (16-byte aligned
+//! pieces).
 //!
-//! Range: depth up to 4095 (refused above, so it runs on the CPU). The sum of a row's
-//! exponentials in TFLite's Q12.19 is at most `depth * 2^19`; from depth 4096 it can reach 2^31,
-//! where TFLite's sum wraps (kiln's CPU kernel reports an error) and the hardware saturates.
-//! Within the range one case has no reference: a row whose sum of exponentials reaches 512
-//! (2^28 raw, possible from 512 elements) needs an output shift `bits_over_unit + 23` above 31,
-//! which gemmlowp's `RoundingDivideByPOT` does not define (kiln's CPU kernel reports an error;
-//! TFLM on a Cortex-M shifts by 32 to 0 and rounds up to 1, i.e. -127); the NPU outputs -128
-//! there (every probability is at most 1/512, half an output step).
+//! Range: depth up to 8191 (refused above, so it runs on the CPU). A row's sum of exponentials
+//! in TFLite's Q12.19 is at most `depth * 2^19`. A row whose sum reaches 512 (2^28 raw, possible
+//! from 512 elements) needs an output shift `bits_over_unit + 23` above 31, which gemmlowp's
+//! `RoundingDivideByPOT` does not define, and from 2^31 (depth 4096) TFLite's sum wraps negative:
+//! kiln's CPU kernel reports an error for both (TFLM on a Cortex-M shifts by 32 to 0 and rounds
+//! up to 1, i.e. -127); the NPU, whose sum saturates, outputs -128 there (every probability is
+//! at most 1/512, half an output step). Every row whose sum stays below 2^28 is bit-exact. From
+//! depth 8192 the wrapped sum can come back into range (`depth * 2^19 >= 2^32`), where TFLite
+//! produces outputs from the wrapped sum that the saturating NPU cannot reproduce.
 
 use super::{Ctx, ReadOnly, Refusal};
 use crate::ethos_u::block::{BlockConfig, BlockOpKind, BlockRequest};
@@ -46,11 +48,13 @@ use kiln_rt::kernels::int8::fixedpoint::{
 };
 use kiln_rt::ops::OpKind;
 
-/// Largest row length: the row sum of exponentials stays below 2^31 (see the module docs).
-pub const MAX_DEPTH: u32 = 4095;
-/// Largest number of rows (`IFM_HEIGHT_M1` is 16 bits). With [`MAX_DEPTH`] the temporaries
-/// stay below 2^32 bytes (two int32 maps of at most 2^30 bytes each).
+/// Largest row length: TFLite's wrapping row sum of exponentials (at most `depth * 2^19`)
+/// cannot wrap past 2^32 back into range (see the module docs).
+pub const MAX_DEPTH: u32 = 8191;
+/// Largest number of rows (`IFM_HEIGHT_M1` is 16 bits).
 const MAX_ROWS: u32 = 1 << 16;
+/// Largest scratch temporaries (two int32 maps of the input's size, and per-row vectors).
+const MAX_TEMP_BYTES: u64 = 1 << 31;
 
 /// Rows and row length of a softmax input (all dimensions but the last are rows).
 fn rows_depth(g: &Graph, x: TensorId) -> Result<(u32, u32), Refusal> {
@@ -62,12 +66,18 @@ fn rows_depth(g: &Graph, x: TensorId) -> Result<(u32, u32), Refusal> {
     }
     if depth > MAX_DEPTH as usize {
         return Err(format!(
-            "softmax depth {depth} above {MAX_DEPTH}: the row sum of exponentials (up to depth * 2^19) \
-             can reach 2^31, where TFLite wraps and the NPU saturates"
+            "softmax depth {depth} above {MAX_DEPTH}: TFLite's row sum of exponentials (up to \
+             depth * 2^19) can wrap past 2^32 back into range, where the NPU's sum saturates"
         ));
     }
     if rows > MAX_ROWS as usize {
         return Err(format!("softmax with {rows} rows, above {MAX_ROWS}"));
+    }
+    let temp = 8 * (rows * depth) as u64 + 41 * rows as u64 + 16 * (VECTORS as u64 + 3);
+    if temp > MAX_TEMP_BYTES {
+        return Err(format!(
+            "softmax of {rows} x {depth} needs {temp} bytes of scratch temporaries, above {MAX_TEMP_BYTES}"
+        ));
     }
     Ok((rows as u32, depth as u32))
 }
@@ -546,7 +556,7 @@ mod tests {
             tfl,
             false,
         )));
-        assert!(r.contains("depth 4096 above 4095"), "{r}");
+        assert!(r.contains("depth 8192 above 8191"), "{r}");
         let r = why(placement(&graph(&[1, 12], (0.1, 3), tfl, true)));
         assert!(r.contains("ONNX Runtime semantics"), "{r}");
         let r = why(placement(&graph(
