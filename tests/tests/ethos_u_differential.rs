@@ -863,7 +863,8 @@ fn gen_unary(r: &mut Rng, b: &mut Gb, x: TensorId, kind: Un) -> TensorId {
 }
 
 /// A softmax input shape: row length (depth) 1..=8191 (mostly short rows, the lowering's
-/// limit [`SOFTMAX_MAX_DEPTH`] included), rows as `[rows, depth]` or NHWC `[1, h, w, depth]`.
+/// limit [`SOFTMAX_MAX_DEPTH`] included), rows as `[rows, depth]`, `[n, h, depth]`,
+/// `[n, h, 1, depth]` or NHWC `[1, h, w, depth]`.
 fn rand_softmax_shape(r: &mut Rng) -> Vec<usize> {
     let depth = match r.urange(0, 19) {
         0 => 1,
@@ -877,6 +878,15 @@ fn rand_softmax_shape(r: &mut Rng) -> Vec<usize> {
     let max_rows = (16_384 / depth).clamp(1, 64);
     if r.chance(0.4) {
         vec![r.urange(1, max_rows.min(8)), depth]
+    } else if r.chance(0.2) {
+        // Rank 3, or a batch above 1 (rows span the batch too).
+        let n = r.urange(1, max_rows.min(3));
+        let h = r.urange(1, (max_rows / n).clamp(1, 4));
+        if r.chance(0.5) {
+            vec![n, h, depth]
+        } else {
+            vec![n, h, 1, depth]
+        }
     } else {
         let h = r.urange(1, max_rows.min(6));
         let w = r.urange(1, (max_rows / h).clamp(1, 6));
