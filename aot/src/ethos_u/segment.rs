@@ -1,8 +1,9 @@
 //! One NPU segment (a run of consecutive NPU-placed nodes) compiled into an
 //! ExecuTorch `EthosUBackend` delegate blob: scratch planned with live ranges
 //! (graph-side inputs and outputs of the segment included, since the backend
-//! copies them in and out), every node lowered, the command stream written,
-//! and the `vela_bin_stream` blocks assembled.
+//! copies them in and out, and the temporaries a lowering asks for with
+//! [`temp_bytes`], live during their node only), every node lowered, the command
+//! stream written, and the `vela_bin_stream` blocks assembled.
 
 use super::lower::{lower, temp_bytes, Ctx, ReadOnly};
 use super::npu_op::{NpuKind, NpuOp};
