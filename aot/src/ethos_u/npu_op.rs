@@ -57,7 +57,8 @@ impl FeatureMap {
         }
     }
 
-    /// The same map with `bits`-bit signed elements (byte strides scaled by the element size).
+    /// The same map with `bits`-bit elements (byte strides scaled by the element size; `bits`
+    /// a multiple of the current precision).
     pub fn with_bits(self, bits: u32) -> FeatureMap {
         let k = bits / self.bits;
         FeatureMap {
@@ -65,11 +66,6 @@ impl FeatureMap {
             bits,
             ..self
         }
-    }
-
-    /// Bytes per element.
-    pub fn elem_bytes(&self) -> u32 {
-        self.bits / 8
     }
 }
 
