@@ -17,6 +17,9 @@
 //! allowed in at most [`ADD_SUB_MAX_FRACTION`] of the elements; the elements are
 //! counted and printed.
 //!
+//! Softmax rows outside TFLite's defined range (see [`SOFTMAX_UNDEFINED`]) have no reference:
+//! the CPU kernel reports an error, the case is counted and not compared.
+//!
 //! Every case must also land on the NPU (placement `npu`); refused cases are counted
 //! with their reasons and at least [`MIN_DELEGATED`] of the cases must be delegated.
 //!
@@ -77,6 +80,18 @@ const ADD_SUB_MAX_FRACTION: f64 = 0.05;
 /// the CPU), so these cases must pass; they are still flagged and counted.
 const KNOWN_ALL_PADDING_WINDOWS: &str =
     "conv/depthwise whose padding covers every window along H or W: NPU command stream fault";
+
+/// Largest softmax row length the NPU lowering takes (`aot/src/ethos_u/lower/softmax.rs`).
+const SOFTMAX_MAX_DEPTH: usize = 8191;
+
+/// A softmax row whose sum of exponentials reaches 512 (2^28 in TFLite's Q12.19, possible from
+/// 512 elements) needs an output shift above 31 in TFLite's `reference_ops::Softmax`
+/// (`RoundingDivideByPOT` by `bits_over_unit + 23`), which gemmlowp does not define (on Cortex-M
+/// the shift by 32 gives 0 and the rounding adds 1: every output -127; on x86 the shift count
+/// wraps); from 4096 elements the sum itself can pass 2^31, where TFLite's addition wraps
+/// negative. kiln's CPU kernel reports an error for both; such cases are counted, the NPU run
+/// must still succeed, and nothing is compared.
+const SOFTMAX_UNDEFINED: &str = "sum of exponentials out of the representable range";
 
 /// Known issues: cases they apply to still run, their failures are printed and counted but
 /// do not fail the test.
@@ -854,6 +869,72 @@ fn gen_unary(r: &mut Rng, b: &mut Gb, x: TensorId, kind: Un) -> TensorId {
     y
 }
 
+/// A softmax input shape: row length (depth) 1..=8191 (mostly short rows, the lowering's
+/// limit [`SOFTMAX_MAX_DEPTH`] included), rows as `[rows, depth]`, `[n, h, depth]`,
+/// `[n, h, 1, depth]` or NHWC `[1, h, w, depth]`.
+fn rand_softmax_shape(r: &mut Rng) -> Vec<usize> {
+    let depth = match r.urange(0, 19) {
+        0 => 1,
+        1 => SOFTMAX_MAX_DEPTH,
+        2..=11 => r.urange(2, 64),
+        12..=16 => r.urange(65, 511),
+        17 | 18 => r.urange(512, 4095),
+        _ => r.urange(4096, SOFTMAX_MAX_DEPTH),
+    };
+    // Keep the elements (and the test's run time) bounded.
+    let max_rows = (16_384 / depth).clamp(1, 64);
+    if r.chance(0.4) {
+        vec![r.urange(1, max_rows.min(8)), depth]
+    } else if r.chance(0.2) {
+        // Rank 3, or a batch above 1 (rows span the batch too).
+        let n = r.urange(1, max_rows.min(3));
+        let h = r.urange(1, (max_rows / n).clamp(1, 4));
+        if r.chance(0.5) {
+            vec![n, h, depth]
+        } else {
+            vec![n, h, 1, depth]
+        }
+    } else {
+        let h = r.urange(1, max_rows.min(6));
+        let w = r.urange(1, (max_rows / h).clamp(1, 6));
+        vec![1, h, w, depth]
+    }
+}
+
+/// An input quantization for a softmax with rows of `depth`: rows from 512 elements use
+/// coarse scales, so that the row sums of exponentials mostly stay below 512 (beyond it
+/// TFLite's output shift exceeds 31, see [`SOFTMAX_UNDEFINED`]).
+fn softmax_input_q(r: &mut Rng, depth: usize) -> Q {
+    let (s, zp) = rand_q(r);
+    if depth >= 512 {
+        (r.log_uniform(0.1, 0.5), zp)
+    } else {
+        (s, zp)
+    }
+}
+
+/// SOFTMAX (beta 1 mostly, else 0.05..8) of `x` over its last axis, with TFLite's required
+/// output quantization (1/256, -128).
+fn gen_softmax(r: &mut Rng, b: &mut Gb, x: TensorId) -> TensorId {
+    let xs = b.shape(x);
+    let xq = b.q(x);
+    let beta = match r.urange(0, 5) {
+        0..=2 => 1.0,
+        3 => r.log_uniform(0.05, 1.0),
+        _ => r.log_uniform(1.0, 8.0),
+    }
+    // kiln's CPU lowering takes beta * input scale below 16 (a multiplier below 2^30 after the
+    // 2^26 scaling; TFLite clamps it to 2^31 - 1 instead).
+    .min(8.0 / xq.0);
+    let yq = (1.0 / 256.0, -128);
+    let y = b.act(&xs, yq);
+    b.note(format!(
+        "Softmax beta {beta} x {xs:?} q {xq:?} -> y q {yq:?}"
+    ));
+    b.node(Op::Softmax { beta }, &[Some(x)], y);
+    y
+}
+
 /// CONCATENATION of `x` with one or two new graph inputs along `axis` (1, 2 or 3 of NHWC).
 fn gen_concat(r: &mut Rng, b: &mut Gb, x: TensorId, axis: usize) -> TensorId {
     let xs = b.shape(x);
@@ -1152,6 +1233,8 @@ const SINGLE_FAMILIES: &[&str] = &[
     "transpose",
     "transpose",
     "transpose_big",
+    "softmax",
+    "softmax",
 ];
 
 const CHAIN_FAMILIES: &[&str] = &[
@@ -1188,6 +1271,8 @@ const CHAIN_FAMILIES: &[&str] = &[
     "conv>transpose",
     "transpose>mean",
     "padx>transpose>relu",
+    "fc>softmax",
+    "conv>softmax",
 ];
 
 fn input_q(r: &mut Rng, b: &mut Gb, shape: &[usize]) -> TensorId {
@@ -1292,6 +1377,17 @@ fn apply(r: &mut Rng, b: &mut Gb, x: Option<TensorId>, step: &str, chain: bool) 
             let shape = rand_nhwc(r, 6, 40);
             let x = x_or(r, b, shape);
             gen_resize(r, b, x)
+        }
+        "softmax" => {
+            let x = match x {
+                Some(x) => x,
+                None => {
+                    let shape = rand_softmax_shape(r);
+                    let q = softmax_input_q(r, *shape.last().unwrap());
+                    b.input(&shape, q)
+                }
+            };
+            gen_softmax(r, b, x)
         }
         "pad" => {
             let shape = rand_nhwc(r, 10, 40);
@@ -1419,6 +1515,8 @@ struct Outcome {
     saturated: usize,
     /// An error of the harness itself (a case the CPU path rejects, a failed run).
     error: Option<String>,
+    /// The CPU kernel reported a softmax row outside TFLite's defined range ([`SOFTMAX_UNDEFINED`]).
+    undefined: bool,
 }
 
 fn describe(seed: u64, singles: usize, index: usize, cfg: &AccelConfig, case: &Case) -> String {
@@ -1483,17 +1581,22 @@ fn run_case(seed: u64, singles: usize, index: usize, family: &str) -> (Case, Out
             refused.join("; ")
         });
     }
-    let want = match run_pte(&cpu.pte, &inputs) {
-        Ok(o) => o,
-        Err(e) => {
-            out.error = Some(format!("{}\n    CPU run: {e}", head()));
-            return (case, out);
-        }
-    };
+    let want = run_pte(&cpu.pte, &inputs);
     let got = match run_pte(&npu.pte, &inputs) {
         Ok(o) => o,
         Err(e) => {
             out.error = Some(format!("{}\n    NPU run: {e}", head()));
+            return (case, out);
+        }
+    };
+    let want = match want {
+        Ok(o) => o,
+        Err(e) if e.to_string().contains(SOFTMAX_UNDEFINED) => {
+            out.undefined = true;
+            return (case, out);
+        }
+        Err(e) => {
+            out.error = Some(format!("{}\n    CPU run: {e}", head()));
             return (case, out);
         }
     };
@@ -1545,6 +1648,35 @@ fn env_usize(name: &str) -> Option<usize> {
 
 #[test]
 fn npu_matches_tflite_micro_kernels_on_random_graphs() {
+    suite(SINGLE_FAMILIES, CHAIN_FAMILIES, SINGLE_CASES, CHAIN_CASES);
+}
+
+/// Softmax cases only (all five configurations in turn): row lengths 1..=8191, random rows,
+/// input scales and zero points, beta; alone and after FULLY_CONNECTED / CONV_2D.
+#[test]
+fn npu_softmax_matches_tflite_micro_on_random_graphs() {
+    suite(
+        &["softmax"],
+        &["fc>softmax", "conv>softmax"],
+        SOFTMAX_SINGLE_CASES,
+        SOFTMAX_CHAIN_CASES,
+    );
+}
+
+/// Cases of [`npu_softmax_matches_tflite_micro_on_random_graphs`].
+const SOFTMAX_SINGLE_CASES: usize = 400;
+/// Chains of [`npu_softmax_matches_tflite_micro_on_random_graphs`].
+const SOFTMAX_CHAIN_CASES: usize = 100;
+
+/// Runs `singles` single-operator cases drawn from `single_families` and `chains` chains drawn
+/// from `chain_families` (`KILN_DIFF_SINGLE` / `KILN_DIFF_CHAINS` override the counts,
+/// `KILN_DIFF_FAMILY` keeps only the cases of one family).
+fn suite(
+    single_families: &[&'static str],
+    chain_families: &[&'static str],
+    singles: usize,
+    chains: usize,
+) {
     let seed = std::env::var("KILN_DIFF_SEED")
         .ok()
         .and_then(|v| {
@@ -1552,22 +1684,25 @@ fn npu_matches_tflite_micro_kernels_on_random_graphs() {
             u64::from_str_radix(v, 16).ok()
         })
         .unwrap_or(SEED);
-    let singles = env_usize("KILN_DIFF_SINGLE").unwrap_or(SINGLE_CASES);
-    let chains = env_usize("KILN_DIFF_CHAINS").unwrap_or(CHAIN_CASES);
+    let singles = env_usize("KILN_DIFF_SINGLE").unwrap_or(singles);
+    let chains = env_usize("KILN_DIFF_CHAINS").unwrap_or(chains);
+    let family_filter = std::env::var("KILN_DIFF_FAMILY").ok();
     let only = env_usize("KILN_DIFF_CASE");
     let total = singles + chains;
     // Case index -> family: singles first, then chains (each drawn from the case's own seed).
     let family_of = |index: usize| -> &'static str {
         let mut r = Rng::new(case_seed(seed, index) ^ 0x5eed);
         if index < singles {
-            r.pick(SINGLE_FAMILIES)
+            r.pick(single_families)
         } else {
-            r.pick(CHAIN_FAMILIES)
+            r.pick(chain_families)
         }
     };
     let indices: Vec<usize> = match only {
         Some(i) => vec![i],
-        None => (0..total).collect(),
+        None => (0..total)
+            .filter(|&i| family_filter.as_deref().is_none_or(|f| family_of(i) == f))
+            .collect(),
     };
     let started = std::time::Instant::now();
     let threads = std::thread::available_parallelism()
@@ -1608,6 +1743,7 @@ fn npu_matches_tflite_micro_kernels_on_random_graphs() {
         tolerated_elements: usize,
         elements: usize,
         saturated: usize,
+        undefined: usize,
     }
     let mut per_family: BTreeMap<String, Stats> = BTreeMap::new();
     let mut refusals: BTreeMap<String, usize> = BTreeMap::new();
@@ -1621,6 +1757,7 @@ fn npu_matches_tflite_micro_kernels_on_random_graphs() {
         st.delegated += out.delegated as usize;
         st.elements += out.elements;
         st.saturated += out.saturated;
+        st.undefined += out.undefined as usize;
         if out.tolerated > 0 {
             st.tolerated_cases += 1;
             st.tolerated_elements += out.tolerated;
@@ -1665,19 +1802,24 @@ fn npu_matches_tflite_micro_kernels_on_random_graphs() {
         elapsed.as_secs_f64()
     );
     println!(
-        "  {:<26} {:>6} {:>7} {:>9} {:>9} {:>10} {:>10}",
-        "family", "cases", "on NPU", "mismatch", "tol.cases", "tol.elems", "saturated"
+        "  {:<26} {:>6} {:>7} {:>9} {:>9} {:>10} {:>10} {:>9}",
+        "family", "cases", "on NPU", "mismatch", "tol.cases", "tol.elems", "saturated", "undefined"
     );
     for (f, s) in &per_family {
         println!(
-            "  {f:<26} {:>6} {:>7} {:>9} {:>9} {:>10} {:>9.1}%",
+            "  {f:<26} {:>6} {:>7} {:>9} {:>9} {:>10} {:>9.1}% {:>9}",
             s.cases,
             s.delegated,
             s.mismatched,
             s.tolerated_cases,
             s.tolerated_elements,
-            100.0 * s.saturated as f64 / s.elements.max(1) as f64
+            100.0 * s.saturated as f64 / s.elements.max(1) as f64,
+            s.undefined
         );
+    }
+    let undefined: usize = per_family.values().map(|s| s.undefined).sum();
+    if undefined > 0 {
+        println!("  {undefined} softmax cases not compared: {SOFTMAX_UNDEFINED} (TFLite undefined; the NPU run succeeded)");
     }
     println!(
         "  delegated {delegated}/{n} ({:.1}%); ADD/SUB one-step rounding differences: {tol_elems} elements in {tol_cases} cases",
@@ -1721,4 +1863,88 @@ fn npu_matches_tflite_micro_kernels_on_random_graphs() {
             "only {delegated} of {n} cases were delegated to the NPU"
         );
     }
+}
+
+/// Directed softmax rows on the NPU model against the CPU kernel, on all five configurations:
+/// every row length class (1, odd, the multiples of 2^k that put `half_denominator` on a
+/// rounding tie of the first Newton-Raphson multiply, 255/256/511/512 around the defined-range
+/// edge, 4095/4096 where TFLite's sum can wrap, 8191), rows all equal (at -128, 0, 127), one peak, ramps, near-max clusters and
+/// alternating neighbours, under four input scale / beta pairs. Rows outside TFLite's defined
+/// range ([`SOFTMAX_UNDEFINED`]) are counted, not compared (the NPU run must succeed).
+#[test]
+fn npu_softmax_edge_rows_match_tflite_micro() {
+    let depths = [
+        1usize, 2, 3, 5, 7, 10, 12, 20, 28, 64, 100, 255, 256, 320, 448, 511, 512, 1000, 4095,
+        4096, 8191,
+    ];
+    let params = [
+        (0.1f32, 1.0f32),
+        (0.0039, 1.0),
+        (0.25, 2.5),
+        (0.02, 0.3),
+        (0.5, 8.0),
+    ];
+    let (mut compared, mut undefined) = (0, 0);
+    let mut failures = Vec::new();
+    for (i, &depth) in depths.iter().enumerate() {
+        let mut rows: Vec<Vec<i8>> = [-128i8, 0, 127].iter().map(|&v| vec![v; depth]).collect();
+        let mut peak = vec![-128i8; depth];
+        peak[depth / 2] = 127;
+        rows.push(peak);
+        rows.push((0..depth).map(|k| ((k % 256) as i32 - 128) as i8).collect());
+        rows.push((0..depth).map(|k| (127 - (k % 8) as i32) as i8).collect());
+        rows.push(
+            (0..depth)
+                .map(|k| if k % 2 == 0 { 100 } else { 99 })
+                .collect(),
+        );
+        rows.push((0..depth).map(|k| (-(k as i32 % 200)) as i8).collect());
+        for (j, &(scale, beta)) in params.iter().enumerate() {
+            let cfg = by_name(CONFIGS[(i + j) % CONFIGS.len()]).unwrap();
+            for (k, row) in rows.iter().enumerate() {
+                let mut b = Gb::new();
+                let x = b.input(&[1, depth], (scale, 5));
+                let y = b.act(&[1, depth], (1.0 / 256.0, -128));
+                b.node(Op::Softmax { beta }, &[Some(x)], y);
+                b.g.outputs.push(y);
+                let what = format!(
+                    "depth {depth} scale {scale} beta {beta} row {k} on {}",
+                    cfg.name()
+                );
+                let cpu = assemble(&b.g).unwrap_or_else(|e| panic!("{what}: CPU compile: {e}"));
+                let npu = assemble_for(
+                    &b.g,
+                    Some(&NpuSpec {
+                        cfg,
+                        cpu_fallback: false,
+                    }),
+                )
+                .unwrap_or_else(|e| panic!("{what}: NPU compile: {e}"));
+                let input = [NpyArray::from_slice(&[1, depth], row).unwrap()];
+                let got =
+                    run_pte(&npu.pte, &input).unwrap_or_else(|e| panic!("{what}: NPU run: {e}"));
+                match run_pte(&cpu.pte, &input) {
+                    Err(e) if e.to_string().contains(SOFTMAX_UNDEFINED) => undefined += 1,
+                    Err(e) => panic!("{what}: CPU run: {e}"),
+                    Ok(want) => {
+                        compared += 1;
+                        let (w, g) = (want[0].to_i8().unwrap(), got[0].to_i8().unwrap());
+                        if w != g {
+                            let at = (0..w.len()).find(|&i| w[i] != g[i]).unwrap();
+                            failures.push(format!("{what}: at {at} CPU {} NPU {}", w[at], g[at]));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    println!("softmax edge rows: {compared} compared, {undefined} outside TFLite's defined range");
+    for f in &failures {
+        println!("MISMATCH {f}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} softmax rows differ",
+        failures.len()
+    );
 }

@@ -1,5 +1,5 @@
 //! kiln's own Ethos-U compiler, end to end: every fixture model (int8 TFLite and
-//! QDQ ONNX) compiled for ethos-u55-64/128/256 and ethos-u65-256, run on the host
+//! QDQ ONNX) compiled for ethos-u55-32/64/128/256 and ethos-u65-256, run on the host
 //! where the delegates execute on kiln's NPU model (which executes registers and
 //! knows nothing of the compiler), and compared with the oracles:
 //!
@@ -21,7 +21,8 @@ fn npy(path: PathBuf) -> NpyArray {
     NpyArray::read(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
-const CONFIGS: [&str; 4] = [
+const CONFIGS: [&str; 5] = [
+    "ethos-u55-32",
     "ethos-u55-64",
     "ethos-u55-128",
     "ethos-u55-256",
@@ -211,5 +212,50 @@ fn kiln_streams_pass_the_drivers_check_and_mutations_fail_it() {
         let skip = if first & 0x4000 != 0 { 8 } else { 4 };
         let e = check_stream(&stream[skip..], &regions).unwrap_err();
         assert!(matches!(e, CheckError::Unset { .. }), "{target}: {e}");
+    }
+}
+
+/// Region 0 (weights, scales, LUTs) of the first `EthosUBackend` delegate of a `.pte`.
+fn weight_data(pte: &[u8]) -> Vec<u8> {
+    use kiln_rt::ethos_u::blob::VelaBlob;
+    let program = kiln_rt::pte::Program::load(pte).expect("kiln-rt loads the .pte");
+    let plan = program.plan_by_name("forward").unwrap();
+    let d = plan.delegate(0).unwrap();
+    let blob = VelaBlob::parse(program.delegate_data(d.location, d.index).unwrap()).unwrap();
+    blob.weight_data.to_vec()
+}
+
+/// The 1 KiB int32 tables in `data` that look like softmax exp tables (16-byte aligned,
+/// non-decreasing, from >= 0 up to exp(0) = 2^31 - 1).
+fn exp_tables(data: &[u8]) -> Vec<&[u8]> {
+    (0..data.len().saturating_sub(1023))
+        .step_by(16)
+        .map(|at| &data[at..at + 1024])
+        .filter(|t| {
+            let v: Vec<i32> = t
+                .chunks_exact(4)
+                .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            v[0] >= 0 && v[255] == i32::MAX && v.windows(2).all(|w| w[0] <= w[1])
+        })
+        .collect()
+}
+
+/// kiln's NPU softmax loads the same exp table as Vela's (byte for byte) for the KWS softmax,
+/// on every configuration Vela compiled the model for.
+#[test]
+fn kws_softmax_exp_table_is_vela_s() {
+    for target in &CONFIGS[1..] {
+        let (pte, _) = compile("kws_dscnn", "kws_dscnn_int8.tflite", target);
+        let ours = weight_data(&pte);
+        let vela_model = fixtures()
+            .join("vela")
+            .join(target)
+            .join("kws_dscnn_int8_vela.tflite");
+        let bytes = std::fs::read(&vela_model).unwrap();
+        let vela = weight_data(&kiln_compiler::vela::compile_vela(&vela_model, &bytes).unwrap());
+        let (a, b) = (exp_tables(&ours), exp_tables(&vela));
+        assert_eq!((a.len(), b.len()), (1, 1), "{target}: exp tables found");
+        assert_eq!(a[0], b[0], "{target}: the exp tables differ");
     }
 }

@@ -4,7 +4,7 @@
 //! them into register commands.
 
 use super::block::BlockConfig;
-use kiln_rt::ethos_u::regs::{ElementwiseMode, PoolingMode, RoundMode};
+use kiln_rt::ethos_u::regs::{ClipRange, ElementwiseMode, PoolingMode, RoundMode};
 
 /// Base pointer region of the read-only data (weights, scales, LUTs): the `.pte`'s delegate blob.
 pub const REGION_WEIGHTS: u8 = 0;
@@ -20,7 +20,7 @@ pub enum Layout {
     Nhcwb16,
 }
 
-/// A feature map as the NPU addresses it (int8, one tile).
+/// A feature map as the NPU addresses it (one tile).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FeatureMap {
     /// Base pointer region.
@@ -35,8 +35,10 @@ pub struct FeatureMap {
     pub layout: Layout,
     /// Zero point.
     pub zero_point: i32,
-    /// Signed elements (int8) or unsigned (uint8).
+    /// Signed elements or unsigned.
     pub signed: bool,
+    /// Element precision in bits: 8, 16 or 32 (`IFM/IFM2/OFM_PRECISION`).
+    pub bits: u32,
 }
 
 impl FeatureMap {
@@ -51,6 +53,18 @@ impl FeatureMap {
             layout: Layout::Nhwc,
             zero_point,
             signed: true,
+            bits: 8,
+        }
+    }
+
+    /// The same map with `bits`-bit elements (byte strides scaled by the element size; `bits`
+    /// a multiple of the current precision).
+    pub fn with_bits(self, bits: u32) -> FeatureMap {
+        let k = bits / self.bits;
+        FeatureMap {
+            strides: self.strides.map(|s| s * k),
+            bits,
+            ..self
         }
     }
 }
@@ -193,6 +207,9 @@ pub struct NpuOp {
     pub ifm_rounding: RoundMode,
     /// Output clamp in the OFM's quantized domain (after adding the zero point).
     pub clamp: (i32, i32),
+    /// Clip range of the activation (`ACTIVATION_CLIP_RANGE`): the OFM precision's, or a
+    /// forced 8/16-bit range (a LUT on a 32-bit OFM is indexed by the int8-clipped value).
+    pub clip_range: ClipRange,
     /// Table lookup after the clamp, with the table to load.
     pub lut: Option<LutLoad>,
     /// Upscaling of the IFM by 2 (nearest).

@@ -33,6 +33,7 @@ pub fn place(g: &Graph, cfg: &'static AccelConfig) -> Vec<Placement> {
         cfg,
         addr: &addr,
         probe: true,
+        temp: 0,
     };
     g.nodes
         .iter()

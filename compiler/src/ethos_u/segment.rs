@@ -1,10 +1,11 @@
 //! One NPU segment (a run of consecutive NPU-placed nodes) compiled into an
 //! ExecuTorch `EthosUBackend` delegate blob: scratch planned with live ranges
 //! (graph-side inputs and outputs of the segment included, since the backend
-//! copies them in and out), every node lowered, the command stream written,
-//! and the `vela_bin_stream` blocks assembled.
+//! copies them in and out, and the temporaries a lowering asks for with
+//! [`temp_bytes`], live during their node only), every node lowered, the command
+//! stream written, and the `vela_bin_stream` blocks assembled.
 
-use super::lower::{lower, Ctx, ReadOnly};
+use super::lower::{lower, temp_bytes, Ctx, ReadOnly};
 use super::npu_op::{NpuKind, NpuOp, REGION_SCRATCH, REGION_WEIGHTS};
 use super::stream::StreamBuilder;
 use crate::ir::{Graph, Op, TensorId};
@@ -141,14 +142,34 @@ pub fn compile_segment(
     }
     let mut roots: Vec<TensorId> = live.keys().copied().collect();
     roots.sort();
-    let buffers: Vec<Buffer> = roots
+    let mut buffers: Vec<Buffer> = roots
         .iter()
         .map(|r| {
             let (first, last, size) = live[r];
             Buffer { size, first, last }
         })
         .collect();
+    // Temporaries a lowering asks for: live during their node's step only, so they overlap
+    // neither the node's inputs and outputs nor anything else live then.
+    let temps: Vec<(usize, usize)> = nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(k, &i)| {
+            let size = temp_bytes(g, &g.nodes[i]);
+            (size > 0).then_some((k, size))
+        })
+        .collect();
+    buffers.extend(temps.iter().map(|&(k, size)| Buffer {
+        size,
+        first: k,
+        last: k,
+    }));
     let memory = plan::plan(&buffers, SCRATCH_ALIGN);
+    let temp_addr: HashMap<usize, u32> = temps
+        .iter()
+        .zip(&memory.offsets[roots.len()..])
+        .map(|(&(k, _), o)| (k, o.0 as u32))
+        .collect();
     let root_addr: HashMap<TensorId, u32> = roots
         .iter()
         .zip(&memory.offsets)
@@ -165,19 +186,20 @@ pub fn compile_segment(
         }
     }
 
-    let cx = Ctx {
-        g,
-        cfg,
-        addr: &addr,
-        probe: false,
-    };
     let mut ro = ReadOnly::default();
     let mut ops: Vec<NpuOp> = Vec::new();
-    for &i in nodes {
+    for (k, &i) in nodes.iter().enumerate() {
         let n = &g.nodes[i];
         if matches!(n.op, Op::Reshape) {
             continue;
         }
+        let cx = Ctx {
+            g,
+            cfg,
+            addr: &addr,
+            probe: false,
+            temp: temp_addr.get(&k).copied().unwrap_or(0),
+        };
         let lowered = lower(&cx, n, &mut ro).map_err(|reason| NodeRefusal { node: i, reason })?;
         ops.extend(lowered);
     }

@@ -12,7 +12,7 @@
 use super::npu_op::{FeatureMap, InputScaling, Layout, NpuKind, NpuOp, Operand2};
 use kiln_ethos_u::regs::{
     Activation, ActivationFormat, ActivationFunction, ActivationPrecision, ActivationType,
-    ClipRange, Cmd0Op as C0, Cmd1Op as C1, DmaRegion, DmaRegionMode, DmaStrideMode, Ifm2Broadcast,
+    Cmd0Op as C0, Cmd1Op as C1, DmaRegion, DmaRegionMode, DmaStrideMode, Ifm2Broadcast,
     IfmPrecision, IfmScaleMode, KernelStride, OfmPrecision, OfmScaleMode, OperandOrder, RoundMode,
     WeightOrder, SHRAM_LUT_BYTES, SHRAM_LUT_SLOT_BYTES,
 };
@@ -131,7 +131,7 @@ impl StreamBuilder {
             .unwrap_or(ActivationFunction::Relu);
         let act = Activation {
             function,
-            clip_range: ClipRange::OfmPrecision,
+            clip_range: op.clip_range,
         };
         self.set0(C0::SET_ACTIVATION, act.encode());
         self.set0(C0::SET_ACTIVATION_MIN, op.clamp.0 as i16 as u16);
@@ -199,8 +199,10 @@ impl StreamBuilder {
                     broadcast([false; 3], true, op.reversed),
                 );
                 self.set0(C0::SET_IFM2_SCALAR, value as i16 as u16);
+                // The scalar's precision field as the 8-bit IFM's (its sign only).
                 let mut scalar = *f;
                 scalar.layout = Layout::Nhwc;
+                scalar.bits = 8;
                 self.set0(
                     C0::SET_IFM2_PRECISION,
                     ifm_precision(&scalar, IfmScaleMode::OpaOpb16, RoundMode::Dbl),
@@ -260,7 +262,7 @@ impl StreamBuilder {
         self.set0(C0::SET_OFM_ZERO_POINT, f.zero_point as i16 as u16);
         let precision = OfmPrecision {
             activation_type: activation_type(f),
-            precision: ActivationPrecision::B8,
+            precision: precision_of(f.bits),
             format: format(f.layout),
             scale_mode: if op.scales.is_none() {
                 OfmScaleMode::Global
@@ -276,6 +278,15 @@ impl StreamBuilder {
     pub fn finish(mut self) -> Vec<u8> {
         self.cmd0(C0::OP_STOP, 0);
         self.words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+}
+
+/// The element width of a map of `bits` (8, 16 or 32).
+fn precision_of(bits: u32) -> ActivationPrecision {
+    match bits {
+        16 => ActivationPrecision::B16,
+        32 => ActivationPrecision::B32,
+        _ => ActivationPrecision::B8,
     }
 }
 
@@ -298,7 +309,7 @@ fn activation_type(f: &FeatureMap) -> ActivationType {
 fn ifm_precision(f: &FeatureMap, scale_mode: IfmScaleMode, round_mode: RoundMode) -> u16 {
     IfmPrecision {
         activation_type: activation_type(f),
-        precision: ActivationPrecision::B8,
+        precision: precision_of(f.bits),
         format: format(f.layout),
         scale_mode,
         round_mode,

@@ -86,6 +86,33 @@ enum Step {
     Npu(usize),
 }
 
+/// The cost note of an NPU-placed node: how many NPU operations implement it, by kind
+/// (e.g. a softmax's `27 NPU ops: 2 pool, 25 elementwise`).
+fn npu_cost(ops: &[crate::ethos_u::segment::OpSummary], node: &str) -> String {
+    let mine: Vec<&str> = ops
+        .iter()
+        .filter(|o| o.source == node)
+        .map(|o| o.kind.as_str())
+        .collect();
+    if mine.is_empty() {
+        return "no NPU operation".into();
+    }
+    let mut kinds: Vec<(&str, usize)> = Vec::new();
+    for k in &mine {
+        match kinds.iter_mut().find(|(n, _)| n == k) {
+            Some((_, c)) => *c += 1,
+            None => kinds.push((k, 1)),
+        }
+    }
+    let by_kind: Vec<String> = kinds.iter().map(|(k, c)| format!("{c} {k}")).collect();
+    format!(
+        "{} NPU op{}: {}",
+        mine.len(),
+        if mine.len() == 1 { "" } else { "s" },
+        by_kind.join(", ")
+    )
+}
+
 /// Partitions `g` for the NPU (when `npu` is given), compiles the NPU segments, lowers the
 /// rest for the CPU, plans memory and writes the `.pte`.
 pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
@@ -155,7 +182,10 @@ pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
             nodes.push(NodeReport {
                 node: node.name.clone(),
                 source_op: node.source_op.clone(),
-                kernels: vec![format!("ethos-u delegate {k}")],
+                kernels: vec![format!(
+                    "ethos-u delegate {k}, {}",
+                    npu_cost(&delegates[k].ops, &node.name)
+                )],
                 placement: "npu".into(),
             });
             if segments[k][0] == i {

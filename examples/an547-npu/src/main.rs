@@ -3,8 +3,8 @@
 //! compiler and checked against TensorFlow Lite Micro's outputs.
 //!
 //! `include_model!` (with `build.rs` calling `kiln_build::compile_models()`) delegates
-//! every operator the NPU runs to `EthosUBackend` delegates (the softmax stays on the
-//! Cortex-M55); `run()` drives them through kiln's driver. By default the register backend is
+//! every operator the NPU runs to `EthosUBackend` delegates (for these two models all of
+//! them, the final softmax included); `run()` drives them through kiln's driver. By default the register backend is
 //! kiln's bit-exact NPU model (kiln-rt feature `npu-sim`: QEMU's mps3-an547 has no NPU); with
 //! `--features fvp` it is the NPU's memory-mapped registers (FVP, silicon). The NPU scratch is
 //! a static in section `.kiln_npu_scratch` (ISRAM, which the NPU reaches), sized at build time.

@@ -7,7 +7,7 @@ use crate::ethos_u::npu_op::{FeatureMap, Kernel, NpuKind, NpuOp, Scale, Span};
 use crate::ir::{Act, DType, Graph, Node, TensorId, Window};
 use crate::quant;
 use kiln_ethos_u::weights::{encode_weights, scale_records, WeightLayout};
-use kiln_rt::ethos_u::regs::RoundMode;
+use kiln_rt::ethos_u::regs::{ClipRange, RoundMode};
 
 /// CONV_2D.
 pub(super) fn conv2d(
@@ -335,6 +335,7 @@ fn conv_op(
         input_scaling: None,
         ifm_rounding: RoundMode::Dbl,
         clamp: s.clamp,
+        clip_range: ClipRange::OfmPrecision,
         lut: None,
         upscale_nearest: false,
         reversed: false,

@@ -5,7 +5,7 @@ use super::{io, qparams, Ctx, Refusal};
 use crate::ethos_u::block::{BlockOpKind, BlockRequest};
 use crate::ethos_u::npu_op::{FeatureMap, Kernel, NpuKind, NpuOp, Scale};
 use crate::ir::Node;
-use kiln_rt::ethos_u::regs::{PoolingMode, RoundMode};
+use kiln_rt::ethos_u::regs::{ClipRange, PoolingMode, RoundMode};
 
 /// RESIZE_NEAREST_NEIGHBOR by 2x.
 pub(super) fn resize_nearest(
@@ -58,6 +58,7 @@ fn copy_op(cx: &Ctx<'_>, node: &Node, ifm: FeatureMap, ofm: FeatureMap) -> Resul
         input_scaling: None,
         ifm_rounding: RoundMode::Dbl,
         clamp: (-128, 127),
+        clip_range: ClipRange::OfmPrecision,
         lut: None,
         upscale_nearest: false,
         reversed: false,

@@ -8,7 +8,7 @@ use crate::ethos_u::npu_op::{
 };
 use crate::ir::{Act, Node, Op, TensorId};
 use crate::quant;
-use kiln_rt::ethos_u::regs::{ElementwiseMode, PoolingMode, RoundMode};
+use kiln_rt::ethos_u::regs::{ClipRange, ElementwiseMode, PoolingMode, RoundMode};
 
 /// An elementwise operand: a feature map in the scratch, a constant map in region 0, or a scalar.
 fn operand(cx: &Ctx<'_>, t: TensorId, ro: &mut ReadOnly) -> Result<Operand2, Refusal> {
@@ -197,6 +197,7 @@ pub(super) fn binary(
         input_scaling,
         ifm_rounding: RoundMode::Dbl,
         clamp: clamp_range,
+        clip_range: ClipRange::OfmPrecision,
         lut: None,
         upscale_nearest: false,
         reversed,
@@ -259,6 +260,7 @@ pub(super) fn lut_op(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Npu
         input_scaling: None,
         ifm_rounding: RoundMode::Dbl,
         clamp: (-128, 127),
+        clip_range: ClipRange::OfmPrecision,
         lut: Some(LutLoad { src, slot: 0 }),
         upscale_nearest: false,
         reversed: false,

@@ -9,6 +9,7 @@ mod elementwise;
 mod mean;
 mod pad;
 mod pool;
+mod softmax;
 mod transpose;
 
 pub use pool::average_scale;
@@ -20,7 +21,7 @@ use super::npu_op::{
 use crate::ir::{Act, DType, Graph, Node, Op, TensorId, Window};
 use crate::quant;
 use kiln_rt::ethos_u::config::AccelConfig;
-use kiln_rt::ethos_u::regs::{PoolingMode, RoundMode};
+use kiln_rt::ethos_u::regs::{ClipRange, PoolingMode, RoundMode};
 use std::collections::HashMap;
 
 /// Why a node could not be lowered (it then runs on the CPU, or is an error with `cpu_fallback = false`).
@@ -57,6 +58,18 @@ pub struct Ctx<'a> {
     pub addr: &'a HashMap<TensorId, u32>,
     /// Placement probe: check that the node lowers, without encoding its weights.
     pub probe: bool,
+    /// Scratch address of the node's temporary area (the [`temp_bytes`] it asked for), live
+    /// only while the node runs: it overlaps no tensor the node reads or writes.
+    pub temp: u32,
+}
+
+/// Bytes of scratch a node's lowering needs for intermediate feature maps (16-byte aligned
+/// pieces it places itself at [`Ctx::temp`]); 0 for most operators.
+pub fn temp_bytes(g: &Graph, node: &Node) -> usize {
+    match node.op {
+        Op::Softmax { .. } => softmax::temp_bytes(g, node),
+        _ => 0,
+    }
 }
 
 /// `[h, w, c]` of an activation: NHWC rank 4 (batch 1), or `[.., c]` of lower rank.
@@ -145,6 +158,7 @@ fn view(base: u32, shape: [u32; 3], strides: [u32; 3], zero_point: i32) -> Featu
         layout: Layout::Nhwc,
         zero_point,
         signed: true,
+        bits: 8,
     }
 }
 
@@ -212,6 +226,7 @@ fn pool_view(
         input_scaling: None,
         ifm_rounding: RoundMode::Dbl,
         clamp,
+        clip_range: ClipRange::OfmPrecision,
         lut: None,
         upscale_nearest: false,
         reversed: false,
@@ -350,11 +365,22 @@ fn io(node: &Node) -> Result<(TensorId, TensorId), Refusal> {
 pub fn lower(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Vec<NpuOp>, Refusal> {
     match &node.op {
         Op::Conv2d { win, groups, act } => conv::conv2d(cx, node, win, *groups, *act, ro),
-        Op::DepthwiseConv2d { win, depth_multiplier, act } => conv::depthwise(cx, node, win, *depth_multiplier, *act, ro),
+        Op::DepthwiseConv2d {
+            win,
+            depth_multiplier,
+            act,
+        } => conv::depthwise(cx, node, win, *depth_multiplier, *act, ro),
         Op::FullyConnected { act } => conv::fully_connected(cx, node, *act, ro),
-        Op::AvgPool2d { kernel, win, count_include_pad, act } => pool::avg_pool(cx, node, kernel, win, *count_include_pad, *act),
+        Op::AvgPool2d {
+            kernel,
+            win,
+            count_include_pad,
+            act,
+        } => pool::avg_pool(cx, node, kernel, win, *count_include_pad, *act),
         Op::MaxPool2d { kernel, win, act } => pool::max_pool(cx, node, kernel, win, *act),
-        Op::Add { act } | Op::Sub { act } | Op::Mul { act } => elementwise::binary(cx, node, Some(*act), ro).map(|op| vec![op]),
+        Op::Add { act } | Op::Sub { act } | Op::Mul { act } => {
+            elementwise::binary(cx, node, Some(*act), ro).map(|op| vec![op])
+        }
         Op::Maximum | Op::Minimum => elementwise::binary(cx, node, None, ro).map(|op| vec![op]),
         Op::Logistic
         | Op::Tanh
@@ -370,9 +396,15 @@ pub fn lower(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Vec<NpuOp>,
         Op::Mean { axes, .. } => mean::mean(cx, node, axes),
         Op::Pad { pads, value } => pad::pad(cx, node, pads, *value),
         Op::Transpose { perm } => transpose::transpose(cx, node, perm),
-        Op::ResizeNearest { align_corners, half_pixel_centers: _ } => copy::resize_nearest(cx, node, *align_corners),
-        Op::Softmax { .. } => Err("softmax stays on the CPU: kiln does not lower it to the NPU (Vela's NPU softmax is a sequence of about 30 elementwise operations and LUTs); the CPU kernel is TFLite Micro's, bit-exact".into()),
-        other => Err(format!("{} is not lowered to the NPU by kiln yet", other.name())),
+        Op::ResizeNearest {
+            align_corners,
+            half_pixel_centers: _,
+        } => copy::resize_nearest(cx, node, *align_corners),
+        Op::Softmax { .. } => softmax::softmax(cx, node, ro),
+        other => Err(format!(
+            "{} is not lowered to the NPU by kiln yet",
+            other.name()
+        )),
     }
 }
 

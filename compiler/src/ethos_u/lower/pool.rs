@@ -4,7 +4,7 @@ use super::{clamp, effective, io, out_hw, pads, qparams, window_checks, Ctx, Ref
 use crate::ethos_u::block::{BlockOpKind, BlockRequest};
 use crate::ethos_u::npu_op::{Kernel, NpuKind, NpuOp, Scale};
 use crate::ir::{Act, Node, Window};
-use kiln_rt::ethos_u::regs::{PoolingMode, RoundMode};
+use kiln_rt::ethos_u::regs::{ClipRange, PoolingMode, RoundMode};
 
 /// AVERAGE_POOL_2D.
 pub(super) fn avg_pool(
@@ -136,6 +136,7 @@ fn pool_op(
         input_scaling: None,
         ifm_rounding: RoundMode::Dbl,
         clamp,
+        clip_range: ClipRange::OfmPrecision,
         lut: None,
         upscale_nearest: false,
         reversed: false,
