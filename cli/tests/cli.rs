@@ -38,7 +38,9 @@ fn fails(out: &Output, needles: &[&str]) {
 }
 
 fn compile_fixture(model: &str, file: &str) -> PathBuf {
-    let out = tmp(&format!("{file}.pte"));
+    // One file per test thread: tests that compile the same fixture run in parallel.
+    let thread = format!("{:?}", std::thread::current().id()).replace(['(', ')'], "");
+    let out = tmp(&format!("{file}.{thread}.pte"));
     let r = kiln(&[
         "compile",
         s(&fixtures().join(model).join(file)),
