@@ -4,7 +4,7 @@
 //! copies them in and out), every node lowered, the command stream written,
 //! and the `vela_bin_stream` blocks assembled.
 
-use super::lower::{lower, Ctx, ReadOnly};
+use super::lower::{lower, Ctx, ReadOnly, Scratch};
 use super::npu_op::{NpuKind, NpuOp};
 use super::stream::StreamBuilder;
 use crate::ir::{Graph, Op, TensorId};
@@ -139,14 +139,56 @@ pub fn compile_segment(
     }
     let mut roots: Vec<TensorId> = live.keys().copied().collect();
     roots.sort();
-    let buffers: Vec<Buffer> = roots
+    let mut buffers: Vec<Buffer> = roots
         .iter()
         .map(|r| {
             let (first, last, size) = live[r];
             Buffer { size, first, last }
         })
         .collect();
+    // Temporaries of multi-operation lowerings: a probe lowering of every node says what it
+    // needs; each lives only at its node's step.
+    let probe_addr: HashMap<TensorId, u32> = (0..g.tensors.len())
+        .filter(|&i| !g.tensors[i].is_const())
+        .map(|i| (TensorId(i), 0))
+        .collect();
+    let probe_scratch = Scratch::default();
+    let probe = Ctx {
+        g,
+        cfg,
+        addr: &probe_addr,
+        probe: true,
+        scratch: &probe_scratch,
+    };
+    let mut step_of: HashMap<TensorId, usize> = HashMap::new();
+    for (k, &i) in nodes.iter().enumerate() {
+        let n = &g.nodes[i];
+        if matches!(n.op, Op::Reshape) {
+            continue;
+        }
+        lower(&probe, n, &mut ReadOnly::default())
+            .map_err(|reason| NodeRefusal { node: i, reason })?;
+        if let Some(&y) = n.outputs.first() {
+            step_of.insert(y, k);
+        }
+    }
+    let temps = probe_scratch.requests();
+    for ((out, _), size) in &temps {
+        let step = step_of[out];
+        buffers.push(Buffer {
+            size: *size,
+            first: step,
+            last: step,
+        });
+    }
     let memory = plan::plan(&buffers, SCRATCH_ALIGN);
+    let scratch = Scratch::planned(
+        temps
+            .iter()
+            .zip(&memory.offsets[roots.len()..])
+            .map(|((key, _), o)| (*key, o.0 as u32))
+            .collect(),
+    );
     let root_addr: HashMap<TensorId, u32> = roots
         .iter()
         .zip(&memory.offsets)
@@ -168,6 +210,7 @@ pub fn compile_segment(
         cfg,
         addr: &addr,
         probe: false,
+        scratch: &scratch,
     };
     let mut ro = ReadOnly::default();
     let mut ops: Vec<NpuOp> = Vec::new();
