@@ -402,7 +402,7 @@ struct Win {
 enum Geo {
     /// Strides 1..=3, dilations 1..=2 (conv-like).
     Native,
-    /// Strides 4..=8 on at least one axis (the other 1..=8), dilation 1 or 2.
+    /// Strides 4..=8 on at least one axis (the other 1..=8), dilation 1 (sometimes 2 or 3).
     Stride,
     /// Dilations 3..=4 on at least one axis (the other 1..=4), strides 1..=3.
     Dilation,
@@ -443,7 +443,7 @@ fn rand_window(
                 } else {
                     (other, big)
                 };
-                let d = if r.chance(0.2) { 2 } else { 1 };
+                let d = if r.chance(0.2) { r.urange(2, 3) } else { 1 };
                 (sh, sw, d, if r.chance(0.7) { d } else { 1 })
             }
             Geo::Dilation => {

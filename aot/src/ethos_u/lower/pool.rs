@@ -262,6 +262,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn padded_pool_runs_have_one_divisor_each() {
+        // SAME 3x3 stride 1 over 6: the first and last outputs see 2 rows, the rest 3.
+        let r = count_runs(6, 6, 3, 1, 1).unwrap();
+        let v: Vec<_> = r
+            .iter()
+            .map(|r| (r.out, r.outs, r.first, r.count))
+            .collect();
+        assert_eq!(v, [(0, 1, 0, 2), (1, 4, 0, 3), (5, 1, 4, 2)]);
+        // A kernel wider than the IFM: every window holds the whole IFM (two runs, no stride).
+        let r = count_runs(2, 2, 8, 1, 3).unwrap();
+        let v: Vec<_> = r
+            .iter()
+            .map(|r| (r.out, r.outs, r.first, r.count))
+            .collect();
+        assert_eq!(v, [(0, 1, 0, 2), (1, 1, 0, 2)]);
+        // Stride 2, SAME 4 over 7 (pads 1, 2): windows at -1, 1, 3, 5.
+        let r = count_runs(7, 4, 4, 2, 1).unwrap();
+        let v: Vec<_> = r
+            .iter()
+            .map(|r| (r.out, r.outs, r.first, r.count))
+            .collect();
+        assert_eq!(v, [(0, 1, 0, 3), (1, 2, 1, 4), (3, 1, 5, 2)]);
+    }
+
+    #[test]
     fn average_scale_divides_like_tflite_micro() {
         for n in [1u64, 2, 3, 4, 5, 6, 7, 9, 25, 49, 64, 100, 125, 4096] {
             let s = average_scale(n);
