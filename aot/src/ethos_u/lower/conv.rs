@@ -62,14 +62,26 @@ pub(super) fn conv2d(
 /// DEPTHWISE_CONV_2D.
 ///
 /// With depth multiplier 1 and strides the hardware takes (directly, or after the
-/// sub-sampled views of [`emit`]) this is one depthwise operation per view. Otherwise the
-/// channels are cut into groups of `m` input channels, each a dense convolution over its
-/// IFM channel slice writing its contiguous `m * M` OFM channels, with the weights zero
+/// sub-sampled views of [`emit`]) this is one depthwise operation per view.
+///
+/// A depth multiplier `M` > 1 with `C` > 1 input channels: output channel `c * M + k` is
+/// input channel `c` under filter `c * M + k`, so for each `k` one depthwise operation
+/// (filters and scales `k, M + k, 2M + k, ..`) writes a `C`-channel temporary, and a copy
+/// moves it into the OFM's channels `k, M + k, ..`: both maps seen with depth 1 and their
+/// `W * C` columns as (x, c), the OFM's columns `M` bytes apart (the NPU cannot write an NHWC
+/// channel slice with a channel stride, but takes any column stride). Exact (the same
+/// depthwise sums, then an int8 copy); cost: the depthwise multiply-accumulates, plus `M`
+/// copies of `H * W * C` bytes, and one `H * W * C` temporary. (`M` > 1 with one channel is
+/// a convolution of one input channel, as before.)
+///
+/// Where space-to-depth is needed (a stride above 3; or `W * C` beyond the 16-bit width)
+/// the channels are cut into groups of `m` input channels, each a dense convolution over
+/// its IFM channel slice writing its contiguous `m * M` OFM channels, with the weights zero
 /// outside each input channel's `M` outputs (exact: a zero weight adds nothing; MLW
-/// compresses the zeros). The cost is `m` times the depthwise multiply-accumulates;
-/// `m` is the smallest that gives an OFM depth of 16 (`M` >= 16: one input channel).
-/// Depth multiplier 1 with a stride that needs space-to-depth goes the same way (groups of
-/// up to 8 channels), since space-to-depth sums the phases of a channel across channels.
+/// compresses the zeros). The cost is `m` times the depthwise multiply-accumulates; `m` is
+/// the smallest that gives an OFM depth of 16 (`M` >= 16: one input channel). Depth
+/// multiplier 1 goes the same way there (groups of up to 8 channels), since space-to-depth
+/// sums the phases of a channel across channels.
 pub(super) fn depthwise(
     cx: &Ctx<'_>,
     node: &Node,
@@ -128,6 +140,33 @@ pub(super) fn depthwise(
     if m == 1 && !s2d {
         let wf = move |o: u32, ky: u32, kx: u32, _i: u32| weight(o, ky, kx);
         emit(cx, node, whole.with(&wf), ro, &mut ops)?;
+        return Ok(ops);
+    }
+    let (ho, wo) = (ofm.shape[0], ofm.shape[1]);
+    if m > 1 && c > 1 && !s2d && wo * c <= 1 << 16 {
+        // M depthwise operations into a temporary, each interleaved into the OFM.
+        let bytes = (ho * wo * c) as usize;
+        let t = FeatureMap::nhwc(cx.temp(node, 1, bytes)?, [ho, wo, c], c, ofm.zero_point);
+        for k in 0..m {
+            let wf = move |o: u32, ky: u32, kx: u32, _i: u32| weight(o * m + k, ky, kx);
+            let mut j = whole.with(&wf);
+            j.ofm = t;
+            let at = |o: u32| (o * m + k) as usize;
+            j.bias = (0..c).map(|o| whole.bias[at(o)]).collect();
+            j.mults = (0..c).map(|o| whole.mults[at(o)]).collect();
+            j.shifts = (0..c).map(|o| whole.shifts[at(o)]).collect();
+            emit(cx, node, j, ro, &mut ops)?;
+            // Channel c of the temporary to channel c * M + k of the OFM: both as maps of depth 1
+            // whose columns are (x, c), the OFM's `M` bytes apart.
+            let mut src = t;
+            src.shape = [ho, wo * c, 1];
+            src.strides = [1, wo * c, 1];
+            let mut dst = ofm;
+            dst.base += k;
+            dst.shape = [ho, wo * c, 1];
+            dst.strides = [m, ofm.strides[1], 1];
+            ops.push(super::copy::copy_op(cx, node, src, dst)?);
+        }
         return Ok(ops);
     }
     // Groups of `per` input channels.
@@ -896,9 +935,31 @@ mod tests {
 
     #[test]
     fn depth_multiplier_with_many_channels_is_grouped_dense_convolutions() {
-        // M = 3: groups of 6 input channels (18 outputs each), 10 channels in two groups.
+        // M = 3: per k, a depthwise operation into a temporary and its interleaving copy.
         let s = compile([6, 6, 10], [3, 3], 0, win([1, 1], [1, 1], [1; 4]), Some(3));
-        assert_eq!(kinds(&s), ["conv", "conv"]);
+        assert_eq!(
+            kinds(&s),
+            [
+                "depthwise",
+                "pool",
+                "depthwise",
+                "pool",
+                "depthwise",
+                "pool"
+            ]
+        );
+        assert!(s.scratch_bytes >= 6 * 6 * 10 + 6 * 6 * 30 + 6 * 6 * 10);
+        // M = 3 with stride 4: groups of 6 input channels (18 outputs each), each through
+        // space-to-depth (2 x 2 phases: four copies and one dense convolution per group).
+        let s = compile(
+            [12, 12, 10],
+            [3, 3],
+            0,
+            win([4, 4], [1, 1], [0; 4]),
+            Some(3),
+        );
+        assert_eq!(kinds(&s).iter().filter(|&&k| k == "conv").count(), 2);
+        assert_eq!(kinds(&s).len(), 10);
         // M = 1 stays one depthwise operation.
         let s = compile([6, 6, 10], [3, 3], 0, win([1, 1], [1, 1], [1; 4]), Some(1));
         assert_eq!(kinds(&s), ["depthwise"]);
