@@ -406,6 +406,9 @@ enum Geo {
     Stride,
     /// Dilations 3..=4 on at least one axis (the other 1..=4), strides 1..=3.
     Dilation,
+    /// Kernels taller than the hardware's 64 dilated rows: 33..=40 taps at dilation 2, or
+    /// 65..=72 taps at stride 2..=3 (the IFM is tall enough).
+    BigKernel,
 }
 
 fn rand_window(
@@ -418,6 +421,39 @@ fn rand_window(
 ) -> Win {
     for attempt in 0..64 {
         let max_k = if attempt > 32 { 3 } else { max_k };
+        if geo == Geo::BigKernel {
+            let dilated = r.chance(0.5);
+            let kh = if dilated {
+                r.urange(33, 40)
+            } else {
+                r.urange(65, 72)
+            };
+            let kw = r.urange(1, 3);
+            let (s, d) = if dilated {
+                ([r.urange(1, 2), 1], [2, 1])
+            } else {
+                ([r.urange(2, 3), r.urange(1, 2)], [1, 1])
+            };
+            let pads = rand_pads(r, hw, [kh, kw], s, d, false);
+            let (Some(oh), Some(ow)) = (
+                out_size(hw[0], pads[0], pads[2], kh, s[0], d[0]),
+                out_size(hw[1], pads[1], pads[3], kw, s[1], d[1]),
+            ) else {
+                continue;
+            };
+            if !budget([kh, kw], [oh, ow]) {
+                continue;
+            }
+            return Win {
+                k: [kh, kw],
+                win: Window {
+                    stride: s,
+                    dilation: d,
+                    pads,
+                },
+                out: [oh, ow],
+            };
+        }
         let kh = r.urange(1, max_k);
         let kw = if r.chance(0.6) {
             kh
@@ -446,6 +482,7 @@ fn rand_window(
                 let d = if r.chance(0.2) { r.urange(2, 3) } else { 1 };
                 (sh, sw, d, if r.chance(0.7) { d } else { 1 })
             }
+            Geo::BigKernel => unreachable!(),
             Geo::Dilation => {
                 let big = r.urange(3, 4);
                 let other = if r.chance(0.6) { big } else { r.urange(1, 4) };
@@ -1061,6 +1098,8 @@ const SINGLE_FAMILIES: &[&str] = &[
     "depthwise_dilation",
     "avgpool_same",
     "avgpool_same",
+    "conv_big_kernel",
+    "depthwise_big_kernel",
     "fc",
     "fc",
     "avgpool",
@@ -1160,6 +1199,16 @@ fn apply(r: &mut Rng, b: &mut Gb, x: Option<TensorId>, step: &str, chain: bool) 
             };
             let m = if r.chance(0.3) { r.urange(2, 3) } else { 1 };
             gen_depthwise(r, b, x, m, geo)
+        }
+        "conv_big_kernel" | "depthwise_big_kernel" => {
+            let shape = vec![1, r.urange(66, 90), r.urange(1, 6), r.urange(1, 4)];
+            let x = x_or(r, b, shape);
+            if step == "conv_big_kernel" {
+                gen_conv(r, b, x, Geo::BigKernel)
+            } else {
+                let m = r.pick(&[1, 1, 2]);
+                gen_depthwise(r, b, x, m, Geo::BigKernel)
+            }
         }
         "depthwise_mult" => {
             let shape = rand_nhwc(r, 12, 1);

@@ -365,11 +365,11 @@ impl Constraint {
                 l.max_dilation
             ),
             DilatedKernelHeight => format!(
-                "Dilated kernel height must be in the range [1, {}] (strides up to 3 and dilations up to 2; kiln checks the operations it decomposes others into)",
+                "Dilated kernel height must be in the range [1, {}] (stride 1 and dilation 1; kiln decomposes others and checks the operations they become)",
                 l.max_dilated_kernel_height
             ),
             DilatedKernelProduct => format!(
-                "Product of dilated kernel width and height must be in the range [1, {}] (strides up to 3 and dilations up to 2; kiln checks the operations it decomposes others into)",
+                "Product of dilated kernel width and height must be in the range [1, {}] (stride 1 and dilation 1; kiln decomposes others and checks the operations they become)",
                 l.max_dilated_kernel_product
             ),
             PaddingRange => format!(
@@ -1219,9 +1219,11 @@ impl<'a> Checker<'a> {
                 if ws.len() != 4 {
                     return;
                 }
-                let beyond = win.stride.iter().any(|&s| s > l.max_stride)
-                    || win.dilation.iter().any(|&d| d > l.max_dilation);
-                if beyond {
+                // A stride or dilation lets kiln decompose a kernel beyond these limits (output
+                // phases, space-to-depth); it checks the operations and refuses what stays beyond.
+                let decomposable =
+                    win.stride.iter().any(|&s| s > 1) || win.dilation.iter().any(|&d| d > 1);
+                if decomposable {
                     return;
                 }
                 let dilated = |k: usize, d: usize| k.saturating_sub(1) * d.max(1) + 1;
@@ -1971,8 +1973,8 @@ mod tests {
                 conv().with(|c| set_op_win(c, |w| w.dilation = [0, 1])),
             ),
             C::DilatedKernelHeight => (
-                conv_with(&[1, 8, 8, 1], 1, [32, 1], 1, win(1, 2, 1)),
-                conv_with(&[1, 8, 8, 1], 1, [33, 1], 1, win(1, 2, 1)),
+                conv_with(&[1, 8, 8, 1], 1, [64, 1], 1, win(1, 1, 1)),
+                conv_with(&[1, 8, 8, 1], 1, [65, 1], 1, win(1, 1, 1)),
             ),
             C::DilatedKernelProduct => (
                 conv_with(&[1, 64, 64, 1], 1, [64, 64], 1, win(1, 1, 0)),

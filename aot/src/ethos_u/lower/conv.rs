@@ -49,6 +49,7 @@ pub(super) fn conv2d(
         dilation: win.dilation.map(|d| d as u32),
         before: [win.pads[0] as i64, win.pads[1] as i64],
         weight: &weight,
+        next_temp: 0,
         mults,
         shifts,
         bias: bias_values(g, node.input(2), o as usize)?,
@@ -131,6 +132,7 @@ pub(super) fn depthwise(
         dilation,
         before: [win.pads[0] as i64, win.pads[1] as i64],
         weight: &none,
+        next_temp: 0,
         mults,
         shifts,
         bias,
@@ -146,11 +148,12 @@ pub(super) fn depthwise(
     if m > 1 && c > 1 && !s2d && wo * c <= 1 << 16 {
         // M depthwise operations into a temporary, each interleaved into the OFM.
         let bytes = (ho * wo * c) as usize;
-        let t = FeatureMap::nhwc(cx.temp(node, 1, bytes)?, [ho, wo, c], c, ofm.zero_point);
+        let t = FeatureMap::nhwc(cx.temp(node, 0, bytes)?, [ho, wo, c], c, ofm.zero_point);
         for k in 0..m {
             let wf = move |o: u32, ky: u32, kx: u32, _i: u32| weight(o * m + k, ky, kx);
             let mut j = whole.with(&wf);
             j.ofm = t;
+            j.next_temp = 1;
             let at = |o: u32| (o * m + k) as usize;
             j.bias = (0..c).map(|o| whole.bias[at(o)]).collect();
             j.mults = (0..c).map(|o| whole.mults[at(o)]).collect();
@@ -225,6 +228,8 @@ struct Job<'a> {
     before: [i64; 2],
     /// `w(o, ky, kx, i)` with `o` and `i` the job's own channels.
     weight: &'a dyn Fn(u32, u32, u32, u32) -> i16,
+    /// Index of the next temporary (nested space-to-depth maps are distinct temporaries).
+    next_temp: usize,
     mults: Vec<i32>,
     shifts: Vec<i32>,
     bias: Vec<i64>,
@@ -242,6 +247,7 @@ impl Job<'_> {
             dilation: self.dilation,
             before: self.before,
             weight,
+            next_temp: self.next_temp,
             mults: self.mults.clone(),
             shifts: self.shifts.clone(),
             bias: self.bias.clone(),
@@ -306,7 +312,11 @@ fn view_axis(len: u32, pitch: u32, c: i64) -> (u32, u32, i64) {
 ///   for even `d`, else `d`), each a convolution with dilation `d / q` over the view of every
 ///   `q`-th IFM row writing the view of every `q`-th OFM row. The outputs of one phase read
 ///   only IFM rows of one phase, so the phases are independent operations: exact, no
-///   accumulation across operations, and the multiply-accumulates of the original.
+///   accumulation across operations, and the multiply-accumulates of the original;
+/// - a kernel beyond the hardware's extent (64 dilated rows, 4096 dilated elements): with a
+///   dilation, output phases of dilation 1 (extent `k`); else with a stride, space-to-depth by
+///   the stride (about `k / s` taps); with neither it is refused (no exact decomposition
+///   without accumulating partial sums across operations, which the U55/U65 cannot).
 fn emit(
     cx: &Ctx<'_>,
     node: &Node,
@@ -334,7 +344,8 @@ fn emit(
         return Ok(());
     }
     let over = |j: &Job<'_>, a: usize| j.stride[a] > 3 || j.dilation[a] > 2;
-    if !over(&job, 0) && !over(&job, 1) {
+    let big = !kernel_fits(job.kernel, job.dilation);
+    if !over(&job, 0) && !over(&job, 1) && !big {
         ops.push(direct(cx, node, &job, ro)?);
         return Ok(());
     }
@@ -367,14 +378,43 @@ fn emit(
         return emit(cx, node, job, ro, ops);
     }
     if job.stride.iter().any(|&s| s > 3) {
-        return space_to_depth(cx, node, job, ro, ops);
+        let p = job.stride.map(|s| if s > 3 { phases(s) } else { 1 });
+        return space_to_depth(cx, node, job, p, ro, ops);
     }
-    // Dilation above 2: independent output phases.
-    let q = job.dilation.map(|d| match d {
-        0..=2 => 1,
-        d if d.is_multiple_of(2) => d / 2,
-        d => d,
-    });
+    let q = if job.dilation.iter().any(|&d| d > 2) {
+        // Dilation above 2: independent output phases.
+        job.dilation.map(|d| match d {
+            0..=2 => 1,
+            d if d.is_multiple_of(2) => d / 2,
+            d => d,
+        })
+    } else if job.dilation.iter().any(|&d| d > 1) {
+        // A dilated kernel beyond the hardware's extent: phases of dilation 1 (extent `k`).
+        job.dilation
+    } else if job.stride.iter().any(|&s| s > 1) {
+        // A kernel beyond the hardware's extent with a stride: space-to-depth by the stride
+        // (stride 1, about `k / s` taps).
+        let p = job.stride;
+        return space_to_depth(cx, node, job, p, ro, ops);
+    } else if (0..2).any(|a| job.ofm.shape[a] == 1 && job.kernel[a] > 1) {
+        // One output along an axis: its stride is free, so space-to-depth by enough phases
+        // to bring the taps within 32.
+        let mut job = job;
+        let p = [0, 1].map(|a| {
+            if job.ofm.shape[a] == 1 && job.kernel[a] > 1 {
+                job.kernel[a].div_ceil(32).max(2)
+            } else {
+                1
+            }
+        });
+        job.stride = p;
+        return space_to_depth(cx, node, job, p, ro, ops);
+    } else {
+        return Err(format!(
+            "kernel {}x{} beyond the hardware's 64 rows and 4096 elements with stride 1 and dilation 1 (no exact decomposition without accumulating across operations)",
+            job.kernel[0], job.kernel[1]
+        ));
+    };
     for ry in 0..q[0] {
         for rx in 0..q[1] {
             let r = [ry, rx];
@@ -449,10 +489,10 @@ fn space_to_depth(
     cx: &Ctx<'_>,
     node: &Node,
     job: Job<'_>,
+    p: [u32; 2],
     ro: &mut ReadOnly,
     ops: &mut Vec<NpuOp>,
 ) -> Result<(), Refusal> {
-    let p = job.stride.map(|s| if s > 3 { phases(s) } else { 1 });
     let cg = job.ifm.shape[2];
     let ct = p[0] * p[1] * cg;
     // Per axis: phase offset, padding of the map, new stride/dilation/kernel, map extent.
@@ -492,7 +532,7 @@ fn space_to_depth(
         partial |= off[a] > 0 || pa * e - (off[a] as i64) > len;
     }
     let bytes = (ext[0] * ext[1] * ct) as usize;
-    let addr = cx.temp(node, 0, bytes)?;
+    let addr = cx.temp(node, job.next_temp, bytes)?;
     let map = FeatureMap::nhwc(addr, [ext[0], ext[1], ct], ct, job.ifm.zero_point);
     if partial {
         ops.push(super::copy::fill_op(cx, node, map)?);
@@ -554,7 +594,16 @@ fn space_to_depth(
     sub.stride = stride;
     sub.dilation = dil;
     sub.before = before;
+    sub.next_temp = job.next_temp + 1;
     emit(cx, node, sub, ro, ops)
+}
+
+/// The hardware's kernel extent: dilated height at most 64 and dilated area at most 4096
+/// (Vela's `dilated_height_range = (1, 64)`, `dilated_product_range = (1, 64 * 64)`).
+fn kernel_fits(k: [u32; 2], d: [u32; 2]) -> bool {
+    let dh = (k[0] - 1) * d[0] + 1;
+    let dw = (k[1] - 1) * d[1] + 1;
+    dh <= 64 && dh * dw <= 64 * 64
 }
 
 /// One hardware convolution (the window within the hardware's limits).
@@ -570,12 +619,10 @@ fn direct(cx: &Ctx<'_>, node: &Node, job: &Job<'_>, ro: &mut ReadOnly) -> Result
         ],
     };
     window_checks(&win)?;
-    let [kh, kw] = job.kernel;
-    let dh = (kh - 1) * job.dilation[0] + 1;
-    let dw = (kw - 1) * job.dilation[1] + 1;
-    if dh > 64 || dh * dw > 64 * 64 {
+    if !kernel_fits(job.kernel, job.dilation) {
         return Err(format!(
-            "dilated kernel {dh}x{dw} beyond the hardware's 64 rows and 4096 elements"
+            "kernel {:?} with dilation {:?} beyond the hardware's 64 rows and 4096 elements",
+            job.kernel, job.dilation
         ));
     }
     let kernel = Kernel {
@@ -838,6 +885,16 @@ mod tests {
         w: Window,
         m: Option<usize>,
     ) -> CompiledSegment {
+        try_compile(x, k, o, w, m).unwrap()
+    }
+
+    fn try_compile(
+        x: [usize; 3],
+        k: [usize; 2],
+        o: usize,
+        w: Window,
+        m: Option<usize>,
+    ) -> Result<CompiledSegment, String> {
         let mut b = B::new();
         let xi = b.q8("x", &[1, x[0], x[1], x[2]], 0.05, 3);
         b.g.inputs.push(xi);
@@ -886,7 +943,7 @@ mod tests {
             },
         };
         b.node("n", op, &[xi, wi, bi], &[y]);
-        compile_segment(&b.g, &[0], by_name("ethos-u55-128").unwrap()).unwrap()
+        compile_segment(&b.g, &[0], by_name("ethos-u55-128").unwrap()).map_err(|r| r.reason)
     }
 
     fn kinds(s: &CompiledSegment) -> Vec<&str> {
@@ -972,6 +1029,23 @@ mod tests {
             Some(1),
         );
         assert_eq!(kinds(&s).iter().filter(|&&k| k == "conv").count(), 2);
+    }
+
+    #[test]
+    fn kernels_beyond_the_hardware_extent_decompose_with_a_stride_or_dilation() {
+        // 33 taps at dilation 2 span 65 rows: two phases of dilation 1 (33 rows each).
+        let s = compile([70, 3, 2], [33, 1], 4, win([1, 1], [2, 1], [0; 4]), None);
+        assert_eq!(kinds(&s), ["conv"; 2]);
+        // 65 taps at stride 2: space-to-depth by 2 (33 taps), two copies, one convolution.
+        let s = compile([70, 3, 2], [65, 1], 4, win([2, 1], [1, 1], [0; 4]), None);
+        assert_eq!(kinds(&s), ["pool", "pool", "conv"]);
+        // 70 taps over 70 rows (one output row, stride free): 3 phases of 24 taps; the map's
+        // 72 rows pass the IFM's end, so a fill, then three copies.
+        let s = compile([70, 3, 2], [70, 1], 4, win([1, 1], [1, 1], [0; 4]), None);
+        assert_eq!(kinds(&s), ["pool", "pool", "pool", "pool", "conv"]);
+        // 65 taps at stride 1 over 80 rows (16 outputs): no exact decomposition.
+        let e = try_compile([80, 3, 2], [65, 1], 4, win([1, 1], [1, 1], [0; 4]), None);
+        assert!(e.unwrap_err().contains("no exact decomposition"));
     }
 
     #[test]
