@@ -6,6 +6,12 @@
 //! model, against the same graph compiled for the CPU only (`assemble`), whose
 //! int8 kernels are bit-exact with TensorFlow Lite Micro.
 //!
+//! Families beyond the hardware's per-operation limits exercise kiln's decompositions: depth
+//! multipliers above 1 with many input channels (`depthwise_mult_c`), strides 4..=8
+//! (`*_stride`), dilations 3..=4 (`*_dilation`), kernels taller than 64 dilated rows
+//! (`*_big_kernel`) and average pools whose padding is excluded from the divisor
+//! (`avgpool_same`), alone and in chains.
+//!
 //! Every output must match bit for bit, with one documented exception: ADD/SUB
 //! rescale the input with the smaller scale once on the NPU and twice in TFLite Micro
 //! (see `binary` in `aot/src/ethos_u/lower.rs`), which can move an output by one step

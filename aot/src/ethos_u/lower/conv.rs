@@ -1,5 +1,15 @@
 //! Convolution-like operators (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED): weights in the
 //! hardware's compressed format and per-channel scale records.
+//!
+//! One hardware operation takes strides 1..=3, dilations 1..=2 and a dilated kernel of at most
+//! 64 rows and 4096 elements. [`emit`] decomposes convolutions beyond that into operations
+//! within it, every one exact (each output is still one accumulator's sum, requantized once):
+//! sub-sampled IFM views for a stride and dilation with a common factor, space-to-depth for
+//! strides above 3 ([`space_to_depth`], with a scratch temporary), independent output phases
+//! over strided IFM and OFM views for dilations above 2 (as Regor's `HandleDilation` in
+//! `scheduler_decompose.cpp`; its large-stride decomposition needs the U85's accumulator
+//! save/restore, kiln's does not), and a requantized-bias operation for outputs whose windows
+//! lie wholly in the padding. Depth multipliers above 1 are in [`depthwise`].
 
 use super::{clamp, effective, io, out_hw, pads, qparams, window_checks, Ctx, ReadOnly, Refusal};
 use crate::ethos_u::block::{BlockOpKind, BlockRequest};
