@@ -9,6 +9,12 @@
 //! model, against the same graph compiled for the CPU only (`assemble`), whose
 //! int8 kernels are bit-exact with TensorFlow Lite Micro.
 //!
+//! Families beyond the hardware's per-operation limits exercise kiln's decompositions: depth
+//! multipliers above 1 with many input channels (`depthwise_mult_c`), strides 4..=8
+//! (`*_stride`), dilations 3..=4 (`*_dilation`), kernels taller than 64 dilated rows
+//! (`*_big_kernel`) and average pools whose padding is excluded from the divisor
+//! (`avgpool_same`), alone and in chains.
+//!
 //! Every output must match bit for bit, with one documented exception: ADD/SUB
 //! rescale the input with the smaller scale once on the NPU and twice in TFLite Micro
 //! (see `binary` in `compiler/src/ethos_u/lower/elementwise.rs`), which can move an output by one step
@@ -31,7 +37,8 @@
 //! `KILN_DIFF_SEED=<hex>`) and its index, and each report prints the command line, e.g.
 //! `KILN_DIFF_SEED=<hex> KILN_DIFF_SINGLE=3000 KILN_DIFF_CASE=<index> cargo test -p kiln-tests
 //! --test ethos_u_differential -- --nocapture` (`KILN_DIFF_SINGLE` / `KILN_DIFF_CHAINS` set
-//! the case counts; indices below the single count are single operators).
+//! the case counts; indices below the single count are single operators; `KILN_DIFF_FAMILY=a,b`
+//! draws every case from the named families instead).
 
 use kiln_compiler::ir::{
     Act, DType, Graph, IntSemantics, Node, Op, Quant, Rounding, Tensor, TensorId, Window,
@@ -76,8 +83,10 @@ const ADD_SUB_MAX_FRACTION: f64 = 0.05;
 /// pads directly. Minimal case (ethos-u55-128, all scales 0.1, zero points 0): x [1,1,1,1]
 /// = 7 -> PAD W (1, 0) -> [1,1,2,1] -> CONV 1x1 weight 1, bias 500, stride 2 -> [1,1,1,1]
 /// (or the CONV alone with pads [0,1,0,0]): TFLite Micro gives 50, the NPU run faults
-/// (`CommandParse`, STATUS 18, QREAD 292). `lower.rs` now refuses such windows (they run on
-/// the CPU), so these cases must pass; they are still flagged and counted.
+/// (`CommandParse`, STATUS 18, QREAD 292). `lower.rs` then refused such windows; now
+/// `lower/conv.rs` lowers them as the requantized bias (a 1x1 zero-weight convolution over one
+/// IFM element padded out to the OFM), so these cases must pass and be delegated; they are
+/// still flagged and counted.
 const KNOWN_ALL_PADDING_WINDOWS: &str =
     "conv/depthwise whose padding covers every window along H or W: NPU command stream fault";
 
@@ -412,27 +421,104 @@ struct Win {
     out: [usize; 2],
 }
 
+/// Window geometry beyond the hardware's per-operation limits, which kiln decomposes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Geo {
+    /// Strides 1..=3, dilations 1..=2 (conv-like).
+    Native,
+    /// Strides 4..=8 on at least one axis (the other 1..=8), dilation 1 (sometimes 2 or 3).
+    Stride,
+    /// Dilations 3..=4 on at least one axis (the other 1..=4), strides 1..=3.
+    Dilation,
+    /// Kernels taller than the hardware's 64 dilated rows: 33..=40 taps at dilation 2, or
+    /// 65..=72 taps at stride 2..=3 (the IFM is tall enough).
+    BigKernel,
+}
+
 fn rand_window(
     r: &mut Rng,
     hw: [usize; 2],
     max_k: usize,
     conv_like: bool,
+    geo: Geo,
     budget: impl Fn([usize; 2], [usize; 2]) -> bool,
 ) -> Win {
     for attempt in 0..64 {
         let max_k = if attempt > 32 { 3 } else { max_k };
+        if geo == Geo::BigKernel {
+            let dilated = r.chance(0.5);
+            let kh = if dilated {
+                r.urange(33, 40)
+            } else {
+                r.urange(65, 72)
+            };
+            let kw = r.urange(1, 3);
+            let (s, d) = if dilated {
+                ([r.urange(1, 2), 1], [2, 1])
+            } else {
+                ([r.urange(2, 3), r.urange(1, 2)], [1, 1])
+            };
+            let pads = rand_pads(r, hw, [kh, kw], s, d, false);
+            let (Some(oh), Some(ow)) = (
+                out_size(hw[0], pads[0], pads[2], kh, s[0], d[0]),
+                out_size(hw[1], pads[1], pads[3], kw, s[1], d[1]),
+            ) else {
+                continue;
+            };
+            if !budget([kh, kw], [oh, ow]) {
+                continue;
+            }
+            return Win {
+                k: [kh, kw],
+                win: Window {
+                    stride: s,
+                    dilation: d,
+                    pads,
+                },
+                out: [oh, ow],
+            };
+        }
         let kh = r.urange(1, max_k);
         let kw = if r.chance(0.6) {
             kh
         } else {
             r.urange(1, max_k)
         };
-        let sh = r.urange(1, 3);
-        let sw = if r.chance(0.7) { sh } else { r.urange(1, 3) };
-        let (dh, dw) = if conv_like && r.chance(0.3) {
-            (r.urange(1, 2), r.urange(1, 2))
-        } else {
-            (1, 1)
+        let (sh, sw, dh, dw) = match geo {
+            Geo::Native => {
+                let sh = r.urange(1, 3);
+                let sw = if r.chance(0.7) { sh } else { r.urange(1, 3) };
+                let (dh, dw) = if conv_like && r.chance(0.3) {
+                    (r.urange(1, 2), r.urange(1, 2))
+                } else {
+                    (1, 1)
+                };
+                (sh, sw, dh, dw)
+            }
+            Geo::Stride => {
+                let big = r.urange(4, 8);
+                let other = if r.chance(0.6) { big } else { r.urange(1, 8) };
+                let (sh, sw) = if r.chance(0.5) {
+                    (big, other)
+                } else {
+                    (other, big)
+                };
+                let d = if r.chance(0.2) { r.urange(2, 3) } else { 1 };
+                (sh, sw, d, if r.chance(0.7) { d } else { 1 })
+            }
+            Geo::BigKernel => unreachable!(),
+            Geo::Dilation => {
+                let big = r.urange(3, 4);
+                let other = if r.chance(0.6) { big } else { r.urange(1, 4) };
+                let (dh, dw) = if r.chance(0.5) {
+                    (big, other)
+                } else {
+                    (other, big)
+                };
+                let sh = r.urange(1, 3);
+                let sw = if r.chance(0.7) { sh } else { r.urange(1, 3) };
+                (sh, sw, dh, dw)
+            }
         };
         let (k, s, d) = ([kh, kw], [sh, sw], [dh, dw]);
         let pads = rand_pads(r, hw, k, s, d, conv_like);
@@ -483,12 +569,12 @@ fn all_padding_windows(b: &Gb, x: TensorId, win: &Window, k: [usize; 2], out: [u
     })
 }
 
-fn gen_conv(r: &mut Rng, b: &mut Gb, x: TensorId) -> TensorId {
+fn gen_conv(r: &mut Rng, b: &mut Gb, x: TensorId, geo: Geo) -> TensorId {
     let xs = b.shape(x);
     let xq = b.q(x);
     let (h, w, cin) = (xs[1], xs[2], xs[3]);
     let mut cout = r.urange(1, 40);
-    let wn = rand_window(r, [h, w], 7, true, |k, o| {
+    let wn = rand_window(r, [h, w], 7, true, geo, |k, o| {
         o[0] * o[1] * k[0] * k[1] * cin <= MAX_MACS
     });
     let per_out = wn.out[0] * wn.out[1] * wn.k[0] * wn.k[1] * cin;
@@ -526,12 +612,12 @@ fn gen_conv(r: &mut Rng, b: &mut Gb, x: TensorId) -> TensorId {
     y
 }
 
-fn gen_depthwise(r: &mut Rng, b: &mut Gb, x: TensorId, mult: usize) -> TensorId {
+fn gen_depthwise(r: &mut Rng, b: &mut Gb, x: TensorId, mult: usize, geo: Geo) -> TensorId {
     let xs = b.shape(x);
     let xq = b.q(x);
     let (h, w, c) = (xs[1], xs[2], xs[3]);
     let oc = c * mult;
-    let wn = rand_window(r, [h, w], 7, true, |k, o| {
+    let wn = rand_window(r, [h, w], 7, true, geo, |k, o| {
         o[0] * o[1] * k[0] * k[1] * oc <= MAX_MACS
     });
     let [kh, kw] = wn.k;
@@ -594,6 +680,64 @@ fn gen_fc(r: &mut Rng, b: &mut Gb, x: TensorId) -> TensorId {
     y
 }
 
+/// AVERAGE_POOL_2D with padding excluded from the divisor (TFLite SAME, or random pads smaller
+/// than the kernel), kernels up to 10.
+fn gen_avgpool_padded(r: &mut Rng, b: &mut Gb, x: TensorId) -> TensorId {
+    let xs = b.shape(x);
+    let xq = b.q(x);
+    let (h, w, c) = (xs[1], xs[2], xs[3]);
+    let max_k = if r.chance(0.15) { 10 } else { 5 };
+    let kh = r.urange(1, max_k);
+    let kw = if r.chance(0.6) { kh } else { r.urange(1, 8) };
+    let sh = r.urange(1, 3);
+    let stride = [sh, if r.chance(0.7) { sh } else { r.urange(1, 3) }];
+    let k = [kh, kw];
+    let pads = if r.chance(0.7) {
+        // TFLite SAME: out = ceil(in / stride), the padding split with the odd one after.
+        let total = |i: usize, n: usize| {
+            let out = n.div_ceil(stride[i]);
+            ((out - 1) * stride[i] + k[i]).saturating_sub(n)
+        };
+        let (th, tw) = (total(0, h), total(1, w));
+        [th / 2, tw / 2, th - th / 2, tw - tw / 2]
+    } else {
+        [
+            r.urange(0, kh - 1),
+            r.urange(0, kw - 1),
+            r.urange(0, kh - 1),
+            r.urange(0, kw - 1),
+        ]
+    };
+    let (Some(oh), Some(ow)) = (
+        out_size(h, pads[0], pads[2], kh, stride[0], 1),
+        out_size(w, pads[1], pads[3], kw, stride[1], 1),
+    ) else {
+        return gen_avgpool(r, b, x);
+    };
+    let act = rand_act(r);
+    let win = Window {
+        stride,
+        dilation: [1, 1],
+        pads,
+    };
+    let y = b.act(&[1, oh, ow, c], xq);
+    b.note(format!(
+        "AvgPool2d x {xs:?} q {xq:?} -> y {:?}; kernel {kh}x{kw} stride {stride:?} pads {pads:?} (excluded from the divisor) act {act:?}",
+        b.shape(y),
+    ));
+    b.node(
+        Op::AvgPool2d {
+            kernel: k,
+            win,
+            count_include_pad: false,
+            act,
+        },
+        &[Some(x)],
+        y,
+    );
+    y
+}
+
 fn gen_avgpool(r: &mut Rng, b: &mut Gb, x: TensorId) -> TensorId {
     let xs = b.shape(x);
     let xq = b.q(x);
@@ -644,7 +788,7 @@ fn gen_maxpool(r: &mut Rng, b: &mut Gb, x: TensorId) -> TensorId {
     let xs = b.shape(x);
     let xq = b.q(x);
     let (h, w, c) = (xs[1], xs[2], xs[3]);
-    let wn = rand_window(r, [h, w], 5, false, |_, _| true);
+    let wn = rand_window(r, [h, w], 5, false, Geo::Native, |_, _| true);
     let act = rand_act(r);
     let y = b.act(&[1, wn.out[0], wn.out[1], c], xq);
     b.note(format!(
@@ -1197,6 +1341,18 @@ const SINGLE_FAMILIES: &[&str] = &[
     "depthwise",
     "depthwise",
     "depthwise_mult",
+    "depthwise_mult_c",
+    "depthwise_mult_c",
+    "conv_stride",
+    "conv_stride",
+    "conv_dilation",
+    "conv_dilation",
+    "depthwise_stride",
+    "depthwise_dilation",
+    "avgpool_same",
+    "avgpool_same",
+    "conv_big_kernel",
+    "depthwise_big_kernel",
     "fc",
     "fc",
     "avgpool",
@@ -1273,6 +1429,10 @@ const CHAIN_FAMILIES: &[&str] = &[
     "padx>transpose>relu",
     "fc>softmax",
     "conv>softmax",
+    "conv_stride>depthwise_mult_c",
+    "depthwise_dilation>avgpool_same",
+    "avgpool_same>conv_dilation",
+    "depthwise_stride>relu6",
 ];
 
 fn input_q(r: &mut Rng, b: &mut Gb, shape: &[usize]) -> TensorId {
@@ -1289,18 +1449,61 @@ fn apply(r: &mut Rng, b: &mut Gb, x: Option<TensorId>, step: &str, chain: bool) 
         "conv" => {
             let shape = rand_nhwc(r, 12, 40);
             let x = x_or(r, b, shape);
-            gen_conv(r, b, x)
+            gen_conv(r, b, x, Geo::Native)
+        }
+        "conv_stride" | "conv_dilation" => {
+            let shape = rand_nhwc(r, 24, 16);
+            let x = x_or(r, b, shape);
+            let geo = if step == "conv_stride" {
+                Geo::Stride
+            } else {
+                Geo::Dilation
+            };
+            gen_conv(r, b, x, geo)
         }
         "depthwise" => {
             let shape = rand_nhwc(r, 12, 40);
             let x = x_or(r, b, shape);
-            gen_depthwise(r, b, x, 1)
+            gen_depthwise(r, b, x, 1, Geo::Native)
+        }
+        "depthwise_stride" | "depthwise_dilation" => {
+            let shape = rand_nhwc(r, 24, 24);
+            let x = x_or(r, b, shape);
+            let geo = if step == "depthwise_stride" {
+                Geo::Stride
+            } else {
+                Geo::Dilation
+            };
+            let m = if r.chance(0.3) { r.urange(2, 3) } else { 1 };
+            gen_depthwise(r, b, x, m, geo)
+        }
+        "conv_big_kernel" | "depthwise_big_kernel" => {
+            let shape = vec![1, r.urange(66, 90), r.urange(1, 6), r.urange(1, 4)];
+            let x = x_or(r, b, shape);
+            if step == "conv_big_kernel" {
+                gen_conv(r, b, x, Geo::BigKernel)
+            } else {
+                let m = r.pick(&[1, 1, 2]);
+                gen_depthwise(r, b, x, m, Geo::BigKernel)
+            }
         }
         "depthwise_mult" => {
             let shape = rand_nhwc(r, 12, 1);
             let x = x_or(r, b, shape);
             let m = r.urange(2, 16);
-            gen_depthwise(r, b, x, m)
+            gen_depthwise(r, b, x, m, Geo::Native)
+        }
+        "depthwise_mult_c" => {
+            // Depth multiplier above 1 with several input channels.
+            let shape = rand_nhwc(r, 12, 40);
+            let x = x_or(r, b, shape);
+            let m = r.urange(2, 8);
+            gen_depthwise(r, b, x, m, Geo::Native)
+        }
+        "avgpool_same" => {
+            let shape = rand_nhwc(r, 14, 40);
+            let x = x_or(r, b, shape);
+            gen_avgpool_padded(r, b, x)
         }
         "fc" => {
             let k = r.urange(1, 96);
@@ -1690,9 +1893,24 @@ fn suite(
     let only = env_usize("KILN_DIFF_CASE");
     let total = singles + chains;
     // Case index -> family: singles first, then chains (each drawn from the case's own seed).
+    // `KILN_DIFF_FAMILY=<name>[,<name>..]`: only these families (single or chain names).
+    let only_families: Option<Vec<&'static str>> =
+        std::env::var("KILN_DIFF_FAMILY").ok().map(|v| {
+            v.split(',')
+                .map(|f| {
+                    *SINGLE_FAMILIES
+                        .iter()
+                        .chain(CHAIN_FAMILIES)
+                        .find(|&&k| k == f)
+                        .unwrap_or_else(|| panic!("unknown family {f}"))
+                })
+                .collect()
+        });
     let family_of = |index: usize| -> &'static str {
         let mut r = Rng::new(case_seed(seed, index) ^ 0x5eed);
-        if index < singles {
+        if let Some(fs) = &only_families {
+            r.pick(fs)
+        } else if index < singles {
             r.pick(single_families)
         } else {
             r.pick(chain_families)

@@ -30,8 +30,9 @@
 //!   generator also uses): `NPU_SET_IFM_PAD_TOP/LEFT` are 7-bit, `..._BOTTOM/RIGHT` 8-bit.
 //!
 //! Where Vela's two cores disagree the table says which it follows (see the field docs of
-//! [`NpuLimits`]); strides above 3 and dilations above 2, which Vela decomposes, are limits here
-//! because kiln's lowering does not decompose them (yet).
+//! [`NpuLimits`]). Strides above 3 and dilations above 2 of convolutions are the hardware's limits
+//! per operation; kiln's lowering decomposes convolutions beyond them (`lower/conv.rs`), so the
+//! table holds pools to them and convolutions only to a factor of at least 1.
 
 use crate::ir::{Act, DType, Graph, Node, Op, Quant, Tensor, TensorId};
 use std::fmt;
@@ -106,9 +107,9 @@ constraints! {
     BiasType,
     /// The bias is 1-D with one value per output channel.
     BiasShape,
-    /// Strides are in `[1, max_stride]`.
+    /// Strides are in `[1, max_stride]` (pools; convolutions: at least 1).
     StrideRange,
-    /// Dilations are in `[1, max_dilation]`.
+    /// Dilations are at least 1 (kiln decomposes those above `max_dilation`).
     DilationRange,
     /// The dilated kernel height is bounded.
     DilatedKernelHeight,
@@ -184,7 +185,8 @@ pub struct NpuLimits {
     /// Largest dimension: Regor's `MAX_AXIS = 1 << 16` (the `*_M1` registers are 16-bit);
     /// Vela's Python core says `tens_dim_range = (1, 65535)`.
     pub max_dim: usize,
-    /// Largest stride (`stride_range = (1, 3)`); Vela decomposes larger ones, kiln not yet.
+    /// Largest stride of one operation (`stride_range = (1, 3)`); kiln decomposes larger ones
+    /// of convolutions, not of pools.
     pub max_stride: usize,
     /// Largest dilation without decomposition (Regor: dilation > 2 needs `KernelDilation`
     /// decomposition; `NPU_SET_KERNEL_STRIDE` has one dilation bit per axis).
@@ -355,19 +357,19 @@ impl Constraint {
             ),
             BiasShape => "Optional Bias tensor must be 1D with one value per output channel".into(),
             StrideRange => format!(
-                "Stride values for both width and height must be in the range [1, {}] (Conv2d and AvgPool2d: any stride along an output dimension of size 1)",
+                "Stride values for both width and height must be in the range [1, {}] (AvgPool2d: any stride along an output dimension of size 1; Conv2d and DepthwiseConv2d: any stride, kiln decomposes those above {0})",
                 l.max_stride
             ),
             DilationRange => format!(
-                "Dilation factor values for both width and height must be in the range [1, {}]",
+                "Dilation factor values for both width and height must be at least 1 (kiln decomposes those above the hardware's {})",
                 l.max_dilation
             ),
             DilatedKernelHeight => format!(
-                "Dilated kernel height must be in the range [1, {}]",
+                "Dilated kernel height must be in the range [1, {}] (stride 1 and dilation 1; kiln decomposes others and checks the operations they become)",
                 l.max_dilated_kernel_height
             ),
             DilatedKernelProduct => format!(
-                "Product of dilated kernel width and height must be in the range [1, {}]",
+                "Product of dilated kernel width and height must be in the range [1, {}] (stride 1 and dilation 1; kiln decomposes others and checks the operations they become)",
                 l.max_dilated_kernel_product
             ),
             PaddingRange => format!(
@@ -375,15 +377,15 @@ impl Constraint {
                 l.max_pad_top_left, l.max_pad_bottom_right
             ),
             AvgPoolPaddedKernel => format!(
-                "With padding, AvgPool2d kernel width and height must be in the range [1, {}]",
+                "With padding that counts in the divisor, AvgPool2d kernel width and height must be in the range [1, {}] (kiln lowers TFLite's padding, excluded from the divisor, as unpadded pools)",
                 l.max_padded_avgpool_kernel
             ),
             PoolKernelHeight => format!(
-                "Kernel height must be in the range [1, {}] (MaxPool2d, and AvgPool2d without padding)",
+                "Kernel height must be in the range [1, {}] (MaxPool2d, and AvgPool2d without padding in the divisor)",
                 l.max_pool_kernel_height
             ),
             PoolKernelProduct => format!(
-                "Product of kernel width and height must be in the range [1, {}] (MaxPool2d, and AvgPool2d without padding)",
+                "Product of kernel width and height must be in the range [1, {}] (MaxPool2d, and AvgPool2d without padding in the divisor)",
                 l.max_pool_kernel_product
             ),
             InOutTypes => "IFM and OFM data types must match".into(),
@@ -1172,9 +1174,13 @@ impl<'a> Checker<'a> {
         let y = &self.t(r.ofm).shape;
         // Vela's `constraint_stride_width_no_upper_limit`: Conv2d and AvgPool2d ignore the stride
         // along an output dimension of size 1 (the window never moves).
-        let may_ignore = matches!(n.op, Op::Conv2d { .. } | Op::AvgPool2d { .. });
+        // kiln decomposes convolutions beyond the hardware's stride and dilation (space-to-depth,
+        // sub-sampled views: `lower/conv.rs`) and checks every operation they become.
+        let decomposed = pool.is_none();
+        let may_ignore = matches!(n.op, Op::AvgPool2d { .. });
         let stride_ok = (0..2).all(|d| {
             (1..=l.max_stride).contains(&win.stride[d])
+                || (decomposed && win.stride[d] >= 1)
                 || (may_ignore && y.len() == 4 && y[1 + d] == 1 && win.stride[d] >= 1)
         });
         if !stride_ok {
@@ -1198,16 +1204,12 @@ impl<'a> Checker<'a> {
         }
         match pool {
             None => {
-                if win
-                    .dilation
-                    .iter()
-                    .any(|d| !(1..=l.max_dilation).contains(d))
-                {
+                if win.dilation.iter().any(|&d| d < 1) {
                     self.bad(
                         Constraint::DilationRange,
                         format!(
-                            "dilation (h, w) = ({}, {}) is outside [1, {}]",
-                            win.dilation[0], win.dilation[1], l.max_dilation
+                            "dilation (h, w) = ({}, {}) has a factor below 1",
+                            win.dilation[0], win.dilation[1]
                         ),
                     );
                 }
@@ -1215,6 +1217,13 @@ impl<'a> Checker<'a> {
                     return;
                 };
                 if ws.len() != 4 {
+                    return;
+                }
+                // A stride or dilation lets kiln decompose a kernel beyond these limits (output
+                // phases, space-to-depth); it checks the operations and refuses what stays beyond.
+                let decomposable =
+                    win.stride.iter().any(|&s| s > 1) || win.dilation.iter().any(|&d| d > 1);
+                if decomposable {
                     return;
                 }
                 let dilated = |k: usize, d: usize| k.saturating_sub(1) * d.max(1) + 1;
@@ -1241,7 +1250,15 @@ impl<'a> Checker<'a> {
                 }
             }
             Some([kh, kw]) => {
-                let padded = win.pads.iter().any(|&p| p > 0);
+                // Padding excluded from the divisor becomes unpadded pools (`lower/pool.rs`).
+                let padded = win.pads.iter().any(|&p| p > 0)
+                    && matches!(
+                        n.op,
+                        Op::AvgPool2d {
+                            count_include_pad: true,
+                            ..
+                        }
+                    );
                 let avg = matches!(n.op, Op::AvgPool2d { .. });
                 let side = 1..=l.max_padded_avgpool_kernel;
                 if avg && padded && !(side.contains(&kh) && side.contains(&kw)) {
@@ -1945,16 +1962,16 @@ mod tests {
             }
             C::BiasShape => (conv(), conv().with(|c| c.input(2).shape = vec![4])),
             C::StrideRange => (
-                conv(),
-                conv().with(|c| set_op_win(c, |w| w.stride = [4, 4])),
+                pool(false, [2, 2], 0),
+                pool(false, [2, 2], 0).with(|c| set_op_win(c, |w| w.stride = [4, 4])),
             ),
             C::DilationRange => (
-                conv(),
                 conv().with(|c| set_op_win(c, |w| w.dilation = [3, 1])),
+                conv().with(|c| set_op_win(c, |w| w.dilation = [0, 1])),
             ),
             C::DilatedKernelHeight => (
-                conv_with(&[1, 8, 8, 1], 1, [32, 1], 1, win(1, 2, 1)),
-                conv_with(&[1, 8, 8, 1], 1, [33, 1], 1, win(1, 2, 1)),
+                conv_with(&[1, 8, 8, 1], 1, [64, 1], 1, win(1, 1, 1)),
+                conv_with(&[1, 8, 8, 1], 1, [65, 1], 1, win(1, 1, 1)),
             ),
             C::DilatedKernelProduct => (
                 conv_with(&[1, 64, 64, 1], 1, [64, 64], 1, win(1, 1, 0)),
@@ -1964,7 +1981,20 @@ mod tests {
                 conv().with(|c| set_op_win(c, |w| w.pads = [127, 127, 255, 255])),
                 conv().with(|c| set_op_win(c, |w| w.pads = [128, 0, 0, 0])),
             ),
-            C::AvgPoolPaddedKernel => (pool(true, [8, 8], 1), pool(true, [9, 8], 1)),
+            C::AvgPoolPaddedKernel => {
+                let include = |c: &mut Case| {
+                    if let Op::AvgPool2d {
+                        count_include_pad, ..
+                    } = &mut c.n.op
+                    {
+                        *count_include_pad = true;
+                    }
+                };
+                (
+                    pool(true, [8, 8], 1).with(include),
+                    pool(true, [9, 8], 1).with(include),
+                )
+            }
             C::PoolKernelHeight => (pool(false, [256, 1], 0), pool(false, [257, 1], 0)),
             C::PoolKernelProduct => (pool(false, [256, 256], 0), pool(false, [256, 257], 0)),
             C::InOutTypes => (
@@ -2094,7 +2124,7 @@ mod tests {
         }
         assert_eq!(
             C::StrideRange.to_string(),
-            "Stride values for both width and height must be in the range [1, 3] (Conv2d and AvgPool2d: any stride along an output dimension of size 1)"
+            "Stride values for both width and height must be in the range [1, 3] (AvgPool2d: any stride along an output dimension of size 1; Conv2d and DepthwiseConv2d: any stride, kiln decomposes those above 3)"
         );
         assert!(C::WeightSum.to_string().contains("8323072"));
         assert!(C::DimensionRange.to_string().contains("65536"));
@@ -2110,8 +2140,8 @@ mod tests {
             c.input(1).quant = Some(Quant::per_tensor(0.02, 1));
             c.input(2).data = None;
             set_op_win(c, |w| {
-                w.stride = [4, 4];
-                w.dilation = [3, 3];
+                w.stride = [0, 4];
+                w.dilation = [0, 3];
                 w.pads = [200, 0, 0, 0];
             });
         });
@@ -2129,7 +2159,7 @@ mod tests {
         // The details carry the numbers.
         let v = c.violations();
         let stride = v.iter().find(|v| v.constraint == C::StrideRange).unwrap();
-        assert!(stride.detail.contains("(4, 4)") && stride.detail.contains("[1, 3]"));
+        assert!(stride.detail.contains("(0, 4)") && stride.detail.contains("[1, 3]"));
         assert!(v[0].to_string().contains("rule:"));
     }
 
@@ -2140,12 +2170,14 @@ mod tests {
             c.output().shape = vec![1, 1, 1, 8];
         });
         assert!(c.violations().is_empty(), "{:?}", c.violations());
-        // ... but it does for depthwise.
-        let d = dw().with(|c| {
+        // ... but it does for max pools; convolutions take any stride (kiln decomposes it).
+        let m = pool(false, [2, 2], 0).with(|c| {
             set_op_win(c, |w| w.stride = [5, 5]);
-            c.output().shape = vec![1, 1, 1, 8];
+            c.output().shape = vec![1, 1, 1, 4];
         });
-        assert!(d.kinds().contains(&C::StrideRange));
+        assert!(m.kinds().contains(&C::StrideRange));
+        let d = dw().with(|c| set_op_win(c, |w| w.stride = [5, 5]));
+        assert!(!d.kinds().contains(&C::StrideRange));
         // Fully connected, softmax and reshape may have a batch.
         let f = fc().with(|c| {
             c.input(0).shape = vec![4, 16];

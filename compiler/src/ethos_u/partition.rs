@@ -7,7 +7,7 @@
 //! the segment around them and never form a segment of their own.
 
 use super::constraints;
-use super::lower::{lower, Ctx, ReadOnly};
+use super::lower::{lower, Ctx, ReadOnly, Scratch};
 use crate::ir::{Graph, Op, TensorId};
 use kiln_rt::ethos_u::config::AccelConfig;
 use std::collections::HashMap;
@@ -33,7 +33,7 @@ pub fn place(g: &Graph, cfg: &'static AccelConfig) -> Vec<Placement> {
         cfg,
         addr: &addr,
         probe: true,
-        temp: 0,
+        scratch: &Scratch::default(),
     };
     g.nodes
         .iter()

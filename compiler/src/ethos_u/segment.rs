@@ -2,10 +2,10 @@
 //! ExecuTorch `EthosUBackend` delegate blob: scratch planned with live ranges
 //! (graph-side inputs and outputs of the segment included, since the backend
 //! copies them in and out, and the temporaries a lowering asks for with
-//! [`temp_bytes`], live during their node only), every node lowered, the command
+//! [`Scratch`], live during their node only), every node lowered, the command
 //! stream written, and the `vela_bin_stream` blocks assembled.
 
-use super::lower::{lower, temp_bytes, Ctx, ReadOnly};
+use super::lower::{lower, Ctx, ReadOnly, Scratch};
 use super::npu_op::{NpuKind, NpuOp, REGION_SCRATCH, REGION_WEIGHTS};
 use super::stream::StreamBuilder;
 use crate::ir::{Graph, Op, TensorId};
@@ -149,27 +149,49 @@ pub fn compile_segment(
             Buffer { size, first, last }
         })
         .collect();
-    // Temporaries a lowering asks for: live during their node's step only, so they overlap
-    // neither the node's inputs and outputs nor anything else live then.
-    let temps: Vec<(usize, usize)> = nodes
-        .iter()
-        .enumerate()
-        .filter_map(|(k, &i)| {
-            let size = temp_bytes(g, &g.nodes[i]);
-            (size > 0).then_some((k, size))
-        })
+    // Temporaries of multi-operation lowerings: a probe lowering of every node says what it
+    // needs; each lives only at its node's step.
+    let probe_addr: HashMap<TensorId, u32> = (0..g.tensors.len())
+        .filter(|&i| !g.tensors[i].is_const())
+        .map(|i| (TensorId(i), 0))
         .collect();
-    buffers.extend(temps.iter().map(|&(k, size)| Buffer {
-        size,
-        first: k,
-        last: k,
-    }));
+    let probe_scratch = Scratch::default();
+    let probe = Ctx {
+        g,
+        cfg,
+        addr: &probe_addr,
+        probe: true,
+        scratch: &probe_scratch,
+    };
+    let mut step_of: HashMap<TensorId, usize> = HashMap::new();
+    for (k, &i) in nodes.iter().enumerate() {
+        let n = &g.nodes[i];
+        if matches!(n.op, Op::Reshape) {
+            continue;
+        }
+        lower(&probe, n, &mut ReadOnly::default())
+            .map_err(|reason| NodeRefusal { node: i, reason })?;
+        if let Some(&y) = n.outputs.first() {
+            step_of.insert(y, k);
+        }
+    }
+    let temps = probe_scratch.requests();
+    for ((out, _), size) in &temps {
+        let step = step_of[out];
+        buffers.push(Buffer {
+            size: *size,
+            first: step,
+            last: step,
+        });
+    }
     let memory = plan::plan(&buffers, SCRATCH_ALIGN);
-    let temp_addr: HashMap<usize, u32> = temps
-        .iter()
-        .zip(&memory.offsets[roots.len()..])
-        .map(|(&(k, _), o)| (k, o.0 as u32))
-        .collect();
+    let scratch = Scratch::planned(
+        temps
+            .iter()
+            .zip(&memory.offsets[roots.len()..])
+            .map(|((key, _), o)| (*key, o.0 as u32))
+            .collect(),
+    );
     let root_addr: HashMap<TensorId, u32> = roots
         .iter()
         .zip(&memory.offsets)
@@ -186,20 +208,20 @@ pub fn compile_segment(
         }
     }
 
+    let cx = Ctx {
+        g,
+        cfg,
+        addr: &addr,
+        probe: false,
+        scratch: &scratch,
+    };
     let mut ro = ReadOnly::default();
     let mut ops: Vec<NpuOp> = Vec::new();
-    for (k, &i) in nodes.iter().enumerate() {
+    for &i in nodes {
         let n = &g.nodes[i];
         if matches!(n.op, Op::Reshape) {
             continue;
         }
-        let cx = Ctx {
-            g,
-            cfg,
-            addr: &addr,
-            probe: false,
-            temp: temp_addr.get(&k).copied().unwrap_or(0),
-        };
         let lowered = lower(&cx, n, &mut ro).map_err(|reason| NodeRefusal { node: i, reason })?;
         ops.extend(lowered);
     }

@@ -1,5 +1,15 @@
 //! Convolution-like operators (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED): weights in the
 //! hardware's compressed format and per-channel scale records.
+//!
+//! One hardware operation takes strides 1..=3, dilations 1..=2 and a dilated kernel of at most
+//! 64 rows and 4096 elements. [`emit`] decomposes convolutions beyond that into operations
+//! within it, every one exact (each output is still one accumulator's sum, requantized once):
+//! sub-sampled IFM views for a stride and dilation with a common factor, space-to-depth for
+//! strides above 3 ([`space_to_depth`], with a scratch temporary), independent output phases
+//! over strided IFM and OFM views for dilations above 2 (as Regor's `HandleDilation` in
+//! `scheduler_decompose.cpp`; its large-stride decomposition needs the U85's accumulator
+//! save/restore, kiln's does not), and a requantized-bias operation for outputs whose windows
+//! lie wholly in the padding. Depth multipliers above 1 are in [`depthwise`].
 
 use super::{clamp, effective, io, out_hw, pads, qparams, window_checks, Ctx, ReadOnly, Refusal};
 use crate::ethos_u::block::{BlockOpKind, BlockRequest};
@@ -20,12 +30,9 @@ pub(super) fn conv2d(
 ) -> Result<Vec<NpuOp>, Refusal> {
     let g = cx.g;
     let (x, y) = io(node)?;
-    let hw = out_hw(g, node);
-    let win = &effective(win, hw);
     if groups != 1 {
         return Err(format!("grouped convolution ({groups} groups)"));
     }
-    window_checks(win)?;
     let w = node.input(1).ok_or("convolution without weights")?;
     let (wd, wq) = const_i8(g, w)?;
     let ws = &g.tensor(w).shape;
@@ -38,40 +45,54 @@ pub(super) fn conv2d(
     if ifm.shape[2] != i {
         return Err("IFM depth differs from the weights' input channels".into());
     }
-    let kernel = Kernel {
-        size: [kh, kw],
-        stride: win.stride.map(|s| s as u32),
-        dilation: win.dilation.map(|d| d as u32),
-        pads: pads(win, [kh, kw], ifm.shape, ofm.shape)?,
-    };
     let wzp = wq.zero_point.first().copied().unwrap_or(0);
     let weight = move |oc: u32, ky: u32, kx: u32, ic: u32| {
         let at = (((oc * kh + ky) * kw + kx) * i + ic) as usize;
         wd[at] as i8 as i16 - wzp as i16
     };
-    conv_op(
-        cx,
-        node,
-        ConvSpec {
-            kind: NpuKind::Conv {
-                part_kernel: part_kernel_first(i, [kh, kw]),
-            },
-            ifm,
-            ofm,
-            kernel,
-            ifm_depth: i,
-            weight: &weight,
-            mults,
-            shifts,
-            bias: bias_values(g, node.input(2), o as usize)?,
-            clamp: clamp(act, yq)?,
-        },
-        ro,
-    )
-    .map(|op| vec![op])
+    let job = Job {
+        depthwise: false,
+        ifm,
+        ofm,
+        kernel: [kh, kw],
+        stride: win.stride.map(|s| s as u32),
+        dilation: win.dilation.map(|d| d as u32),
+        before: [win.pads[0] as i64, win.pads[1] as i64],
+        weight: &weight,
+        next_temp: 0,
+        mults,
+        shifts,
+        bias: bias_values(g, node.input(2), o as usize)?,
+        clamp: clamp(act, yq)?,
+    };
+    let mut ops = Vec::new();
+    emit(cx, node, job, ro, &mut ops)?;
+    Ok(ops)
 }
 
 /// DEPTHWISE_CONV_2D.
+///
+/// With depth multiplier 1 and strides the hardware takes (directly, or after the
+/// sub-sampled views of [`emit`]) this is one depthwise operation per view.
+///
+/// A depth multiplier `M` > 1 with `C` > 1 input channels: output channel `c * M + k` is
+/// input channel `c` under filter `c * M + k`, so for each `k` one depthwise operation
+/// (filters and scales `k, M + k, 2M + k, ..`) writes a `C`-channel temporary, and a copy
+/// moves it into the OFM's channels `k, M + k, ..`: both maps seen with depth 1 and their
+/// `W * C` columns as (x, c), the OFM's columns `M` bytes apart (the NPU cannot write an NHWC
+/// channel slice with a channel stride, but takes any column stride). Exact (the same
+/// depthwise sums, then an int8 copy); cost: the depthwise multiply-accumulates, plus `M`
+/// copies of `H * W * C` bytes, and one `H * W * C` temporary. (`M` > 1 with one channel is
+/// a convolution of one input channel, as before.)
+///
+/// Where space-to-depth is needed (a stride above 3; or `W * C` beyond the 16-bit width)
+/// the channels are cut into groups of `m` input channels, each a dense convolution over
+/// its IFM channel slice writing its contiguous `m * M` OFM channels, with the weights zero
+/// outside each input channel's `M` outputs (exact: a zero weight adds nothing; MLW
+/// compresses the zeros). The cost is `m` times the depthwise multiply-accumulates; `m` is
+/// the smallest that gives an OFM depth of 16 (`M` >= 16: one input channel). Depth
+/// multiplier 1 goes the same way there (groups of up to 8 channels), since space-to-depth
+/// sums the phases of a channel across channels.
 pub(super) fn depthwise(
     cx: &Ctx<'_>,
     node: &Node,
@@ -82,9 +103,6 @@ pub(super) fn depthwise(
 ) -> Result<Vec<NpuOp>, Refusal> {
     let g = cx.g;
     let (x, y) = io(node)?;
-    let hw = out_hw(g, node);
-    let win = &effective(win, hw);
-    window_checks(win)?;
     let w = node
         .input(1)
         .ok_or("depthwise convolution without weights")?;
@@ -95,29 +113,540 @@ pub(super) fn depthwise(
     let ifm = cx.fm(x)?;
     let ofm = cx.fm(y)?;
     let c = ifm.shape[2];
-    if depth_multiplier != 1 && c != 1 {
+    let m = depth_multiplier as u32;
+    if m == 0 || c * m != oc || ofm.shape[2] != oc {
         return Err(format!(
-                "depth multiplier {depth_multiplier} with {c} input channels (the NPU takes a multiplier above 1 only for one input channel, as a convolution)"
-            ));
+            "depth multiplier {m} with {c} input and {oc} output channels"
+        ));
     }
     let (mults, shifts) =
         quant::conv_per_channel(xq.0, &wq.scale, yq.0, oc as usize).map_err(|e| e.to_string())?;
-    let kernel = Kernel {
-        size: [kh, kw],
-        stride: win.stride.map(|s| s as u32),
-        dilation: win.dilation.map(|d| d as u32),
-        pads: pads(win, [kh, kw], ifm.shape, ofm.shape)?,
-    };
+    let bias = bias_values(g, node.input(2), oc as usize)?;
     let wzp = wq.zero_point.first().copied().unwrap_or(0);
-    let weight = move |o: u32, ky: u32, kx: u32, _ic: u32| {
+    let weight = move |o: u32, ky: u32, kx: u32| {
         let at = ((ky * kw + kx) * oc + o) as usize;
         wd[at] as i8 as i16 - wzp as i16
     };
-    let kind = if depth_multiplier == 1 {
+    let hw = out_hw(g, node);
+    let win = effective(win, hw);
+    let stride = win.stride.map(|s| s as u32);
+    let dilation = win.dilation.map(|d| d as u32);
+    let s2d = (0..2).any(|a| needs_space_to_depth([kh, kw][a], stride[a], dilation[a]));
+    let none = |_: u32, _: u32, _: u32, _: u32| 0i16;
+    let whole = Job {
+        depthwise: true,
+        ifm,
+        ofm,
+        kernel: [kh, kw],
+        stride,
+        dilation,
+        before: [win.pads[0] as i64, win.pads[1] as i64],
+        weight: &none,
+        next_temp: 0,
+        mults,
+        shifts,
+        bias,
+        clamp: clamp(act, yq)?,
+    };
+    let mut ops = Vec::new();
+    if m == 1 && !s2d {
+        let wf = move |o: u32, ky: u32, kx: u32, _i: u32| weight(o, ky, kx);
+        emit(cx, node, whole.with(&wf), ro, &mut ops)?;
+        return Ok(ops);
+    }
+    let (ho, wo) = (ofm.shape[0], ofm.shape[1]);
+    if m > 1 && c > 1 && !s2d && wo * c <= 1 << 16 {
+        // M depthwise operations into a temporary, each interleaved into the OFM.
+        let bytes = (ho * wo * c) as usize;
+        let t = FeatureMap::nhwc(cx.temp(node, 0, bytes)?, [ho, wo, c], c, ofm.zero_point);
+        for k in 0..m {
+            let wf = move |o: u32, ky: u32, kx: u32, _i: u32| weight(o * m + k, ky, kx);
+            let mut j = whole.with(&wf);
+            j.ofm = t;
+            j.next_temp = 1;
+            let at = |o: u32| (o * m + k) as usize;
+            j.bias = (0..c).map(|o| whole.bias[at(o)]).collect();
+            j.mults = (0..c).map(|o| whole.mults[at(o)]).collect();
+            j.shifts = (0..c).map(|o| whole.shifts[at(o)]).collect();
+            emit(cx, node, j, ro, &mut ops)?;
+            // Channel c of the temporary to channel c * M + k of the OFM: both as maps of depth 1
+            // whose columns are (x, c), the OFM's `M` bytes apart.
+            let mut src = t;
+            src.shape = [ho, wo * c, 1];
+            src.strides = [1, wo * c, 1];
+            let mut dst = ofm;
+            dst.base += k;
+            dst.shape = [ho, wo * c, 1];
+            dst.strides = [m, ofm.strides[1], 1];
+            ops.push(super::copy::copy_op(cx, node, src, dst)?);
+        }
+        return Ok(ops);
+    }
+    // Groups of `per` input channels.
+    let per = if m == 1 {
+        c.min(8)
+    } else {
+        c.min(16u32.div_ceil(m))
+    };
+    let mut c0 = 0;
+    while c0 < c {
+        let n = per.min(c - c0);
+        let base = c0 * m;
+        let wf = move |o: u32, ky: u32, kx: u32, i: u32| {
+            if m == 1 || o / m == i {
+                weight(base + o, ky, kx)
+            } else {
+                0
+            }
+        };
+        let mut j = whole.with(&wf);
+        // Depth multiplier 1: depthwise slices (space-to-depth makes them dense).
+        j.depthwise = m == 1;
+        j.ifm = channel_slice(ifm, c0, n);
+        j.ofm = channel_slice(ofm, base, n * m);
+        let r = base as usize..(base + n * m) as usize;
+        j.mults = whole.mults[r.clone()].to_vec();
+        j.shifts = whole.shifts[r.clone()].to_vec();
+        j.bias = whole.bias[r].to_vec();
+        emit(cx, node, j, ro, &mut ops)?;
+        c0 += n;
+    }
+    Ok(ops)
+}
+
+/// Channels `[c0, c0 + n)` of a feature map (an offset view; the row and column strides stay).
+fn channel_slice(fm: FeatureMap, c0: u32, n: u32) -> FeatureMap {
+    let mut v = fm;
+    v.base += c0 * fm.strides[2];
+    v.shape[2] = n;
+    v
+}
+
+/// A convolution to emit: one hardware operation when its window is within the hardware's
+/// limits, else decomposed by [`emit`].
+struct Job<'a> {
+    /// Depthwise (channel by channel: OFM depth = IFM depth), else dense.
+    depthwise: bool,
+    ifm: FeatureMap,
+    ofm: FeatureMap,
+    /// Taps (undilated) height, width.
+    kernel: [u32; 2],
+    stride: [u32; 2],
+    dilation: [u32; 2],
+    /// Padding before the IFM (rows on top, columns on the left); the padding after it is
+    /// what the window needs beyond the IFM.
+    before: [i64; 2],
+    /// `w(o, ky, kx, i)` with `o` and `i` the job's own channels.
+    weight: &'a dyn Fn(u32, u32, u32, u32) -> i16,
+    /// Index of the next temporary (nested space-to-depth maps are distinct temporaries).
+    next_temp: usize,
+    mults: Vec<i32>,
+    shifts: Vec<i32>,
+    bias: Vec<i64>,
+    clamp: (i32, i32),
+}
+
+impl Job<'_> {
+    fn with<'b>(&self, weight: &'b dyn Fn(u32, u32, u32, u32) -> i16) -> Job<'b> {
+        Job {
+            depthwise: self.depthwise,
+            ifm: self.ifm,
+            ofm: self.ofm,
+            kernel: self.kernel,
+            stride: self.stride,
+            dilation: self.dilation,
+            before: self.before,
+            weight,
+            next_temp: self.next_temp,
+            mults: self.mults.clone(),
+            shifts: self.shifts.clone(),
+            bias: self.bias.clone(),
+            clamp: self.clamp,
+        }
+    }
+}
+
+/// Greatest common divisor.
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// Along one axis (taps `k`, stride `s`, dilation `d`), whether [`emit`] needs space-to-depth:
+/// a stride above 3 that a common factor with the dilation does not bring within 3.
+fn needs_space_to_depth(k: u32, s: u32, d: u32) -> bool {
+    k > 1 && s > 3 && s / gcd(s, d) > 3
+}
+
+/// Byte-stride index of an axis (0 = rows, 1 = columns) in [`FeatureMap::strides`].
+fn stride_index(axis: usize) -> usize {
+    1 - axis
+}
+
+/// The rows (axis 0) or columns (axis 1) `first + pitch * v`, `v < count`, of a map.
+fn view(fm: FeatureMap, axis: usize, first: u32, count: u32, pitch: u32) -> FeatureMap {
+    let mut v = fm;
+    let si = stride_index(axis);
+    v.base += first * fm.strides[si];
+    v.strides[si] *= pitch;
+    v.shape[axis] = count;
+    v
+}
+
+/// The IFM rows `pitch * u + c` (`u` >= 0 a row of the decomposed convolution's virtual,
+/// padded IFM) as a view: `(first IFM row, rows, padding rows before the view)`.
+fn view_axis(len: u32, pitch: u32, c: i64) -> (u32, u32, i64) {
+    let q = pitch as i64;
+    // Smallest u with q * u + c >= 0.
+    let u0 = (-c).div_euclid(q) + ((-c).rem_euclid(q) != 0) as i64;
+    let u0 = u0.max(0);
+    let first = q * u0 + c;
+    let count = if first < len as i64 {
+        (len as i64 - first + q - 1) / q
+    } else {
+        0
+    };
+    (first.max(0) as u32, count as u32, u0)
+}
+
+/// Emits `job` as hardware operations:
+/// - within the limits (stride 1..=3, dilation 1..=2): one operation;
+/// - a stride above 3 or a dilation above 2 with a common factor `p` (or any stride with one
+///   tap): one operation over the view of every `p`-th IFM row, whose stride and dilation are
+///   divided by `p` (the taps land on the same rows);
+/// - a stride still above 3: space-to-depth ([`space_to_depth`]);
+/// - a dilation `d` above 2: the outputs split by their row (column) modulo `q` (`q = d / 2`
+///   for even `d`, else `d`), each a convolution with dilation `d / q` over the view of every
+///   `q`-th IFM row writing the view of every `q`-th OFM row. The outputs of one phase read
+///   only IFM rows of one phase, so the phases are independent operations: exact, no
+///   accumulation across operations, and the multiply-accumulates of the original;
+/// - a kernel beyond the hardware's extent (64 dilated rows, 4096 dilated elements): with a
+///   dilation, output phases of dilation 1 (extent `k`); else with a stride, space-to-depth by
+///   the stride (about `k / s` taps); with neither it is refused (no exact decomposition
+///   without accumulating partial sums across operations, which the U55/U65 cannot).
+fn emit(
+    cx: &Ctx<'_>,
+    node: &Node,
+    mut job: Job<'_>,
+    ro: &mut ReadOnly,
+    ops: &mut Vec<NpuOp>,
+) -> Result<(), Refusal> {
+    for a in 0..2 {
+        if job.ofm.shape[a] == 1 {
+            job.stride[a] = 1;
+        }
+        if job.kernel[a] == 1 {
+            job.dilation[a] = 1;
+        }
+    }
+    // Windows wholly in the padding along an axis: the output is the bias alone.
+    let reads = |a: usize| {
+        let extent = (job.ofm.shape[a] as i64 - 1) * job.stride[a] as i64
+            + (job.kernel[a] as i64 - 1) * job.dilation[a] as i64
+            + 1;
+        extent > job.before[a] && job.ifm.shape[a] > 0
+    };
+    if !reads(0) || !reads(1) {
+        ops.push(direct(cx, node, &bias_only(&job, job.ifm), ro)?);
+        return Ok(());
+    }
+    let over = |j: &Job<'_>, a: usize| j.stride[a] > 3 || j.dilation[a] > 2;
+    let big = !kernel_fits(job.kernel, job.dilation);
+    if !over(&job, 0) && !over(&job, 1) && !big {
+        ops.push(direct(cx, node, &job, ro)?);
+        return Ok(());
+    }
+    // A common factor of stride and dilation: a sub-sampled IFM view.
+    let p = [0, 1].map(|a| {
+        if !over(&job, a) {
+            1
+        } else if job.kernel[a] == 1 {
+            job.stride[a]
+        } else {
+            gcd(job.stride[a], job.dilation[a])
+        }
+    });
+    if p.iter().any(|&p| p > 1) {
+        let whole = job.ifm;
+        for (a, &p) in p.iter().enumerate() {
+            if p == 1 {
+                continue;
+            }
+            let (first, count, before) = view_axis(job.ifm.shape[a], p, -job.before[a]);
+            if count == 0 {
+                ops.push(direct(cx, node, &bias_only(&job, whole), ro)?);
+                return Ok(());
+            }
+            job.ifm = view(job.ifm, a, first, count, p);
+            job.stride[a] /= p;
+            job.dilation[a] = (job.dilation[a] / p).max(1);
+            job.before[a] = before;
+        }
+        return emit(cx, node, job, ro, ops);
+    }
+    if job.stride.iter().any(|&s| s > 3) {
+        let p = job.stride.map(|s| if s > 3 { phases(s) } else { 1 });
+        return space_to_depth(cx, node, job, p, ro, ops);
+    }
+    let q = if job.dilation.iter().any(|&d| d > 2) {
+        // Dilation above 2: independent output phases.
+        job.dilation.map(|d| match d {
+            0..=2 => 1,
+            d if d.is_multiple_of(2) => d / 2,
+            d => d,
+        })
+    } else if job.dilation.iter().any(|&d| d > 1) {
+        // A dilated kernel beyond the hardware's extent: phases of dilation 1 (extent `k`).
+        job.dilation
+    } else if job.stride.iter().any(|&s| s > 1) {
+        // A kernel beyond the hardware's extent with a stride: space-to-depth by the stride
+        // (stride 1, about `k / s` taps).
+        let p = job.stride;
+        return space_to_depth(cx, node, job, p, ro, ops);
+    } else if (0..2).any(|a| job.ofm.shape[a] == 1 && job.kernel[a] > 1) {
+        // One output along an axis: its stride is free, so space-to-depth by enough phases
+        // to bring the taps within 32.
+        let mut job = job;
+        let p = [0, 1].map(|a| {
+            if job.ofm.shape[a] == 1 && job.kernel[a] > 1 {
+                job.kernel[a].div_ceil(32).max(2)
+            } else {
+                1
+            }
+        });
+        job.stride = p;
+        return space_to_depth(cx, node, job, p, ro, ops);
+    } else {
+        return Err(format!(
+            "kernel {}x{} beyond the hardware's 64 rows and 4096 elements with stride 1 and dilation 1 (no exact decomposition without accumulating across operations)",
+            job.kernel[0], job.kernel[1]
+        ));
+    };
+    for ry in 0..q[0] {
+        for rx in 0..q[1] {
+            let r = [ry, rx];
+            let mut sub = job.with(job.weight);
+            let mut empty = false;
+            let mut padding_only = false;
+            for a in 0..2 {
+                let outs = (job.ofm.shape[a] as i64 - r[a] as i64).max(0) as u32;
+                let outs = outs.div_ceil(q[a]);
+                if outs == 0 {
+                    empty = true;
+                    break;
+                }
+                let c = job.stride[a] as i64 * r[a] as i64 - job.before[a];
+                let (first, count, before) = view_axis(job.ifm.shape[a], q[a], c);
+                padding_only |= count == 0;
+                if count > 0 {
+                    sub.ifm = view(sub.ifm, a, first, count, q[a]);
+                }
+                sub.ofm = view(sub.ofm, a, r[a], outs, q[a]);
+                sub.dilation[a] /= q[a];
+                sub.before[a] = before;
+            }
+            if empty {
+                continue;
+            }
+            if padding_only {
+                ops.push(direct(cx, node, &bias_only(&sub, job.ifm), ro)?);
+            } else {
+                emit(cx, node, sub, ro, ops)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `job` for outputs whose windows lie wholly in the padding: the requantized bias, as a 1x1
+/// convolution with zero weights over the first element of `ifm` padded out to the OFM's size
+/// (the hardware needs one IFM element to read; a zero weight adds nothing).
+fn bias_only<'a>(job: &Job<'_>, ifm: FeatureMap) -> Job<'a> {
+    fn zero(_: u32, _: u32, _: u32, _: u32) -> i16 {
+        0
+    }
+    let mut j = job.with(&zero);
+    j.ifm = ifm;
+    j.ifm.shape = [1, 1, ifm.shape[2]];
+    j.kernel = [1, 1];
+    j.stride = [1, 1];
+    j.dilation = [1, 1];
+    j.before = [0, 0];
+    j
+}
+
+/// Smallest divisor `p` of `s` with `s / p` <= 3.
+fn phases(s: u32) -> u32 {
+    (1..=s)
+        .find(|&p| s.is_multiple_of(p) && s / p <= 3)
+        .unwrap_or(s)
+}
+
+/// A stride `s` above 3 by space-to-depth: with `p` the smallest divisor of `s` leaving a
+/// stride `s / p` <= 3, the padded IFM's row `p * Y + r` (column `p * X + t`) becomes row `Y`
+/// (column `X`) of a temporary map whose channels are the `p_y * p_x` phases `(r, t)` times the
+/// IFM's channels, written by one strided copy per phase (a 1x1 max pool, unit scale); the
+/// convolution over it has stride `s / p`, no dilation, kernel `((k - 1) * d) / p + 1` and the
+/// original taps at their phases (zero weights elsewhere). Whole padded rows (columns) before
+/// the IFM stay the convolution's padding; where a row of the map holds both padding and IFM
+/// rows (padding not a multiple of `p`, or the IFM's end), the map is first filled with the
+/// zero point, which contributes nothing, as padding does. Exact: the same products summed in
+/// one accumulator. Cost: the copies move the IFM once; the taps rounded up to `p` are zeros.
+fn space_to_depth(
+    cx: &Ctx<'_>,
+    node: &Node,
+    job: Job<'_>,
+    p: [u32; 2],
+    ro: &mut ReadOnly,
+    ops: &mut Vec<NpuOp>,
+) -> Result<(), Refusal> {
+    let cg = job.ifm.shape[2];
+    let ct = p[0] * p[1] * cg;
+    // Per axis: phase offset, padding of the map, new stride/dilation/kernel, map extent.
+    let mut off = [0u32; 2];
+    let mut before = [0i64; 2];
+    let mut stride = [1u32; 2];
+    let mut dil = [1u32; 2];
+    let mut kq = [1u32; 2];
+    let mut ext = [0u32; 2];
+    let mut partial = false;
+    for a in 0..2 {
+        let t = job.before[a];
+        if t < 0 {
+            return Err("negative padding".into());
+        }
+        let pa = p[a] as i64;
+        off[a] = (t % pa) as u32;
+        before[a] = t / pa;
+        stride[a] = job.stride[a] / p[a];
+        if p[a] > 1 {
+            kq[a] = (job.kernel[a] - 1) * job.dilation[a] / p[a] + 1;
+            dil[a] = 1;
+        } else {
+            kq[a] = job.kernel[a];
+            dil[a] = job.dilation[a];
+        }
+        let o = job.ofm.shape[a] as i64;
+        let need = (o - 1) * stride[a] as i64 + (kq[a] as i64 - 1) * dil[a] as i64 + 1 - before[a];
+        let len = job.ifm.shape[a] as i64;
+        let cover = (len + off[a] as i64 + pa - 1) / pa;
+        let e = need.min(cover);
+        if e <= 0 {
+            ops.push(direct(cx, node, &bias_only(&job, job.ifm), ro)?);
+            return Ok(());
+        }
+        ext[a] = e as u32;
+        partial |= off[a] > 0 || pa * e - (off[a] as i64) > len;
+    }
+    let bytes = (ext[0] * ext[1] * ct) as usize;
+    let addr = cx.temp(node, job.next_temp, bytes)?;
+    let map = FeatureMap::nhwc(addr, [ext[0], ext[1], ct], ct, job.ifm.zero_point);
+    if partial {
+        ops.push(super::copy::fill_op(cx, node, map)?);
+    }
+    for ry in 0..p[0] {
+        for rx in 0..p[1] {
+            let r = [ry, rx];
+            let mut src = job.ifm;
+            let mut dst = map;
+            let mut empty = false;
+            for a in 0..2 {
+                let pa = p[a] as i64;
+                // Map rows Y with IFM row p * Y + r - off in the IFM.
+                let lo = off[a] as i64 - r[a] as i64;
+                let y0 = (lo.max(0) + pa - 1) / pa;
+                let hi = job.ifm.shape[a] as i64 - 1 + off[a] as i64 - r[a] as i64;
+                if hi < 0 {
+                    empty = true;
+                    break;
+                }
+                let y1 = (hi / pa + 1).min(ext[a] as i64);
+                if y1 <= y0 {
+                    empty = true;
+                    break;
+                }
+                let first = (pa * y0 - lo) as u32;
+                src = view(src, a, first, (y1 - y0) as u32, p[a]);
+                dst = view(dst, a, y0 as u32, (y1 - y0) as u32, 1);
+            }
+            if empty {
+                continue;
+            }
+            dst = channel_slice(dst, (ry * p[1] + rx) * cg, cg);
+            ops.push(super::copy::copy_op(cx, node, src, dst)?);
+        }
+    }
+    let (k, d, w) = (job.kernel, job.dilation, job.weight);
+    let depthwise = job.depthwise;
+    let tap = move |a: usize, q: u32, r: u32| -> Option<u32> {
+        if p[a] == 1 {
+            return Some(q);
+        }
+        let n = p[a] * q + r;
+        (n.is_multiple_of(d[a]) && n / d[a] < k[a]).then_some(n / d[a])
+    };
+    let weight = move |o: u32, qy: u32, qx: u32, i: u32| -> i16 {
+        let (ph, ci) = (i / cg, i % cg);
+        let (ry, rx) = (ph / p[1], ph % p[1]);
+        match (tap(0, qy, ry), tap(1, qx, rx)) {
+            (Some(ky), Some(kx)) if !depthwise => w(o, ky, kx, ci),
+            (Some(ky), Some(kx)) if ci == o => w(o, ky, kx, 0),
+            _ => 0,
+        }
+    };
+    let mut sub = job.with(&weight);
+    sub.depthwise = false;
+    sub.ifm = map;
+    sub.kernel = kq;
+    sub.stride = stride;
+    sub.dilation = dil;
+    sub.before = before;
+    sub.next_temp = job.next_temp + 1;
+    emit(cx, node, sub, ro, ops)
+}
+
+/// The hardware's kernel extent: dilated height at most 64 and dilated area at most 4096
+/// (Vela's `dilated_height_range = (1, 64)`, `dilated_product_range = (1, 64 * 64)`).
+fn kernel_fits(k: [u32; 2], d: [u32; 2]) -> bool {
+    let dh = (k[0] - 1) * d[0] + 1;
+    let dw = (k[1] - 1) * d[1] + 1;
+    dh <= 64 && dh * dw <= 64 * 64
+}
+
+/// One hardware convolution (the window within the hardware's limits).
+fn direct(cx: &Ctx<'_>, node: &Node, job: &Job<'_>, ro: &mut ReadOnly) -> Result<NpuOp, Refusal> {
+    let win = Window {
+        stride: job.stride.map(|s| s as usize),
+        dilation: job.dilation.map(|d| d as usize),
+        pads: [
+            usize::try_from(job.before[0]).map_err(|_| "negative padding")?,
+            usize::try_from(job.before[1]).map_err(|_| "negative padding")?,
+            0,
+            0,
+        ],
+    };
+    window_checks(&win)?;
+    if !kernel_fits(job.kernel, job.dilation) {
+        return Err(format!(
+            "kernel {:?} with dilation {:?} beyond the hardware's 64 rows and 4096 elements",
+            job.kernel, job.dilation
+        ));
+    }
+    let kernel = Kernel {
+        size: job.kernel,
+        stride: job.stride,
+        dilation: job.dilation,
+        pads: pads(&win, job.kernel, job.ifm.shape, job.ofm.shape)?,
+    };
+    let ifm_depth = job.ifm.shape[2];
+    let kind = if job.depthwise {
         NpuKind::Depthwise
     } else {
         NpuKind::Conv {
-            part_kernel: part_kernel_first(1, [kh, kw]),
+            part_kernel: part_kernel_first(ifm_depth, job.kernel),
         }
     };
     conv_op(
@@ -125,19 +654,18 @@ pub(super) fn depthwise(
         node,
         ConvSpec {
             kind,
-            ifm,
-            ofm,
+            ifm: job.ifm,
+            ofm: job.ofm,
             kernel,
-            ifm_depth: c,
-            weight: &weight,
-            mults,
-            shifts,
-            bias: bias_values(g, node.input(2), oc as usize)?,
-            clamp: clamp(act, yq)?,
+            ifm_depth,
+            weight: job.weight,
+            mults: job.mults.clone(),
+            shifts: job.shifts.clone(),
+            bias: job.bias.clone(),
+            clamp: job.clamp,
         },
         ro,
     )
-    .map(|op| vec![op])
 }
 
 /// FULLY_CONNECTED (a 1x1 convolution over a 1 x batch x k map).
@@ -342,4 +870,202 @@ fn conv_op(
         block,
         source: node.name.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ethos_u::segment::{compile_segment, CompiledSegment};
+    use crate::ir::{Op, Quant};
+    use crate::passes::testutil::B;
+    use kiln_rt::ethos_u::config::by_name;
+
+    fn win(stride: [usize; 2], dilation: [usize; 2], pads: [usize; 4]) -> Window {
+        Window {
+            stride,
+            dilation,
+            pads,
+        }
+    }
+
+    /// One CONV_2D (`depthwise`: DEPTHWISE_CONV_2D with multiplier `m`) compiled for the U55-128.
+    fn compile(
+        x: [usize; 3],
+        k: [usize; 2],
+        o: usize,
+        w: Window,
+        m: Option<usize>,
+    ) -> CompiledSegment {
+        try_compile(x, k, o, w, m).unwrap()
+    }
+
+    fn try_compile(
+        x: [usize; 3],
+        k: [usize; 2],
+        o: usize,
+        w: Window,
+        m: Option<usize>,
+    ) -> Result<CompiledSegment, String> {
+        let mut b = B::new();
+        let xi = b.q8("x", &[1, x[0], x[1], x[2]], 0.05, 3);
+        b.g.inputs.push(xi);
+        let out =
+            |n: usize, k: usize, s: usize, d: usize, p: usize| (n + p - ((k - 1) * d + 1)) / s + 1;
+        let oh = out(
+            x[0],
+            k[0],
+            w.stride[0],
+            w.dilation[0],
+            w.pads[0] + w.pads[2],
+        );
+        let ow = out(
+            x[1],
+            k[1],
+            w.stride[1],
+            w.dilation[1],
+            w.pads[1] + w.pads[3],
+        );
+        let (wshape, oc) = match m {
+            Some(m) => (vec![1, k[0], k[1], x[2] * m], x[2] * m),
+            None => (vec![o, k[0], k[1], x[2]], o),
+        };
+        let n: usize = wshape.iter().product();
+        let vals: Vec<i64> = (0..n as i64).map(|i| i % 7 - 3).collect();
+        let wi = b.cint(
+            "w",
+            DType::I8,
+            &wshape,
+            &vals,
+            Some(Quant::per_tensor(0.02, 0)),
+        );
+        let bi = b.cint("b", DType::I32, &[oc], &vec![5; oc], None);
+        let y = b.q8("y", &[1, oh, ow, oc], 0.1, -2);
+        b.output(y);
+        let op = match m {
+            Some(m) => Op::DepthwiseConv2d {
+                win: w,
+                depth_multiplier: m,
+                act: Act::None,
+            },
+            None => Op::Conv2d {
+                win: w,
+                groups: 1,
+                act: Act::None,
+            },
+        };
+        b.node("n", op, &[xi, wi, bi], &[y]);
+        compile_segment(&b.g, &[0], by_name("ethos-u55-128").unwrap()).map_err(|r| r.reason)
+    }
+
+    fn kinds(s: &CompiledSegment) -> Vec<&str> {
+        s.ops.iter().map(|o| o.kind.as_str()).collect()
+    }
+
+    #[test]
+    fn stride_above_3_with_one_tap_is_one_view() {
+        let s = compile([16, 16, 4], [1, 1], 8, win([4, 5], [1, 1], [0; 4]), None);
+        assert_eq!(kinds(&s), ["conv"]);
+    }
+
+    #[test]
+    fn stride_5_is_space_to_depth_with_a_zero_point_fill() {
+        // Padding 1 is not a multiple of the 5 phases: the map is filled first.
+        let s = compile([11, 11, 3], [3, 3], 8, win([5, 5], [1, 1], [1; 4]), None);
+        let k = kinds(&s);
+        assert_eq!(k.iter().filter(|&&k| k == "conv").count(), 1);
+        assert_eq!(k.last(), Some(&"conv"));
+        // Fill, then one copy per phase that holds IFM rows and columns.
+        assert!(k.len() > 2 && k[..k.len() - 1].iter().all(|&k| k == "pool"));
+        // The map (3 x 3 x 75) is a temporary beyond the IFM and OFM.
+        assert!(s.scratch_bytes >= 11 * 11 * 3 + 3 * 3 * 8 + 3 * 3 * 75);
+        // Stride 4 = 2 phases x stride 2, no padding: four copies, no fill.
+        let s = compile([12, 12, 3], [3, 3], 8, win([4, 4], [1, 1], [0; 4]), None);
+        assert_eq!(kinds(&s), ["pool", "pool", "pool", "pool", "conv"]);
+    }
+
+    #[test]
+    fn dilation_above_2_is_independent_output_phases() {
+        let s = compile([12, 12, 4], [3, 3], 8, win([1, 1], [3, 3], [3; 4]), None);
+        assert_eq!(kinds(&s), ["conv"; 9]);
+        // Dilation 4: two phases per axis with the hardware's dilation 2.
+        let s = compile(
+            [12, 12, 4],
+            [3, 3],
+            8,
+            win([1, 1], [4, 1], [4, 1, 4, 1]),
+            None,
+        );
+        assert_eq!(kinds(&s), ["conv"; 2]);
+        // Dilation 6 with stride 2: the common factor 2 is a view, then 3 x 3 phases of dilation 1.
+        let s = compile([30, 30, 2], [3, 3], 4, win([2, 2], [6, 6], [0; 4]), None);
+        assert_eq!(kinds(&s), ["conv"; 9]);
+    }
+
+    #[test]
+    fn depth_multiplier_with_many_channels_is_grouped_dense_convolutions() {
+        // M = 3: per k, a depthwise operation into a temporary and its interleaving copy.
+        let s = compile([6, 6, 10], [3, 3], 0, win([1, 1], [1, 1], [1; 4]), Some(3));
+        assert_eq!(
+            kinds(&s),
+            [
+                "depthwise",
+                "pool",
+                "depthwise",
+                "pool",
+                "depthwise",
+                "pool"
+            ]
+        );
+        assert!(s.scratch_bytes >= 6 * 6 * 10 + 6 * 6 * 30 + 6 * 6 * 10);
+        // M = 3 with stride 4: groups of 6 input channels (18 outputs each), each through
+        // space-to-depth (2 x 2 phases: four copies and one dense convolution per group).
+        let s = compile(
+            [12, 12, 10],
+            [3, 3],
+            0,
+            win([4, 4], [1, 1], [0; 4]),
+            Some(3),
+        );
+        assert_eq!(kinds(&s).iter().filter(|&&k| k == "conv").count(), 2);
+        assert_eq!(kinds(&s).len(), 10);
+        // M = 1 stays one depthwise operation.
+        let s = compile([6, 6, 10], [3, 3], 0, win([1, 1], [1, 1], [1; 4]), Some(1));
+        assert_eq!(kinds(&s), ["depthwise"]);
+        // M = 1 with stride 5: groups of 8 channels through space-to-depth.
+        let s = compile(
+            [10, 10, 10],
+            [3, 3],
+            0,
+            win([5, 5], [1, 1], [0; 4]),
+            Some(1),
+        );
+        assert_eq!(kinds(&s).iter().filter(|&&k| k == "conv").count(), 2);
+    }
+
+    #[test]
+    fn kernels_beyond_the_hardware_extent_decompose_with_a_stride_or_dilation() {
+        // 33 taps at dilation 2 span 65 rows: two phases of dilation 1 (33 rows each).
+        let s = compile([70, 3, 2], [33, 1], 4, win([1, 1], [2, 1], [0; 4]), None);
+        assert_eq!(kinds(&s), ["conv"; 2]);
+        // 65 taps at stride 2: space-to-depth by 2 (33 taps), two copies, one convolution.
+        let s = compile([70, 3, 2], [65, 1], 4, win([2, 1], [1, 1], [0; 4]), None);
+        assert_eq!(kinds(&s), ["pool", "pool", "conv"]);
+        // 70 taps over 70 rows (one output row, stride free): 3 phases of 24 taps; the map's
+        // 72 rows pass the IFM's end, so a fill, then three copies.
+        let s = compile([70, 3, 2], [70, 1], 4, win([1, 1], [1, 1], [0; 4]), None);
+        assert_eq!(kinds(&s), ["pool", "pool", "pool", "pool", "conv"]);
+        // 65 taps at stride 1 over 80 rows (16 outputs): no exact decomposition.
+        let e = try_compile([80, 3, 2], [65, 1], 4, win([1, 1], [1, 1], [0; 4]), None);
+        assert!(e.unwrap_err().contains("no exact decomposition"));
+    }
+
+    #[test]
+    fn view_axis_maps_virtual_rows_to_ifm_rows() {
+        // Rows 3u - 2: u = 1 is row 1 (one padding row before), rows 1, 4, 7 of 9.
+        assert_eq!(view_axis(9, 3, -2), (1, 3, 1));
+        // Rows 2u + 3: rows 3, 5, 7 of 8, no padding.
+        assert_eq!(view_axis(8, 2, 3), (3, 3, 0));
+        // Rows 4u - 1 of 2 rows: none (row 3 is beyond).
+        assert_eq!(view_axis(2, 4, -1).1, 0);
+    }
 }

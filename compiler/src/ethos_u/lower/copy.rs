@@ -30,8 +30,27 @@ pub(super) fn resize_nearest(
     Ok(vec![op])
 }
 
+/// Fills `fm` with its zero point: a 1x1 average pool over the map itself with OFM scale 0,
+/// so every output is `0 + zero point` whatever the map held (the values read do not matter).
+pub(super) fn fill_op(cx: &Ctx<'_>, node: &Node, fm: FeatureMap) -> Result<NpuOp, Refusal> {
+    let mut ifm = fm;
+    ifm.zero_point = 0;
+    let mut op = copy_op(cx, node, ifm, fm)?;
+    op.kind = NpuKind::Pool(PoolingMode::Average);
+    op.ofm_scale = Scale {
+        multiplier: 0,
+        shift: 0,
+    };
+    Ok(op)
+}
+
 /// A copy of `ifm` into `ofm` (same quantization): a 1x1 max pool with unit scale.
-fn copy_op(cx: &Ctx<'_>, node: &Node, ifm: FeatureMap, ofm: FeatureMap) -> Result<NpuOp, Refusal> {
+pub(super) fn copy_op(
+    cx: &Ctx<'_>,
+    node: &Node,
+    ifm: FeatureMap,
+    ofm: FeatureMap,
+) -> Result<NpuOp, Refusal> {
     let block = cx.block(BlockRequest {
         kind: BlockOpKind::Pool,
         ofm: ofm.shape,

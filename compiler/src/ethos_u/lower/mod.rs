@@ -22,6 +22,7 @@ use crate::ir::{Act, DType, Graph, Node, Op, TensorId, Window};
 use crate::quant;
 use kiln_rt::ethos_u::config::AccelConfig;
 use kiln_rt::ethos_u::regs::{ClipRange, PoolingMode, RoundMode};
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Why a node could not be lowered (it then runs on the CPU, or is an error with `cpu_fallback = false`).
@@ -58,17 +59,42 @@ pub struct Ctx<'a> {
     pub addr: &'a HashMap<TensorId, u32>,
     /// Placement probe: check that the node lowers, without encoding its weights.
     pub probe: bool,
-    /// Scratch address of the node's temporary area (the [`temp_bytes`] it asked for), live
-    /// only while the node runs: it overlaps no tensor the node reads or writes.
-    pub temp: u32,
+    /// Temporary buffers of multi-operation lowerings.
+    pub scratch: &'a Scratch,
 }
 
-/// Bytes of scratch a node's lowering needs for intermediate feature maps (16-byte aligned
-/// pieces it places itself at [`Ctx::temp`]); 0 for most operators.
-pub fn temp_bytes(g: &Graph, node: &Node) -> usize {
-    match node.op {
-        Op::Softmax { .. } => softmax::temp_bytes(g, node),
-        _ => 0,
+/// Where a temporary buffer is: the node's first output and the temporary's index in the node.
+pub type TempKey = (TensorId, usize);
+
+/// Temporary buffers that a lowering needs between its own NPU operations (e.g. the
+/// space-to-depth map of a convolution with a stride above 3), live only while its node
+/// runs. A probe records what each node asks for ([`Scratch::requests`]); the segment plans
+/// them with the tensors and lowers again with their addresses ([`Scratch::planned`]).
+#[derive(Default)]
+pub struct Scratch {
+    planned: HashMap<TempKey, u32>,
+    requests: RefCell<HashMap<TempKey, usize>>,
+}
+
+impl Scratch {
+    /// Scratch with the planned addresses of the temporaries.
+    pub fn planned(planned: HashMap<TempKey, u32>) -> Scratch {
+        Scratch {
+            planned,
+            requests: RefCell::default(),
+        }
+    }
+
+    /// The temporaries asked for while probing, with their largest size in bytes, sorted.
+    pub fn requests(&self) -> Vec<(TempKey, usize)> {
+        let mut v: Vec<(TempKey, usize)> = self
+            .requests
+            .borrow()
+            .iter()
+            .map(|(&k, &b)| (k, b))
+            .collect();
+        v.sort();
+        v
     }
 }
 
@@ -106,6 +132,25 @@ fn qparams(g: &Graph, t: TensorId) -> Result<(f32, i32), Refusal> {
 }
 
 impl Ctx<'_> {
+    /// Address of temporary `index` of `node`, `bytes` long (a placeholder while probing).
+    fn temp(&self, node: &Node, index: usize, bytes: usize) -> Result<u32, Refusal> {
+        let out = *node.outputs.first().ok_or("operator without an output")?;
+        let key = (out, index);
+        if let Some(&a) = self.scratch.planned.get(&key) {
+            return Ok(a);
+        }
+        if self.probe {
+            let mut r = self.scratch.requests.borrow_mut();
+            let e = r.entry(key).or_insert(0);
+            *e = (*e).max(bytes);
+            return Ok(0);
+        }
+        Err(format!(
+            "no scratch was planned for a temporary of {}",
+            node.name
+        ))
+    }
+
     fn fm(&self, t: TensorId) -> Result<FeatureMap, Refusal> {
         let ten = self.g.tensor(t);
         let shape = hwc(&ten.shape)?;
@@ -344,6 +389,8 @@ fn out_hw(g: &Graph, node: &Node) -> [usize; 2] {
     }
 }
 
+/// The hardware's window limits for one NPU operation: stride 1..=3 and dilation 1..=2
+/// (`NPU_SET_KERNEL_STRIDE`). Convolutions beyond them are decomposed (see `conv.rs`).
 fn window_checks(win: &Window) -> Result<(), Refusal> {
     if win.stride.iter().any(|&s| !(1..=3).contains(&s)) {
         return Err(format!("stride {:?} outside 1..=3", win.stride));

@@ -2,11 +2,25 @@
 
 use super::{clamp, effective, io, out_hw, pads, qparams, window_checks, Ctx, Refusal};
 use crate::ethos_u::block::{BlockOpKind, BlockRequest};
-use crate::ethos_u::npu_op::{Kernel, NpuKind, NpuOp, Scale};
+use crate::ethos_u::npu_op::{FeatureMap, Kernel, NpuKind, NpuOp, Scale};
 use crate::ir::{Act, Node, Window};
 use kiln_rt::ethos_u::regs::{ClipRange, PoolingMode, RoundMode};
 
 /// AVERAGE_POOL_2D.
+///
+/// Padding that counts in the divisor (ONNX `count_include_pad`) is the hardware's padding
+/// (it reads as the zero point, 0 here) with the divisor the kernel size. TFLite's padded
+/// average pool divides by the number of IFM elements under each window instead. Vela
+/// leaves such pools to the hardware's own per-window scaling (`use_global_scale` is false
+/// for a padded average pool in `register_command_stream_generator.py`, hence its
+/// `filter_range = (1, 8)`), whose rounding kiln cannot reproduce from documentation and
+/// the NPU model does not implement (it applies `OFM_SCALE`). kiln instead cuts the output
+/// into rectangles of equal divisor: along each axis, runs of consecutive outputs whose
+/// windows hold the same number of IFM rows (columns) and move by the stride; each
+/// rectangle is one unpadded average pool over its IFM view with a kernel of that many rows
+/// and columns and the global scale of their product, as for a VALID pool. Exact: every
+/// output is the same sum divided by its own count. Cost: up to (2 * pad + 1)^2 operations
+/// (9 for a SAME 3x3), each reading only its part of the IFM.
 pub(super) fn avg_pool(
     cx: &Ctx<'_>,
     node: &Node,
@@ -20,29 +34,125 @@ pub(super) fn avg_pool(
     let hw = out_hw(g, node);
     let win = &effective(win, hw);
     window_checks(win)?;
-    if win.pads.iter().any(|&p| p > 0) && !count_include_pad {
-        return Err("padded average pool that excludes padding from the divisor (the NPU divides by the kernel size)".into());
-    }
     let (xq, yq) = (qparams(g, x)?, qparams(g, y)?);
     if xq != yq {
         return Err("average pool with different input and output quantization".into());
     }
-    let n = (kernel[0] * kernel[1]) as u64;
-    let ofm_scale = average_scale(n);
-    let mut op = pool_op(
-        cx,
-        node,
-        PoolingMode::Average,
-        *kernel,
-        win,
-        ofm_scale,
-        clamp(act, yq)?,
-    )?;
+    let clamp = clamp(act, yq)?;
     // TFLite Micro averages the raw values (input and output share the zero point) and
     // rounds half away from zero, which is not translation invariant: zero points 0.
-    op.ifm.zero_point = 0;
-    op.ofm.zero_point = 0;
-    Ok(vec![op])
+    let mut ifm = cx.fm(x)?;
+    let mut ofm = cx.fm(y)?;
+    ifm.zero_point = 0;
+    ofm.zero_point = 0;
+    if win.pads.iter().all(|&p| p == 0) || count_include_pad {
+        let n = (kernel[0] * kernel[1]) as u64;
+        let k = kernel.map(|v| v as u32);
+        let op = pool_op(
+            cx,
+            node,
+            PoolingMode::Average,
+            ifm,
+            ofm,
+            k,
+            win,
+            average_scale(n),
+            clamp,
+        )?;
+        return Ok(vec![op]);
+    }
+    let runs = [0, 1].map(|a| {
+        count_runs(
+            ifm.shape[a],
+            ofm.shape[a],
+            kernel[a] as i64,
+            win.stride[a] as i64,
+            win.pads[a] as i64,
+        )
+    });
+    let (rows, cols) = (runs[0].as_ref()?, runs[1].as_ref()?);
+    let mut ops = Vec::new();
+    for r in rows {
+        for c in cols {
+            let i = view2(
+                ifm,
+                [r.first, c.first],
+                [r.span(win.stride[0]), c.span(win.stride[1])],
+            );
+            let o = view2(ofm, [r.out, c.out], [r.outs, c.outs]);
+            let w = Window {
+                stride: [
+                    if r.outs == 1 { 1 } else { win.stride[0] },
+                    if c.outs == 1 { 1 } else { win.stride[1] },
+                ],
+                dilation: [1, 1],
+                pads: [0; 4],
+            };
+            let k = [r.count, c.count];
+            let n = (r.count * c.count) as u64;
+            ops.push(pool_op(
+                cx,
+                node,
+                PoolingMode::Average,
+                i,
+                o,
+                k,
+                &w,
+                average_scale(n),
+                clamp,
+            )?);
+        }
+    }
+    Ok(ops)
+}
+
+/// A run of consecutive outputs along one axis whose windows hold `count` IFM rows, the
+/// first output's from row `first`, moving by the stride.
+struct Run {
+    out: u32,
+    outs: u32,
+    first: u32,
+    count: u32,
+}
+
+impl Run {
+    /// IFM rows the run reads.
+    fn span(&self, stride: usize) -> u32 {
+        (self.outs - 1) * stride as u32 + self.count
+    }
+}
+
+fn count_runs(len: u32, outs: u32, k: i64, s: i64, before: i64) -> Result<Vec<Run>, Refusal> {
+    let mut runs: Vec<Run> = Vec::new();
+    for o in 0..outs as i64 {
+        let start = (o * s - before).max(0);
+        let end = (o * s - before + k).min(len as i64);
+        if end <= start {
+            return Err("an average pool window lies wholly in the padding".into());
+        }
+        let (start, count) = (start as u32, (end - start) as u32);
+        if let Some(r) = runs.last_mut() {
+            if r.count == count && r.first as i64 + r.outs as i64 * s == start as i64 {
+                r.outs += 1;
+                continue;
+            }
+        }
+        runs.push(Run {
+            out: o as u32,
+            outs: 1,
+            first: start,
+            count,
+        });
+    }
+    Ok(runs)
+}
+
+/// The part `[first, first + count)` along rows and columns of a map.
+fn view2(fm: FeatureMap, first: [u32; 2], count: [u32; 2]) -> FeatureMap {
+    let mut v = fm;
+    v.base += first[0] * fm.strides[1] + first[1] * fm.strides[0];
+    v.shape = [count[0], count[1], fm.shape[2]];
+    v
 }
 
 /// MAX_POOL_2D.
@@ -62,11 +172,15 @@ pub(super) fn max_pool(
     if xq != yq {
         return Err("max pool with different input and output quantization".into());
     }
+    let k = kernel.map(|v| v as u32);
+    let (ifm, ofm) = (cx.fm(x)?, cx.fm(y)?);
     pool_op(
         cx,
         node,
         PoolingMode::Max,
-        *kernel,
+        ifm,
+        ofm,
+        k,
         win,
         Scale::ONE,
         clamp(act, yq)?,
@@ -92,19 +206,18 @@ pub fn average_scale(n: u64) -> Scale {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn pool_op(
     cx: &Ctx<'_>,
     node: &Node,
     mode: PoolingMode,
-    kernel: [usize; 2],
+    ifm: FeatureMap,
+    ofm: FeatureMap,
+    k: [u32; 2],
     win: &Window,
     ofm_scale: Scale,
     clamp: (i32, i32),
 ) -> Result<NpuOp, Refusal> {
-    let (x, y) = io(node)?;
-    let ifm = cx.fm(x)?;
-    let ofm = cx.fm(y)?;
-    let k = kernel.map(|v| v as u32);
     let block = cx.block(BlockRequest {
         kind: BlockOpKind::Pool,
         ofm: ofm.shape,
@@ -148,6 +261,31 @@ fn pool_op(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padded_pool_runs_have_one_divisor_each() {
+        // SAME 3x3 stride 1 over 6: the first and last outputs see 2 rows, the rest 3.
+        let r = count_runs(6, 6, 3, 1, 1).unwrap();
+        let v: Vec<_> = r
+            .iter()
+            .map(|r| (r.out, r.outs, r.first, r.count))
+            .collect();
+        assert_eq!(v, [(0, 1, 0, 2), (1, 4, 0, 3), (5, 1, 4, 2)]);
+        // A kernel wider than the IFM: every window holds the whole IFM (two runs, no stride).
+        let r = count_runs(2, 2, 8, 1, 3).unwrap();
+        let v: Vec<_> = r
+            .iter()
+            .map(|r| (r.out, r.outs, r.first, r.count))
+            .collect();
+        assert_eq!(v, [(0, 1, 0, 2), (1, 1, 0, 2)]);
+        // Stride 2, SAME 4 over 7 (pads 1, 2): windows at -1, 1, 3, 5.
+        let r = count_runs(7, 4, 4, 2, 1).unwrap();
+        let v: Vec<_> = r
+            .iter()
+            .map(|r| (r.out, r.outs, r.first, r.count))
+            .collect();
+        assert_eq!(v, [(0, 1, 0, 3), (1, 2, 1, 4), (3, 1, 5, 2)]);
+    }
 
     #[test]
     fn average_scale_divides_like_tflite_micro() {

@@ -119,7 +119,7 @@ fn layout(rows: u32, depth: u32) -> Layout {
 }
 
 /// Scratch bytes the lowering of softmax `node` needs for its intermediate maps.
-pub(super) fn temp_bytes(g: &Graph, node: &Node) -> usize {
+fn temp_bytes(g: &Graph, node: &Node) -> usize {
     let Some(x) = node.input(0) else { return 0 };
     match rows_depth(g, x) {
         Ok((rows, depth)) => layout(rows, depth).bytes as usize,
@@ -356,7 +356,7 @@ pub(super) fn softmax(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Ve
             .ok_or_else(|| format!("tensor {} has no scratch address", g.tensor(t).name))
     };
     let (xa, ya) = (addr(x)?, addr(y)?);
-    let t = cx.temp;
+    let t = cx.temp(node, 0, temp_bytes(cx.g, node))?;
     let mut b = Builder {
         cx,
         source: node.name.clone(),
