@@ -31,8 +31,7 @@ pub(super) fn conv2d(
     let ws = &g.tensor(w).shape;
     let [o, kh, kw, i] = [ws[0], ws[1], ws[2], ws[3]].map(|v| v as u32);
     let (xq, yq) = (qparams(g, x)?, qparams(g, y)?);
-    let (mults, shifts) =
-        quant::conv_per_channel(xq.0, &wq.scale, yq.0, o as usize).map_err(|e| e.to_string())?;
+    let (mults, shifts) = super::ort::conv_scales(g, xq.0, &wq.scale, yq.0, o as usize)?;
     let ifm = cx.fm(x)?;
     let ofm = cx.fm(y)?;
     if ifm.shape[2] != i {
@@ -100,8 +99,7 @@ pub(super) fn depthwise(
                 "depth multiplier {depth_multiplier} with {c} input channels (the NPU takes a multiplier above 1 only for one input channel, as a convolution)"
             ));
     }
-    let (mults, shifts) =
-        quant::conv_per_channel(xq.0, &wq.scale, yq.0, oc as usize).map_err(|e| e.to_string())?;
+    let (mults, shifts) = super::ort::conv_scales(g, xq.0, &wq.scale, yq.0, oc as usize)?;
     let kernel = Kernel {
         size: [kh, kw],
         stride: win.stride.map(|s| s as u32),
@@ -159,12 +157,12 @@ pub(super) fn fully_connected(
         return Err("input size is not a multiple of the weights' depth".into());
     }
     let batch = numel / k;
-    let (mults, shifts) = if wq.is_per_tensor() {
+    let (mults, shifts) = if wq.is_per_tensor() && !super::ort::is_ort(g) {
         let (m, s) = quant::fully_connected_per_tensor(xq.0, wq.scale[0], yq.0)
             .map_err(|e| e.to_string())?;
         (vec![m; n as usize], vec![s; n as usize])
     } else {
-        quant::conv_per_channel(xq.0, &wq.scale, yq.0, n as usize).map_err(|e| e.to_string())?
+        super::ort::conv_scales(g, xq.0, &wq.scale, yq.0, n as usize)?
     };
     let base = |t: TensorId| {
         cx.addr
@@ -331,7 +329,7 @@ fn conv_op(
         weights: Some(weights),
         scales: Some(scales),
         ofm_scale: Scale::ONE,
-        rounding: RoundMode::Dbl,
+        rounding: super::ort::conv_rounding(cx.g),
         input_scaling: None,
         ifm_rounding: RoundMode::Dbl,
         clamp: s.clamp,

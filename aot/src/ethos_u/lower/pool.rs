@@ -92,7 +92,7 @@ pub fn average_scale(n: u64) -> Scale {
     }
 }
 
-fn pool_op(
+pub(super) fn pool_op(
     cx: &Ctx<'_>,
     node: &Node,
     mode: PoolingMode,
