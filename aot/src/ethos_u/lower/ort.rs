@@ -33,14 +33,17 @@
 //!   within those rounding errors (≲ 2^-14) of a tie `k + 1/2`. An ADD of a constant scalar is a
 //!   function of one int8 value: a 256-entry table computed with the CPU's kernel (bit-exact).
 //! - AVERAGE_POOL_2D (`QLinearAveragePool`), and MEAN over H and W (`QLinearGlobalAveragePool`):
-//!   when the window is the whole unpadded input, ONNX Runtime computes `round_half_even(f32(acc)
-//!   * f32(x_scale / (y_scale n)))` with the integer sum `acc`: the OFM scale is that f32 exactly,
-//!   with the same tie rule as the convolutions. Otherwise ONNX Runtime sums `x_scale (x - x_zp)`
-//!   in f32, divides by the cell count and by `y_scale`: the NPU scales the integer sum by the
-//!   real `x_scale / (count y_scale)` (nearest 31-bit multiplier); the results differ where ONNX
-//!   Runtime's f32 rounding (about `count` ulps) meets a tie. Such ties are exact and frequent when
-//!   the input and output scales are equal (`sum / count`), and there ONNX Runtime's rounding
-//!   noise decides: each one can go either way (one step).
+//!   when the window is the whole unpadded input, ONNX Runtime rounds the integer sum `acc` times
+//!   the f32 `x_scale / (y_scale n)` half to even: the OFM scale is that f32 exactly, with the
+//!   convolutions' tie rule. Otherwise ONNX Runtime sums `x_scale (x - x_zp)` in f32, divides by
+//!   the cell count and by `y_scale`: the NPU scales the integer sum by the real
+//!   `x_scale / (count y_scale)` (nearest 31-bit multiplier), and the two differ where ONNX
+//!   Runtime's f32 rounding (a few ulps) meets a tie. With equal input and output scales and an
+//!   even cell count (`sum / 4`, or `acc / 64` with the exact f32 scale 2^-6), ties are exact and
+//!   frequent (one output in `count` in the worst case); ONNX Runtime's f32 result lands on the
+//!   tie and rounds to even, the NPU rounds up: half of those ties are one step apart. Rounding
+//!   half to even would need the parity of the quotient, which no output-stage mode gives
+//!   (only a chain of elementwise shifts and subtractions through 32-bit maps could).
 //! - CONCATENATION (`QLinearConcat`) of inputs quantized differently from the output: per input a
 //!   256-entry table computed with the CPU's kernel (bit-exact); inputs quantized as the output
 //!   are copied.
