@@ -116,11 +116,23 @@ fn output_step(model: &str, file: &str) -> f32 {
         .unwrap_or_else(|| panic!("{model}: the output is not produced by a dequantize"))
 }
 
-/// How far (in output quantization steps) the NPU's TFLite-Micro-style integer arithmetic may
-/// land from ONNX Runtime's float-requantizing QDQ kernels at a model's output: each layer can
-/// differ by one step of its own output, and a final softmax amplifies that. (The CPU path
-/// reproduces ONNX Runtime's arithmetic and stays within one step.)
-const MAX_QDQ_STEPS: u32 = 32;
+/// How far (in output quantization steps) the NPU may land from ONNX Runtime at a model's
+/// output. The NPU follows ONNX Runtime's arithmetic for QDQ graphs (`aot/src/ethos_u/lower/ort.rs`)
+/// and differs from it only at rounding ties, by one step of that operator's output: as on the
+/// CPU, one step, except where an operator's ties are exact and frequent and a later layer
+/// amplifies the step. That is the average pool of `ic_resnet8` (global, 8x8, input and output
+/// scales equal: `acc / 64` with f32 scale 2^-6 is an exact tie for one accumulator in 64) and
+/// of `synth_ii_residual` (2x2, equal scales: `sum / 4`, a tie for one in four): ONNX Runtime
+/// rounds those ties half to even, which the U55/U65 output stage cannot (its rounding modes
+/// are TFLite's double rounding, truncation and round-half-up); half of them land one step
+/// up, and the following fully connected layer and softmax turn that step into up to 3 at
+/// the output.
+fn max_qdq_steps(model: &str) -> u32 {
+    match model {
+        "ic_resnet8" | "synth_ii_residual" => 3,
+        _ => 1,
+    }
+}
 
 /// ONNX QDQ models on the NPU: close to ONNX Runtime of ONNX Runtime's fused integer
 /// kernels (as on the CPU); the number of differing elements is printed.
@@ -155,9 +167,10 @@ fn check_qdq(model: &str) {
             }
         }
         println!("{model} qdq {target}: {differ} elements differ from ONNX Runtime, at most {worst} steps");
+        let bound = max_qdq_steps(model);
         assert!(
-            worst <= MAX_QDQ_STEPS,
-            "{model} {target}: {worst} steps from ONNX Runtime (bound {MAX_QDQ_STEPS})"
+            worst <= bound,
+            "{model} {target}: {worst} steps from ONNX Runtime (bound {bound})"
         );
     }
 }

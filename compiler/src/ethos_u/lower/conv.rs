@@ -38,8 +38,7 @@ pub(super) fn conv2d(
     let ws = &g.tensor(w).shape;
     let [o, kh, kw, i] = [ws[0], ws[1], ws[2], ws[3]].map(|v| v as u32);
     let (xq, yq) = (qparams(g, x)?, qparams(g, y)?);
-    let (mults, shifts) =
-        quant::conv_per_channel(xq.0, &wq.scale, yq.0, o as usize).map_err(|e| e.to_string())?;
+    let (mults, shifts) = super::ort::conv_scales(g, xq.0, &wq.scale, yq.0, o as usize)?;
     let ifm = cx.fm(x)?;
     let ofm = cx.fm(y)?;
     if ifm.shape[2] != i {
@@ -119,8 +118,7 @@ pub(super) fn depthwise(
             "depth multiplier {m} with {c} input and {oc} output channels"
         ));
     }
-    let (mults, shifts) =
-        quant::conv_per_channel(xq.0, &wq.scale, yq.0, oc as usize).map_err(|e| e.to_string())?;
+    let (mults, shifts) = super::ort::conv_scales(g, xq.0, &wq.scale, yq.0, oc as usize)?;
     let bias = bias_values(g, node.input(2), oc as usize)?;
     let wzp = wq.zero_point.first().copied().unwrap_or(0);
     let weight = move |o: u32, ky: u32, kx: u32| {
@@ -687,12 +685,12 @@ pub(super) fn fully_connected(
         return Err("input size is not a multiple of the weights' depth".into());
     }
     let batch = numel / k;
-    let (mults, shifts) = if wq.is_per_tensor() {
+    let (mults, shifts) = if wq.is_per_tensor() && !super::ort::is_ort(g) {
         let (m, s) = quant::fully_connected_per_tensor(xq.0, wq.scale[0], yq.0)
             .map_err(|e| e.to_string())?;
         (vec![m; n as usize], vec![s; n as usize])
     } else {
-        quant::conv_per_channel(xq.0, &wq.scale, yq.0, n as usize).map_err(|e| e.to_string())?
+        super::ort::conv_scales(g, xq.0, &wq.scale, yq.0, n as usize)?
     };
     let base = |t: TensorId| {
         cx.addr
@@ -859,7 +857,7 @@ fn conv_op(
         weights: Some(weights),
         scales: Some(scales),
         ofm_scale: Scale::ONE,
-        rounding: RoundMode::Dbl,
+        rounding: super::ort::conv_rounding(cx.g),
         input_scaling: None,
         ifm_rounding: RoundMode::Dbl,
         clamp: s.clamp,

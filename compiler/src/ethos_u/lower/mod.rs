@@ -7,6 +7,7 @@ mod conv;
 mod copy;
 mod elementwise;
 mod mean;
+mod ort;
 mod pad;
 mod pool;
 mod softmax;
@@ -410,6 +411,11 @@ fn io(node: &Node) -> Result<(TensorId, TensorId), Refusal> {
 
 /// Lowers one node to NPU operations, appending its constant data to `ro`.
 pub fn lower(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Vec<NpuOp>, Refusal> {
+    if ort::is_ort(cx.g) {
+        if let Some(ops) = ort::lower(cx, node, ro) {
+            return ops;
+        }
+    }
     match &node.op {
         Op::Conv2d { win, groups, act } => conv::conv2d(cx, node, win, *groups, *act, ro),
         Op::DepthwiseConv2d {

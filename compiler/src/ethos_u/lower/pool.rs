@@ -207,7 +207,7 @@ pub fn average_scale(n: u64) -> Scale {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn pool_op(
+pub(super) fn pool_op(
     cx: &Ctx<'_>,
     node: &Node,
     mode: PoolingMode,
