@@ -59,7 +59,11 @@ pub fn compile_models() {
         println!("cargo:warning=kiln_build::compile_models() must run from a build script (CARGO_MANIFEST_DIR / OUT_DIR are not set)");
         return;
     };
-    let report = Builder::new(manifest.into(), out.into()).run();
+    // Cargo tells build scripts the target they build for.
+    let bare_metal = std::env::var("TARGET").is_ok_and(|t| t.contains("-none"));
+    let report = Builder::new(manifest.into(), out.into())
+        .bare_metal(bare_metal)
+        .run();
     for p in &report.rerun_if_changed {
         println!("cargo:rerun-if-changed={}", p.display());
     }
@@ -100,6 +104,7 @@ pub struct Builder {
     manifest_dir: PathBuf,
     out_dir: PathBuf,
     sources: Vec<PathBuf>,
+    bare_metal: bool,
 }
 
 /// One `include_model!` call and what became of it.
@@ -177,7 +182,7 @@ impl Builder {
     /// Writes the linker script for `arena_region` placements and checks that the crate's
     /// `memory.x` names the region aliases it needs.
     fn place_arenas(&self, regions: &[String], report: &mut BuildReport) {
-        if regions.is_empty() {
+        if regions.is_empty() || !self.bare_metal {
             return;
         }
         let script = self.out_dir.join("kiln_arenas.x");
@@ -209,7 +214,15 @@ impl Builder {
             manifest_dir,
             out_dir,
             sources,
+            bare_metal: false,
         }
+    }
+
+    /// Whether the crate is built for a bare-metal target (`*-none-*`): only then are arenas
+    /// placed with a linker script (elsewhere `link_section` is not applied).
+    pub fn bare_metal(mut self, bare_metal: bool) -> Builder {
+        self.bare_metal = bare_metal;
+        self
     }
 
     /// Scans these files or folders instead (relative paths are relative to the manifest dir).
@@ -915,7 +928,16 @@ mod tests {
             "arena-region",
             &format!("fn main() {{ kiln::include_model!({kws:?}, target = \"cortex-m55\", name = big, arena_region = \"isram\"); }}"),
         );
+        // Host builds: no linker script, no warning.
         let r = Builder::new(root.clone(), out.clone()).run();
+        assert!(
+            r.linker_scripts.is_empty() && r.warnings.is_empty(),
+            "{:?}",
+            r.warnings
+        );
+        let r = Builder::new(root.clone(), out.clone())
+            .bare_metal(true)
+            .run();
         assert!(r.models[0].result.is_ok());
         let rs = std::fs::read_to_string(generated_rs(&out, "big")).unwrap();
         assert!(
