@@ -1,6 +1,6 @@
 //! `cargo xtask fvp-test`: the example firmware on an emulated Cortex-M.
 //!
-//! For each firmware crate under `examples/` (each its own cargo workspace):
+//! For each conformance firmware crate under `tests/firmware/` (each its own cargo workspace):
 //! build it (`cargo build --release`, shared target dir `target/firmware`),
 //! run it, and report per model: match or mismatch against the golden
 //! outputs embedded at build time, instructions per inference, and flash/RAM
@@ -33,6 +33,9 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Arm's Corstone-300 FVP with an Ethos-U55 (the executable's name).
+/// Where the conformance firmware crates live (goldens, instruction counts, stack high-water marks).
+pub const FIRMWARE_DIR: &str = "tests/firmware";
+
 pub const FVP: &str = "FVP_Corstone_SSE-300_Ethos-U55";
 
 /// Options of `cargo xtask fvp-test`.
@@ -89,10 +92,10 @@ impl Board {
     }
 }
 
-/// A firmware crate under `examples/`.
+/// A conformance firmware crate under `tests/firmware/`.
 #[derive(Clone, Copy, Debug)]
 pub struct Firmware {
-    /// Folder under `examples/` (also the binary's name).
+    /// Folder under `tests/firmware/` (also the binary's name).
     pub name: &'static str,
     /// Where it runs.
     pub board: Board,
@@ -163,13 +166,22 @@ pub fn steps<'a>(root: &'a Path, args: &FvpArgs) -> Vec<Step<'a>> {
         steps.push(Step::new(
             "firmware",
             format!(
-                "examples/{} builds for {} and, on {} ({}), every model output equals its golden",
+                "tests/firmware/{} builds for {} and, on {} ({}), every model output equals its golden",
                 fw.name,
                 fw.board.cpu(),
                 fw.board.qemu_machine(),
                 emulator
             ),
             move || firmware_step(root, *fw, &emulator, timeout),
+        ));
+    }
+    for name in EXAMPLES {
+        steps.push(Step::new(
+            "example",
+            format!(
+                "examples/{name}, as a user copies it, is formatted, has no clippy warnings, and `cargo run --release` prints the keyword it heard on QEMU"
+            ),
+            move || example_step(root, name, timeout),
         ));
     }
     steps.push(Step::new(
@@ -234,7 +246,7 @@ fn firmware_step(
     emulator: &Emulator,
     timeout: Duration,
 ) -> Result<Outcome> {
-    let dir = root.join("examples").join(fw.name);
+    let dir = root.join(FIRMWARE_DIR).join(fw.name);
     let tdir = target_dir(root);
     let started = Instant::now();
     let features: &[&str] = match emulator {
@@ -244,7 +256,7 @@ fn firmware_step(
     let status = run_visible(cargo_build(&dir, &tdir, features))?;
     if !status.success() {
         return Ok(Outcome::Failed(format!(
-            "building examples/{} exited with {status}",
+            "building tests/firmware/{} exited with {status}",
             fw.name
         )));
     }
@@ -564,7 +576,7 @@ impl Report {
     }
 }
 
-/// What a firmware exit code means (the convention of `examples/fwkit`).
+/// What a firmware exit code means (the convention of `tests/firmware/fwkit`).
 pub fn exit_meaning(code: Option<i32>) -> &'static str {
     match code {
         Some(0) => "pass",
@@ -737,7 +749,7 @@ pub fn kernel_functions(elf: &Elf) -> (Vec<String>, u64) {
 /// table of kiln-rt) and compares the linked kernel functions and .text with the normal build.
 fn kernels_step(root: &Path) -> Result<Outcome> {
     let fw = FIRMWARE[0];
-    let dir = root.join("examples").join(fw.name);
+    let dir = root.join(FIRMWARE_DIR).join(fw.name);
     let tdir = target_dir(root);
     let elf_path = tdir
         .join(fw.board.rust_target())
@@ -748,13 +760,13 @@ fn kernels_step(root: &Path) -> Result<Outcome> {
     // binary (read each ELF right after its build).
     let status = run_visible(cargo_build(&dir, &tdir, &[]))?;
     if !status.success() {
-        bail!("building examples/{} exited with {status}", fw.name);
+        bail!("building tests/firmware/{} exited with {status}", fw.name);
     }
     let normal = Elf::read(&elf_path)?;
     let status = run_visible(cargo_build(&dir, &tdir, &["--features", "all-kernels"]))?;
     if !status.success() {
         bail!(
-            "building examples/{} --features all-kernels exited with {status}",
+            "building tests/firmware/{} --features all-kernels exited with {status}",
             fw.name
         );
     }
@@ -840,6 +852,43 @@ pub fn walkthrough_files(readme: &str) -> Result<Vec<(String, String)>> {
 /// `walkthrough`: writes the README's crate under `target/walkthrough/hello-kiln` (kiln's
 /// path dependencies `../kiln/...` pointed at this checkout, the model copied to
 /// `models/kws.tflite`), then `cargo run --release` as a user would (the runner boots QEMU).
+/// The example crates under `examples/` (one per board).
+pub const EXAMPLES: &[&str] = &["mps3-an547", "mps2-an386"];
+
+/// `example`: fmt, clippy and `cargo run --release` of one example crate.
+fn example_step(root: &Path, name: &str, timeout: Duration) -> Result<Outcome> {
+    let dir = root.join("examples").join(name);
+    let tdir = target_dir(root);
+    let mut fmt = crate::cargo();
+    fmt.current_dir(&dir).args(["fmt", "--", "--check"]);
+    if !run_visible(fmt)?.success() {
+        return Ok(Outcome::Failed(format!("examples/{name} is not formatted")));
+    }
+    let clippy = cargo_firmware("clippy", &dir, &tdir, &["--", "-D", "warnings"]);
+    if !run_visible(clippy)?.success() {
+        return Ok(Outcome::Failed(format!("examples/{name} has clippy warnings")));
+    }
+    let result = run_with_timeout(cargo_firmware("run", &dir, &tdir, &[]), timeout)?;
+    print!("{}", result.stdout);
+    let said = result.stdout.lines().find(|l| l.starts_with("heard \""));
+    match (result.status, said) {
+        (Some(st), Some(line)) if st.success() => Ok(Outcome::Passed(format!(
+            "ran in {:.0} s: {line}",
+            result.elapsed.as_secs_f64()
+        ))),
+        (status, _) => {
+            println!("{}", result.stderr.trim_end());
+            Ok(Outcome::Failed(format!(
+                "`cargo run --release` in examples/{name} {} without printing `heard \"..\"`",
+                match status {
+                    Some(st) => format!("exited with {st}"),
+                    None => "timed out".to_owned(),
+                }
+            )))
+        }
+    }
+}
+
 fn walkthrough_step(root: &Path, timeout: Duration) -> Result<Outcome> {
     let readme = std::fs::read_to_string(root.join("README.md")).context("reading README.md")?;
     let files = walkthrough_files(&readme)?;

@@ -5,10 +5,11 @@
 //! - [`InsnClock`]: instructions retired, counted with SysTick under QEMU
 //!   `-icount` (QEMU does not model `DWT.CYCCNT`), self-calibrated;
 //! - [`stack`]: paints the free stack at start-up and reports the high-water mark;
-//! - a panic handler (exit code 100) and [`hard_fault`] (exit code 101) that
-//!   print what went wrong before exiting.
+//! - a panic handler (exit code 100; feature `panic-handler`, on by default: turn it off to
+//!   use these helpers beside your own) and [`hard_fault`] (exit code 101) that print what
+//!   went wrong before exiting.
 //!
-//! Nothing here is kiln-specific: the model code lives in each example.
+//! Nothing here is kiln-specific: the model code lives in each conformance firmware.
 #![no_std]
 #![warn(missing_docs)]
 
@@ -250,6 +251,9 @@ pub fn hard_fault(ef: &ExceptionFrame) -> ! {
     exit(ExitCode::HardFault)
 }
 
+/// With the default feature `panic-handler`; without it the helpers work beside the
+/// firmware's own handler (e.g. `panic-semihosting`).
+#[cfg(feature = "panic-handler")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     // Format into a fixed buffer first: one semihosting write, no allocation.

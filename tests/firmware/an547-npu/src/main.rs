@@ -1,9 +1,14 @@
-//! kiln on a Cortex-M4 (Arm MPS2+ AN386), CPU only: the AN547 example's models, to show that the
-//! same code ports to an Armv7E-M core (DSP extension, single-precision FPU): keyword spotting (DS-CNN) and
-//! image classification (ResNet-8), int8, checked against TensorFlow Lite Micro's outputs.
+//! kiln on the Ethos-U55 of an Arm Corstone-300 (MPS3 AN547): keyword spotting (DS-CNN) and
+//! image classification (ResNet-8), int8, compiled for ethos-u55-128 by kiln's own NPU
+//! compiler and checked against TensorFlow Lite Micro's outputs.
 //!
-//! The models are compiled at build time by `include_model!` (with `build.rs` calling
-//! `kiln_build::compile_models()`); every golden input goes through each model,
+//! `include_model!` (with `build.rs` calling `kiln_build::compile_models()`) delegates
+//! every operator the NPU runs to `EthosUBackend` delegates (for these two models all of
+//! them, the final softmax included); `run()` drives them through kiln's driver. By default the register backend is
+//! kiln's bit-exact NPU model (kiln-rt feature `npu-sim`: QEMU's mps3-an547 has no NPU); with
+//! `--features fvp` it is the NPU's memory-mapped registers (FVP, silicon). The NPU scratch is
+//! a static in section `.kiln_npu_scratch` (ISRAM, which the NPU reaches), sized at build time.
+//! Every golden input goes through each model,
 //! every output is compared with TFLM's, one line per input goes out over semihosting,
 //! and the exit status is 0 only if everything matched (1 mismatch, 100 panic, 101 HardFault).
 #![no_std]
@@ -13,13 +18,13 @@ use cortex_m_rt::{entry, exception, ExceptionFrame};
 use kiln_fwkit::{check, exit, hprintln, stack, ExitCode, InsnClock};
 
 kiln::include_model!(
-    "../../tests/fixtures/kws_dscnn/kws_dscnn_int8.tflite",
-    target = "cortex-m4",
+    "../../fixtures/kws_dscnn/kws_dscnn_int8.tflite",
+    target = "ethos-u55-128",
     name = kws
 );
 kiln::include_model!(
-    "../../tests/fixtures/ic_resnet8/ic_resnet8_int8.tflite",
-    target = "cortex-m4",
+    "../../fixtures/ic_resnet8/ic_resnet8_int8.tflite",
+    target = "ethos-u55-128",
     name = resnet8
 );
 
@@ -38,7 +43,7 @@ fn main() -> ! {
     let clock = InsnClock::start(cp.SYST);
     let ipt = clock.milli_insns_per_tick();
     hprintln!(
-        "kiln: board=mps2-an386 cpu=cortex-m4 insns_per_tick={}.{:03}",
+        "kiln: board=mps3-an547 cpu=cortex-m55 npu=ethos-u55-128 insns_per_tick={}.{:03}",
         ipt / 1000,
         ipt % 1000
     );

@@ -7,10 +7,10 @@ use std::{env, fs};
 
 /// Models whose TFLite Micro goldens this firmware checks: (module in `goldens.rs`, folder).
 const GOLDENS: &[(&str, &str)] = &[
-    ("kws_dscnn", "../../tests/fixtures/kws_dscnn/ref/tflm_int8"),
+    ("kws_dscnn", "../../fixtures/kws_dscnn/ref/tflm_int8"),
     (
         "ic_resnet8",
-        "../../tests/fixtures/ic_resnet8/ref/tflm_int8",
+        "../../fixtures/ic_resnet8/ref/tflm_int8",
     ),
 ];
 
