@@ -866,7 +866,9 @@ fn example_step(root: &Path, name: &str, timeout: Duration) -> Result<Outcome> {
     }
     let clippy = cargo_firmware("clippy", &dir, &tdir, &["--", "-D", "warnings"]);
     if !run_visible(clippy)?.success() {
-        return Ok(Outcome::Failed(format!("examples/{name} has clippy warnings")));
+        return Ok(Outcome::Failed(format!(
+            "examples/{name} has clippy warnings"
+        )));
     }
     let result = run_with_timeout(cargo_firmware("run", &dir, &tdir, &[]), timeout)?;
     print!("{}", result.stdout);
