@@ -15,7 +15,8 @@ use std::path::Path;
 ///
 /// ```text
 /// pub const NAME: &str; pub const TARGET: &str; pub const ARENA_BYTES: usize; pub const PTE_BYTES: usize;
-/// pub const NPU_SCRATCH_BYTES: usize; pub const INPUTS: usize; pub const OUTPUTS: usize;
+/// pub const NPU_SCRATCH_BYTES: usize; pub const NPU_FAST_SCRATCH_BYTES: usize;
+/// pub const INPUTS: usize; pub const OUTPUTS: usize;
 /// pub const INPUT_SHAPE: [usize; R]; pub const INPUT_LEN: usize; pub const INPUT_SCALE: f32;
 /// pub const INPUT_ZERO_POINT: i32; pub type Input = [i8; 490];      // INPUT_1_SHAPE, Input1, ...
 /// pub const OUTPUT_SHAPE ... OUTPUT_ZERO_POINT; pub type Output = [i8; 12]; // OUTPUT_1_SHAPE, Output1, ...
@@ -46,6 +47,7 @@ pub fn generate(
     let target_name = target.name;
     let arena_bytes = Literal::usize_unsuffixed(info.arena_bytes);
     let npu_bytes = Literal::usize_unsuffixed(info.npu_scratch_bytes);
+    let npu_fast_bytes = Literal::usize_unsuffixed(info.npu_fast_scratch_bytes);
     let n_in = Literal::usize_unsuffixed(info.inputs.len());
     let n_out = Literal::usize_unsuffixed(info.outputs.len());
     let mut io = TokenStream::new();
@@ -104,12 +106,20 @@ pub fn generate(
                     __kiln::model::SectionArena::new();
                 static NPU_SCRATCH: __kiln::model::ArenaSlot<NPU_SCRATCH_BYTES> =
                     __kiln::model::ArenaSlot::new(&NPU_SCRATCH_MEMORY);
+                /// NPU fast scratch (region 2), in section `.kiln_npu_scratch` on bare-metal
+                /// targets, next to the scratch.
+                #[cfg_attr(target_os = "none", link_section = ".kiln_npu_scratch")]
+                static NPU_FAST_SCRATCH_MEMORY: __kiln::model::SectionArena<NPU_FAST_SCRATCH_BYTES> =
+                    __kiln::model::SectionArena::new();
+                static NPU_FAST_SCRATCH: __kiln::model::ArenaSlot<NPU_FAST_SCRATCH_BYTES> =
+                    __kiln::model::ArenaSlot::new(&NPU_FAST_SCRATCH_MEMORY);
             },
             quote!(__kiln::model::EthosU),
             quote! {
                 __kiln::model::EthosU {
                     target: NPU,
                     scratch: NPU_SCRATCH.take().ok_or(__kiln::RtError::ModelTaken)?,
+                    fast_scratch: NPU_FAST_SCRATCH.take().ok_or(__kiln::RtError::ModelTaken)?,
                 }
             },
         )
@@ -165,6 +175,9 @@ pub fn generate(
         pub const PTE_BYTES: usize = include_bytes!(#pte).len();
         /// Bytes of 16-byte aligned scratch the model's Ethos-U delegates run in (0: CPU only).
         pub const NPU_SCRATCH_BYTES: usize = #npu_bytes;
+        /// Bytes of 16-byte aligned fast scratch (region 2: the U65's Dedicated_Sram SRAM, where
+        /// the delegates keep their internal feature maps; 0 when none uses one).
+        pub const NPU_FAST_SCRATCH_BYTES: usize = #npu_fast_bytes;
         /// Number of inputs.
         pub const INPUTS: usize = #n_in;
         /// Number of outputs.

@@ -177,6 +177,8 @@ pub struct ModelInfo {
     pub kernels: Vec<OpKind>,
     /// Bytes of Ethos-U scratch the program's `EthosUBackend` delegates need (0 without delegates).
     pub npu_scratch_bytes: usize,
+    /// Bytes of Ethos-U fast scratch (region 2, U65 Dedicated_Sram) they need (0: none).
+    pub npu_fast_scratch_bytes: usize,
 }
 
 impl Builder {
@@ -381,23 +383,8 @@ impl Builder {
         if let Some(l) = &limit {
             l.check(name, &spec.path.value, info.arena_bytes)?;
         }
-        if info.npu_scratch_bytes > 0 {
-            if let Some(r) = target.npu_scratch_region() {
-                let need = info.npu_scratch_bytes as u64;
-                if need > u64::from(r.size) {
-                    return Err(err(
-                        Field::Target,
-                        format!(
-                            "model `{name}` ({}): the NPU scratch needs {need} bytes, region {r} of target {} (where the NPU reaches it) has {} bytes: {} bytes over",
-                            spec.path.value,
-                            target.name,
-                            r.size,
-                            need - u64::from(r.size)
-                        ),
-                    ));
-                }
-            }
-        }
+        check_npu_scratch(name, &spec.path.value, target, &info)
+            .map_err(|m| err(Field::Target, m))?;
         let source = generate(spec, target, &pte, &info).map_err(|m| err(Field::Path, m))?;
         Ok((
             Built {
@@ -646,19 +633,47 @@ pub fn inspect(pte: &[u8], graph: &Graph) -> Result<ModelInfo, String> {
         let t = m.output_tensor(i).map_err(|e| e.to_string())?;
         outputs.push(io("output", i, t, quant(graph.outputs.get(i)))?);
     }
+    type Backend<'s> = kiln_rt::ethos_u::EthosUBackend<'s, kiln_rt::ethos_u::sim::NpuModel>;
     let npu_scratch_bytes =
-        kiln_rt::ethos_u::EthosUBackend::<kiln_rt::ethos_u::sim::NpuModel>::scratch_size(
-            &program,
-            kiln_rt::model::PLAN,
-        )
-        .map_err(|e| e.to_string())?;
+        Backend::scratch_size(&program, kiln_rt::model::PLAN).map_err(|e| e.to_string())?;
+    let npu_fast_scratch_bytes =
+        Backend::fast_scratch_size(&program, kiln_rt::model::PLAN).map_err(|e| e.to_string())?;
     Ok(ModelInfo {
         arena_bytes,
         inputs,
         outputs,
         kernels,
         npu_scratch_bytes,
+        npu_fast_scratch_bytes,
     })
+}
+
+/// The memory contract of the NPU statics: the scratch and the fast scratch (both in section
+/// `.kiln_npu_scratch`) together fit the target's region for them, if it has one.
+fn check_npu_scratch(
+    name: &str,
+    path: &str,
+    target: &Target,
+    info: &ModelInfo,
+) -> Result<(), String> {
+    let (scratch, fast) = (info.npu_scratch_bytes, info.npu_fast_scratch_bytes);
+    let need = (scratch + fast) as u64;
+    match target.npu_scratch_region() {
+        Some(r) if need > u64::from(r.size) => {
+            let what = if fast > 0 {
+                format!("the NPU scratch and fast scratch need {need} bytes ({scratch} + {fast})")
+            } else {
+                format!("the NPU scratch needs {need} bytes")
+            };
+            Err(format!(
+                "model `{name}` ({path}): {what}, region {r} of target {} (where the NPU reaches it) has {} bytes: {} bytes over",
+                target.name,
+                r.size,
+                need - u64::from(r.size)
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Suffix of the names for input/output `i`: none for 0, `_1`, `_2`, ... after.
@@ -812,6 +827,71 @@ mod tests {
         assert_eq!(r3.models.len(), 1);
         assert!(!r3.models[0].result.as_ref().unwrap().cached);
         let _ = std::fs::remove_dir_all(root);
+    }
+
+    /// U65: the delegates keep their internal feature maps in a fast scratch, a second static
+    /// in `.kiln_npu_scratch` handed to the backend; U55 and CPU-only modules have none.
+    #[test]
+    fn u65_models_get_a_fast_scratch_static() {
+        let kws = fixture("kws_dscnn/kws_dscnn_int8.tflite");
+        let (root, out) = scratch(
+            "u65",
+            &format!(
+                "fn main() {{ include_model!({kws:?}, target = \"ethos-u65-256\", name = u65);\n\
+                 include_model!({kws:?}, target = \"ethos-u55-128\", name = u55);\n\
+                 include_model!({kws:?}, target = \"cortex-m55\", name = cpu); }}"
+            ),
+        );
+        let r = Builder::new(root.clone(), out.clone()).run();
+        assert!(r.models.iter().all(|m| m.result.is_ok()), "{r:?}");
+        let rs = |n: &str| flat(&std::fs::read_to_string(generated_rs(&out, n)).unwrap());
+        let u65 = rs("u65");
+        let fast: usize = u65
+            .split(&flat("pub const NPU_FAST_SCRATCH_BYTES: usize = "))
+            .nth(1)
+            .and_then(|s| s.split(';').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no NPU_FAST_SCRATCH_BYTES in\n{u65}"));
+        assert!(fast > 0 && fast.is_multiple_of(16), "{fast}");
+        for want in [
+            "static NPU_FAST_SCRATCH: __kiln::model::ArenaSlot<NPU_FAST_SCRATCH_BYTES>",
+            "fast_scratch: NPU_FAST_SCRATCH.take()",
+        ] {
+            assert!(u65.contains(&flat(want)), "missing {want:?} in\n{u65}");
+        }
+        let u55 = rs("u55");
+        assert!(u55.contains(&flat("pub const NPU_FAST_SCRATCH_BYTES: usize = 0;")));
+        let cpu = rs("cpu");
+        assert!(
+            !cpu.contains("NPU_FAST_SCRATCH:") && !cpu.contains("EthosU"),
+            "{cpu}"
+        );
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn npu_contract_counts_the_fast_scratch() {
+        let t = Target::lookup("ethos-u65-256").unwrap();
+        let isram = t.npu_scratch_region().unwrap().size as usize;
+        let info = |scratch, fast| ModelInfo {
+            arena_bytes: 0,
+            inputs: vec![],
+            outputs: vec![],
+            kernels: vec![],
+            npu_scratch_bytes: scratch,
+            npu_fast_scratch_bytes: fast,
+        };
+        assert!(check_npu_scratch("m", "m.tflite", t, &info(isram - 1024, 1024)).is_ok());
+        let e = check_npu_scratch("m", "m.tflite", t, &info(isram - 1024, 1040)).unwrap_err();
+        assert!(
+            e.contains("scratch and fast scratch need")
+                && e.contains(&format!("({} + 1040)", isram - 1024))
+                && e.contains("16 bytes over"),
+            "{e}"
+        );
+        // Targets without an NPU scratch region are not checked.
+        let host = Target::lookup("host").unwrap();
+        assert!(check_npu_scratch("m", "m.tflite", host, &info(usize::MAX / 4, 1)).is_ok());
     }
 
     #[test]

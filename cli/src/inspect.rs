@@ -367,3 +367,38 @@ pub fn render_text(d: &Json) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_compiler::compile::{compile_file, CompileOptions};
+    use kiln_compiler::target::Target;
+
+    /// kiln's U65 programs count their fast scratch (region 2) in the SRAM, as Vela's do; the
+    /// U55's have none.
+    #[test]
+    fn sram_of_a_kiln_delegate_is_scratch_plus_fast_scratch() {
+        let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/kws_dscnn/kws_dscnn_int8.tflite");
+        for (target, u65) in [("ethos-u65-256", true), ("ethos-u55-128", false)] {
+            let opts = CompileOptions::for_target(Target::lookup(target).unwrap());
+            let pte = compile_file(&model, &opts).unwrap().pte;
+            let program = Program::load(&pte).unwrap();
+            let plan = program.plan(0).unwrap();
+            let d = plan.delegate(0).unwrap();
+            let blob = program.delegate_data(d.location, d.index).unwrap();
+            let scratch = kiln_rt::ethos_u::VelaBlob::parse(blob)
+                .unwrap()
+                .scratch_size as u64;
+            let fast = d
+                .compile_spec_value(kiln_compiler::vela::FAST_SCRATCH_SPEC)
+                .unwrap()
+                .map_or(0, |v| u32::from_le_bytes(v.try_into().unwrap()) as u64);
+            assert_eq!(fast > 0, u65, "{target}");
+            let j = describe(&pte).unwrap();
+            let npu = &j["plans"][0]["delegates"][0]["npu"];
+            assert_eq!(npu["sram_bytes"].as_u64(), Some(scratch + fast), "{target}");
+            assert!(npu["cycles"].as_u64().is_some_and(|c| c > 0), "{npu}");
+        }
+    }
+}

@@ -216,11 +216,16 @@ pub fn compile_bytes(path: &Path, bytes: &[u8], opts: &CompileOptions) -> Result
     }
     for (k, d) in delegates.iter().enumerate() {
         notes.push(format!(
-            "ethos-u delegate {k}: {} NPU operations, command stream {} B, weights {} B, scratch {} B",
+            "ethos-u delegate {k}: {} NPU operations, command stream {} B, weights {} B, scratch {} B{}",
             d.ops.len(),
             d.stream_bytes,
             d.weight_bytes,
-            d.scratch_bytes
+            d.scratch_bytes,
+            if d.fast_scratch_bytes > 0 {
+                format!(", fast scratch {} B", d.fast_scratch_bytes)
+            } else {
+                String::new()
+            }
         ));
     }
     let report = CompileReport {

@@ -15,7 +15,7 @@
 //! `#![no_std]` and allocation-free unless the `alloc` feature (the encoder) is on.
 #![no_std]
 #![warn(missing_docs)]
-// `is_multiple_of` needs Rust 1.87; the workspace supports 1.81.
+// Kept from when the workspace supported Rust 1.80 (`is_multiple_of` is 1.87).
 #![allow(clippy::manual_is_multiple_of)]
 
 #[cfg(feature = "alloc")]

@@ -9,7 +9,7 @@
 //! register command stream). Arm's core driver accepts exactly these three
 //! actions; so does this parser.
 
-// `is_multiple_of` needs Rust 1.87; the workspace supports 1.81.
+// Kept from when the workspace supported Rust 1.80 (`is_multiple_of` is 1.87).
 #![allow(clippy::manual_is_multiple_of)]
 
 use super::error::EthosUError;

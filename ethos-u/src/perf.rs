@@ -25,6 +25,11 @@
 use crate::config::{self, AccelConfig};
 use crate::regs::{ConfigReg, ElementwiseMode, IdReg, Product, MAX_REGIONS};
 
+/// The SRAM of Vela's U65 `Memory_Mode.Dedicated_Sram`, its `arena_cache_size` (vela.ini:
+/// 393216, "The SRAM (384KB) is only for use by the Ethos-U"): the most fast scratch (region 2)
+/// the default U65 system gives a network.
+pub const DEDICATED_SRAM_BYTES: u32 = 384 * 1024;
+
 /// The kind of memory behind a region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemoryArea {
@@ -111,6 +116,17 @@ impl Memory {
                 m[2] = Memory::U65_SRAM;
                 m
             }
+        }
+    }
+
+    /// Bytes of fast scratch (region 2, in SRAM) a compiler may plan feature maps in, in the
+    /// layout of [`Memory::default_regions`]: [`DEDICATED_SRAM_BYTES`] on the U65
+    /// (Dedicated_Sram); `None` on the U55 (Shared_Sram: the scratch already is the SRAM, and
+    /// region 2 is an alias of it).
+    pub fn fast_scratch_budget(product: Product) -> Option<u32> {
+        match product {
+            Product::EthosU55 => None,
+            Product::EthosU65 => Some(DEDICATED_SRAM_BYTES),
         }
     }
 

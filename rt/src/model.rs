@@ -210,17 +210,19 @@ impl Executor for CpuOnly {
 }
 
 /// Ethos-U delegates on the NPU the build selected ([`execute_ethos_u`]), in the static scratch
-/// the build sized.
+/// and fast scratch the build sized.
 pub struct EthosU {
     /// The NPU the delegates were compiled for.
     pub target: NpuTarget,
     /// The NPU scratch (region 1).
     pub scratch: &'static mut [u8],
+    /// The NPU fast scratch (region 2, U65 Dedicated_Sram; empty when no delegate uses one).
+    pub fast_scratch: &'static mut [u8],
 }
 
 impl Executor for EthosU {
     fn execute(&mut self, m: &mut Method<'static, 'static>) -> Result<(), RtError> {
-        execute_ethos_u(m, self.target, self.scratch)
+        execute_ethos_u(m, self.target, self.scratch, self.fast_scratch)
     }
 }
 
@@ -352,12 +354,15 @@ pub struct NpuTarget {
 
 /// Runs `m` with its Ethos-U delegates on the register backend this build selected: kiln's NPU
 /// model with feature `npu-sim` (QEMU, host), otherwise (or with `npu-mmio`) the NPU's
-/// memory-mapped registers at `npu.base` (FVP, silicon). `scratch` is the static the build sized (`NPU_SCRATCH_BYTES`),
-/// placed where the NPU's AXI masters reach it.
+/// memory-mapped registers at `npu.base` (FVP, silicon). `scratch` and `fast_scratch` are the
+/// statics the build sized (`NPU_SCRATCH_BYTES`, region 1, and `NPU_FAST_SCRATCH_BYTES`, region
+/// 2: 0 unless a delegate was compiled with a fast scratch), placed where the NPU's AXI masters
+/// reach them.
 pub fn execute_ethos_u(
     m: &mut Method<'_, '_>,
     npu: NpuTarget,
     scratch: &mut [u8],
+    fast_scratch: &mut [u8],
 ) -> Result<(), RtError> {
     use crate::ethos_u::{Driver, DriverConfig, EthosUBackend};
     #[cfg(all(feature = "npu-sim", not(feature = "npu-mmio")))]
@@ -378,8 +383,11 @@ pub fn execute_ethos_u(
     // SAFETY: `npu.base` is the platform's NPU register block from kiln's target table (device
     // memory in the default memory map); the generated `Model` is the one owner (handed out once).
     let regs = unsafe { crate::ethos_u::Mmio::new(npu.base) };
-    let mut backend =
-        EthosUBackend::new(Driver::new(regs, DriverConfig::default()), scratch, &mut []);
+    let mut backend = EthosUBackend::new(
+        Driver::new(regs, DriverConfig::default()),
+        scratch,
+        fast_scratch,
+    );
     let mut backends: [&mut dyn crate::exec::Backend; 1] = [&mut backend];
     m.execute_with(&mut backends)
 }

@@ -206,11 +206,33 @@ fn kiln_streams_pass_the_drivers_check_and_mutations_fail_it() {
         let d = plan.delegate(0).unwrap();
         let blob = VelaBlob::parse(program.delegate_data(d.location, d.index).unwrap()).unwrap();
         let stream = Payload::parse(blob.cmd_data).unwrap().command_stream;
+        let fast = d
+            .compile_spec_value(kiln_compiler::vela::FAST_SCRATCH_SPEC)
+            .unwrap()
+            .map(|v| u32::from_le_bytes(v.try_into().unwrap()) as u64);
         let mut regions = [None; 8];
         regions[0] = Some(blob.weight_data.len() as u64);
         regions[1] = Some(blob.scratch_size as u64);
+        regions[2] = fast;
         let used = check_stream(stream, &regions).unwrap_or_else(|e| panic!("{target}: {e}"));
         assert!(used.kernel_ops > 5 && used.end[1] > 0, "{target}: {used:?}");
+        // U65 (Dedicated_Sram): the internal feature maps are in the fast scratch (region 2),
+        // the graph-side input and output in the scratch; the U55 has no fast scratch.
+        if target.starts_with("ethos-u65") {
+            assert!(
+                used.end[2] > 0 && fast >= Some(used.end[2]),
+                "{target}: {used:?}"
+            );
+            let mut short = regions;
+            short[2] = Some(used.end[2] - 1);
+            let e = check_stream(stream, &short).unwrap_err();
+            assert!(
+                matches!(e, CheckError::OutOfBounds { region: 2, .. }),
+                "{target}: {e}"
+            );
+        } else {
+            assert_eq!((fast, used.end[2]), (None, 0), "{target}");
+        }
 
         let mut short = regions;
         short[1] = Some(used.end[1] - 1);

@@ -31,6 +31,7 @@ fn ui() {
         [
             "keyword_spotter",
             "kws_dscnn_int8",
+            "kws_u65",
             "synth_i_conv_pool_fc_f32",
             "synth_ii_residual_qdq_int8"
         ],

@@ -3,7 +3,8 @@
 //! for the same model (`tests/fixtures/vela/<accelerator>/`), measured in the same run:
 //!
 //! - kiln: NPU operations and CPU operators of the compiled program, in-process compile time
-//!   (median), cycles of its command streams, SRAM (scratch) and flash (streams + weights);
+//!   (median), cycles of its command streams, SRAM (scratch, plus the fast scratch on the U65)
+//!   and flash (streams + weights);
 //! - Vela: the same numbers for Vela's stream (cycles by the same cycle model, kiln's NPU
 //!   model), next to Vela's own estimate (`*_vela_summary.csv` `cycles_total`);
 //! - ratios kiln / Vela, and the NPU model's host time per inference of kiln's program.

@@ -8,8 +8,12 @@ use kiln_rt::ethos_u::regs::{ClipRange, ElementwiseMode, PoolingMode, RoundMode}
 
 /// Base pointer region of the read-only data (weights, scales, LUTs): the `.pte`'s delegate blob.
 pub const REGION_WEIGHTS: u8 = 0;
-/// Base pointer region of the scratch (feature maps, graph I/O), in SRAM.
+/// Base pointer region of the scratch (feature maps, graph I/O): in SRAM on the U55
+/// (Shared_Sram), in DRAM on the U65 (Dedicated_Sram).
 pub const REGION_SCRATCH: u8 = 1;
+/// Base pointer region of the fast scratch (the U65's Dedicated_Sram SRAM; a segment's internal
+/// feature maps): [`kiln_rt::ethos_u::blob::FAST_SCRATCH_REGION`].
+pub const REGION_FAST_SCRATCH: u8 = kiln_rt::ethos_u::blob::FAST_SCRATCH_REGION as u8;
 
 /// Memory layout of a feature map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

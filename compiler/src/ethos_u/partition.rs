@@ -7,7 +7,7 @@
 //! the segment around them and never form a segment of their own.
 
 use super::constraints;
-use super::lower::{lower, Ctx, ReadOnly, Scratch};
+use super::lower::{lower, Ctx, Place, ReadOnly, Scratch};
 use crate::ir::{Graph, Op, TensorId};
 use kiln_rt::ethos_u::config::AccelConfig;
 use std::collections::HashMap;
@@ -24,14 +24,14 @@ pub enum Placement {
 /// Places every node of `g` for `cfg`.
 pub fn place(g: &Graph, cfg: &'static AccelConfig) -> Vec<Placement> {
     let limits = constraints::limits(cfg.is_u65());
-    let addr: HashMap<TensorId, u32> = (0..g.tensors.len())
+    let places: HashMap<TensorId, Place> = (0..g.tensors.len())
         .filter(|&i| !g.tensors[i].is_const())
-        .map(|i| (TensorId(i), 0))
+        .map(|i| (TensorId(i), Place::scratch(0)))
         .collect();
     let cx = Ctx {
         g,
         cfg,
-        addr: &addr,
+        places: &places,
         probe: true,
         scratch: &Scratch::default(),
     };

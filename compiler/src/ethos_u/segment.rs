@@ -1,17 +1,20 @@
 //! One NPU segment (a run of consecutive NPU-placed nodes) compiled into an
-//! ExecuTorch `EthosUBackend` delegate blob: scratch planned with live ranges
-//! (graph-side inputs and outputs of the segment included, since the backend
-//! copies them in and out, and the temporaries a lowering asks for with
-//! [`Scratch`], live during their node only), every node lowered, the command
-//! stream written, and the `vela_bin_stream` blocks assembled.
+//! ExecuTorch `EthosUBackend` delegate blob: memory planned with live ranges
+//! (the segment's graph-side inputs and outputs in the scratch, region 1, since
+//! the backend copies them in and out; on the U65 its internal feature maps in
+//! the fast scratch, region 2, as far as it holds them), every node lowered,
+//! the temporaries a lowering asks for with [`Scratch`] (region 1, live during their node
+//! only), the command stream written, and the `vela_bin_stream` blocks assembled.
 
-use super::lower::{lower, Ctx, ReadOnly, Scratch};
-use super::npu_op::{NpuKind, NpuOp, REGION_SCRATCH, REGION_WEIGHTS};
+use super::lower::{lower, Ctx, Place, ReadOnly, Scratch};
+use super::npu_op::{NpuKind, NpuOp, REGION_FAST_SCRATCH, REGION_SCRATCH, REGION_WEIGHTS};
 use super::stream::StreamBuilder;
 use crate::ir::{Graph, Op, TensorId};
 use crate::plan::{self, Buffer};
 use kiln_ethos_u::check::check_stream;
+use kiln_ethos_u::perf::Memory;
 use kiln_ethos_u::regs::MAX_REGIONS;
+pub use kiln_rt::ethos_u::backend::FAST_SCRATCH_SPEC;
 use kiln_rt::ethos_u::blob::write_block;
 use kiln_rt::ethos_u::config::AccelConfig;
 use kiln_rt::ethos_u::payload::{write_cop1, ConfigReg, IdReg, OptimizerConfig};
@@ -53,6 +56,9 @@ pub struct CompiledSegment {
     pub outputs: Vec<TensorId>,
     /// Scratch bytes (region 1).
     pub scratch_bytes: usize,
+    /// Fast scratch bytes (region 2; 0: the segment does not use it). The delegate gets them as
+    /// compile spec [`FAST_SCRATCH_SPEC`].
+    pub fast_scratch_bytes: usize,
     /// Command stream bytes.
     pub stream_bytes: usize,
     /// Weights, scales and LUTs (region 0).
@@ -92,11 +98,35 @@ pub fn segment_io(g: &Graph, nodes: &[usize]) -> (Vec<TensorId>, Vec<TensorId>) 
     (inputs, outputs)
 }
 
-/// Compiles the nodes `nodes` (consecutive in execution order) for `cfg`.
+/// Bytes of fast scratch (region 2) `cfg`'s default system gives a segment's internal feature
+/// maps: Vela's U65 Dedicated_Sram SRAM ([`kiln_ethos_u::perf::DEDICATED_SRAM_BYTES`]); 0 on
+/// the U55 (Shared_Sram), whose scratch is the SRAM already.
+pub fn fast_scratch_budget(cfg: &AccelConfig) -> usize {
+    Memory::fast_scratch_budget(cfg.product).map_or(0, |b| b as usize)
+}
+
+/// Compiles the nodes `nodes` (consecutive in execution order) for `cfg`, with the fast
+/// scratch of its default system ([`fast_scratch_budget`]).
 pub fn compile_segment(
     g: &Graph,
     nodes: &[usize],
     cfg: &'static AccelConfig,
+) -> Result<CompiledSegment, NodeRefusal> {
+    compile_segment_with(g, nodes, cfg, fast_scratch_budget(cfg))
+}
+
+/// [`compile_segment`] with at most `fast_budget` bytes of fast scratch (region 2; 0: none).
+///
+/// Memory: the segment's graph-side inputs and outputs are in the scratch (region 1), where the
+/// backend copies them. Its internal feature maps go to the fast scratch, planned with live
+/// ranges: all of them when they fit in `fast_budget`, else those with the most bytes accessed
+/// per byte of fast scratch first (greedily, each kept if the plan still fits); the rest are
+/// planned in the scratch with the inputs and outputs.
+pub fn compile_segment_with(
+    g: &Graph,
+    nodes: &[usize],
+    cfg: &'static AccelConfig,
+    fast_budget: usize,
 ) -> Result<CompiledSegment, NodeRefusal> {
     let (inputs, outputs) = segment_io(g, nodes);
     // Alias roots: a reshape's output is its input's memory.
@@ -111,55 +141,92 @@ pub fn compile_segment(
             }
         }
     }
-    // Live ranges in segment steps: inputs from 0, outputs to the end.
+    // Live ranges in segment steps: inputs from 0, outputs to the end; and the bytes the
+    // NPU operations read and write of each buffer (reshapes move none).
     let end = nodes.len();
-    let mut live: HashMap<TensorId, (usize, usize, usize)> = HashMap::new();
-    let touch = |t: TensorId, step: usize, live: &mut HashMap<TensorId, (usize, usize, usize)>| {
+    let mut live: HashMap<TensorId, Live> = HashMap::new();
+    let touch = |t: TensorId, step: usize, accessed: bool, live: &mut HashMap<TensorId, Live>| {
         if g.tensor(t).is_const() {
             return;
         }
         let r = find(&root, t);
-        let e = live.entry(r).or_insert((step, step, 0));
-        e.0 = e.0.min(step);
-        e.1 = e.1.max(step);
-        e.2 = e.2.max(g.tensor(t).nbytes());
+        let e = live.entry(r).or_insert(Live {
+            first: step,
+            last: step,
+            size: 0,
+            accessed: 0,
+        });
+        e.first = e.first.min(step);
+        e.last = e.last.max(step);
+        e.size = e.size.max(g.tensor(t).nbytes());
+        if accessed {
+            e.accessed += g.tensor(t).nbytes() as u64;
+        }
     };
     for &t in &inputs {
-        touch(t, 0, &mut live);
+        touch(t, 0, false, &mut live);
     }
     for (k, &i) in nodes.iter().enumerate() {
-        for t in g.nodes[i]
-            .inputs
-            .iter()
-            .flatten()
-            .chain(&g.nodes[i].outputs)
-        {
-            touch(*t, k, &mut live);
+        let n = &g.nodes[i];
+        let moves = !matches!(n.op, Op::Reshape);
+        for t in n.inputs.iter().flatten().chain(&n.outputs) {
+            touch(*t, k, moves, &mut live);
         }
     }
     for &t in &outputs {
-        touch(t, end, &mut live);
+        touch(t, end, false, &mut live);
     }
     let mut roots: Vec<TensorId> = live.keys().copied().collect();
     roots.sort();
-    let mut buffers: Vec<Buffer> = roots
+    let graph_side: std::collections::HashSet<TensorId> = inputs
         .iter()
-        .map(|r| {
-            let (first, last, size) = live[r];
-            Buffer { size, first, last }
-        })
+        .chain(&outputs)
+        .map(|&t| find(&root, t))
         .collect();
+    let internal: Vec<usize> = (0..roots.len())
+        .filter(|&k| !graph_side.contains(&roots[k]))
+        .collect();
+    let buffer = |k: usize| {
+        let l = &live[&roots[k]];
+        Buffer {
+            size: l.size,
+            first: l.first,
+            last: l.last,
+        }
+    };
+    let fast = choose_fast(
+        &internal
+            .iter()
+            .map(|&k| (buffer(k), live[&roots[k]].accessed))
+            .collect::<Vec<_>>(),
+        fast_budget,
+    );
+    let in_fast: Vec<bool> = {
+        let mut v = vec![false; roots.len()];
+        for (&k, &f) in internal.iter().zip(&fast) {
+            v[k] = f;
+        }
+        v
+    };
     // Temporaries of multi-operation lowerings: a probe lowering of every node says what it
-    // needs; each lives only at its node's step.
-    let probe_addr: HashMap<TensorId, u32> = (0..g.tensors.len())
+    // needs; each lives only at its node's step, in the scratch (region 1).
+    let probe_places: HashMap<TensorId, Place> = (0..g.tensors.len())
         .filter(|&i| !g.tensors[i].is_const())
-        .map(|i| (TensorId(i), 0))
+        .map(|i| {
+            (
+                TensorId(i),
+                Place {
+                    region: REGION_SCRATCH,
+                    addr: 0,
+                },
+            )
+        })
         .collect();
     let probe_scratch = Scratch::default();
     let probe = Ctx {
         g,
         cfg,
-        addr: &probe_addr,
+        places: &probe_places,
         probe: true,
         scratch: &probe_scratch,
     };
@@ -176,42 +243,61 @@ pub fn compile_segment(
         }
     }
     let temps = probe_scratch.requests();
-    for ((out, _), size) in &temps {
-        let step = step_of[out];
-        buffers.push(Buffer {
-            size: *size,
-            first: step,
-            last: step,
-        });
+    // One plan per region (the temporaries with the scratch).
+    let mut root_place: HashMap<TensorId, Place> = HashMap::new();
+    let mut temp_addr: HashMap<super::lower::TempKey, u32> = HashMap::new();
+    let mut arena = [0usize; 2];
+    for (slot, (region, wanted)) in [(REGION_SCRATCH, false), (REGION_FAST_SCRATCH, true)]
+        .into_iter()
+        .enumerate()
+    {
+        let ks: Vec<usize> = (0..roots.len()).filter(|&k| in_fast[k] == wanted).collect();
+        let mut bufs: Vec<Buffer> = ks.iter().map(|&k| buffer(k)).collect();
+        if region == REGION_SCRATCH {
+            for ((out, _), size) in &temps {
+                let step = step_of[out];
+                bufs.push(Buffer {
+                    size: *size,
+                    first: step,
+                    last: step,
+                });
+            }
+        }
+        let memory = plan::plan(&bufs, SCRATCH_ALIGN);
+        for (&k, o) in ks.iter().zip(&memory.offsets) {
+            root_place.insert(
+                roots[k],
+                Place {
+                    region,
+                    addr: o.0 as u32,
+                },
+            );
+        }
+        if region == REGION_SCRATCH {
+            for ((key, _), o) in temps.iter().zip(&memory.offsets[ks.len()..]) {
+                temp_addr.insert(*key, o.0 as u32);
+            }
+        }
+        arena[slot] = memory.arena_bytes;
     }
-    let memory = plan::plan(&buffers, SCRATCH_ALIGN);
-    let scratch = Scratch::planned(
-        temps
-            .iter()
-            .zip(&memory.offsets[roots.len()..])
-            .map(|((key, _), o)| (*key, o.0 as u32))
-            .collect(),
-    );
-    let root_addr: HashMap<TensorId, u32> = roots
-        .iter()
-        .zip(&memory.offsets)
-        .map(|(r, o)| (*r, o.0 as u32))
-        .collect();
-    let mut addr: HashMap<TensorId, u32> = HashMap::new();
+    let scratch = Scratch::planned(temp_addr);
+    let mut places: HashMap<TensorId, Place> = HashMap::new();
     for (k, t) in g.tensors.iter().enumerate() {
         let id = TensorId(k);
         if t.is_const() {
             continue;
         }
-        if let Some(&a) = root_addr.get(&find(&root, id)) {
-            addr.insert(id, a);
+        if let Some(&p) = root_place.get(&find(&root, id)) {
+            places.insert(id, p);
         }
     }
+    let scratch_bytes = arena[0].max(SCRATCH_ALIGN);
+    let fast_scratch_bytes = arena[1];
 
     let cx = Ctx {
         g,
         cfg,
-        addr: &addr,
+        places: &places,
         probe: false,
         scratch: &scratch,
     };
@@ -231,12 +317,15 @@ pub fn compile_segment(
     }
     let stream = sb.finish();
     let stream_bytes = stream.len();
-    let scratch_bytes = memory.arena_bytes.max(SCRATCH_ALIGN);
     // The check Linux's driver applies before it submits a job: every register an operation
-    // reads was set, every access lies inside region 0 (read-only data) or 1 (scratch).
+    // reads was set, every access lies inside region 0 (read-only data), 1 (scratch) or 2
+    // (fast scratch, when the segment has one).
     let mut regions = [None; MAX_REGIONS];
     regions[REGION_WEIGHTS as usize] = Some(ro.bytes.len() as u64);
     regions[REGION_SCRATCH as usize] = Some(scratch_bytes as u64);
+    if fast_scratch_bytes > 0 {
+        regions[REGION_FAST_SCRATCH as usize] = Some(fast_scratch_bytes as u64);
+    }
     check_stream(&stream, &regions).map_err(|e| NodeRefusal {
         node: nodes[0],
         reason: format!(
@@ -267,7 +356,8 @@ pub fn compile_segment(
             {
                 *d = s as i32;
             }
-            let offset = addr[&t] as i32;
+            // Graph-side tensors are always in the scratch (region 1, the entry's last field).
+            let offset = places[&t].addr as i32;
             for v in shape.iter().chain(&[ten.dtype.size() as i32, offset, 1]) {
                 block.extend_from_slice(&v.to_le_bytes());
             }
@@ -286,6 +376,7 @@ pub fn compile_segment(
         inputs,
         outputs,
         scratch_bytes,
+        fast_scratch_bytes,
         stream_bytes,
         weight_bytes: ro.bytes.len(),
         ops: ops
@@ -302,6 +393,51 @@ pub fn compile_segment(
             })
             .collect(),
     })
+}
+
+/// Live range, size and bytes accessed of one buffer (alias root) of a segment.
+struct Live {
+    first: usize,
+    last: usize,
+    size: usize,
+    accessed: u64,
+}
+
+/// Which of `candidates` (buffer, bytes the operations access) go to the fast scratch of
+/// `budget` bytes: all when their plan fits; else by bytes accessed per byte, most first (ties:
+/// smaller, then earlier in the list), each kept when the plan of those kept so far and it still
+/// fits.
+fn choose_fast(candidates: &[(Buffer, u64)], budget: usize) -> Vec<bool> {
+    let fits = |chosen: &[bool]| {
+        let bufs: Vec<Buffer> = candidates
+            .iter()
+            .zip(chosen)
+            .filter(|(_, c)| **c)
+            .map(|(b, _)| b.0)
+            .collect();
+        plan::plan(&bufs, SCRATCH_ALIGN).arena_bytes <= budget
+    };
+    let mut chosen = vec![budget > 0; candidates.len()];
+    if budget == 0 || fits(&chosen) {
+        return chosen;
+    }
+    chosen.fill(false);
+    let mut order: Vec<usize> = (0..candidates.len()).collect();
+    // a before b when accessed_a / size_a > accessed_b / size_b (sizes rounded to the alignment).
+    let size = |i: usize| candidates[i].0.size.div_ceil(SCRATCH_ALIGN).max(1) as u128;
+    order.sort_by(|&a, &b| {
+        (candidates[b].1 as u128 * size(a))
+            .cmp(&(candidates[a].1 as u128 * size(b)))
+            .then(size(a).cmp(&size(b)))
+            .then(a.cmp(&b))
+    });
+    for i in order {
+        chosen[i] = true;
+        if !fits(&chosen) {
+            chosen[i] = false;
+        }
+    }
+    chosen
 }
 
 /// ExecuTorch's `vela_bin_stream` blob: the COP1 payload, region 0's bytes, the scratch size
@@ -339,6 +475,7 @@ pub fn write_blob(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::Act;
     use crate::passes::testutil::B;
     use kiln_rt::ethos_u::config::by_name;
 
@@ -367,5 +504,108 @@ mod tests {
             (seg.inputs.as_slice(), seg.outputs.as_slice()),
             (&[x][..], &[y][..])
         );
+    }
+
+    /// x -> a = relu(x) -> b = relu(a) -> c = a + b -> y = relu(c): a is accessed 3 times,
+    /// b and c twice, each 1 KiB; at c's step a, b and c are live together.
+    fn chain() -> (B, [TensorId; 5]) {
+        let mut b = B::new();
+        let s = [1, 8, 8, 16];
+        let x = b.q8("x", &s, 0.05, 3);
+        let a = b.q8("a", &s, 0.04, -128);
+        let bb = b.q8("b", &s, 0.03, -128);
+        let c = b.q8("c", &s, 0.06, -100);
+        let y = b.q8("y", &s, 0.06, -128);
+        b.g.inputs.push(x);
+        b.node("relu_a", Op::Relu, &[x], &[a]);
+        b.node("relu_b", Op::Relu, &[a], &[bb]);
+        b.node("add", Op::Add { act: Act::None }, &[a, bb], &[c]);
+        b.node("relu_y", Op::Relu, &[c], &[y]);
+        b.output(y);
+        (b, [x, a, bb, c, y])
+    }
+
+    #[test]
+    fn fast_scratch_takes_the_most_accessed_maps_first() {
+        let buf = |first, last| Buffer {
+            size: 1024,
+            first,
+            last,
+        };
+        // a, b, c of `chain` (bytes accessed: 3, 2, 2 KiB).
+        let cands = [(buf(0, 2), 3072), (buf(1, 2), 2048), (buf(2, 3), 2048)];
+        assert_eq!(choose_fast(&cands, 3072), [true, true, true]);
+        assert_eq!(choose_fast(&cands, 2048), [true, true, false]);
+        assert_eq!(choose_fast(&cands, 2047), [true, false, false]);
+        assert_eq!(choose_fast(&cands, 1023), [false, false, false]);
+        assert_eq!(choose_fast(&cands, 0), [false, false, false]);
+        // Denser maps first: with c accessed 4 times, c then a.
+        let cands = [cands[0], cands[1], (buf(2, 3), 4096)];
+        assert_eq!(choose_fast(&cands, 2048), [true, false, true]);
+        assert_eq!(choose_fast(&cands, 1024), [false, false, true]);
+    }
+
+    /// The chain on the U65 with fast-scratch budgets from none to all: the internal maps move
+    /// to region 2 as far as the budget holds them (the stream's region-2 end is within the
+    /// fast scratch, the graph-side input and output stay in region 1), and the NPU model gives
+    /// the same output for every budget.
+    #[test]
+    fn internal_maps_go_to_the_fast_scratch_within_its_budget() {
+        use kiln_rt::ethos_u::blob::VelaBlob;
+        use kiln_rt::ethos_u::payload::Payload;
+        use kiln_rt::ethos_u::sim::{NpuModel, SimConfig};
+        use kiln_rt::ethos_u::{Driver, DriverConfig, EthosUBackend};
+        let (b, [x, _, _, _, y]) = chain();
+        let cfg = by_name("ethos-u65-256").unwrap();
+        assert_eq!(fast_scratch_budget(cfg), 384 * 1024);
+        assert_eq!(fast_scratch_budget(by_name("ethos-u55-128").unwrap()), 0);
+        let input: Vec<u8> = (0..1024u32).map(|i| (i * 37 % 256) as u8).collect();
+        let mut outputs = Vec::new();
+        // (budget, fast scratch bytes, scratch bytes): x and y in region 1 always.
+        for (budget, fast, scratch) in [
+            (384 * 1024, 3072, 1024),
+            (2048, 2048, 2048),
+            (1024, 1024, 2048),
+            (0, 0, 3072),
+        ] {
+            let seg = compile_segment_with(&b.g, &[0, 1, 2, 3], cfg, budget).unwrap();
+            assert_eq!(
+                (seg.fast_scratch_bytes, seg.scratch_bytes),
+                (fast, scratch),
+                "budget {budget}"
+            );
+            assert_eq!(
+                (seg.inputs.as_slice(), seg.outputs.as_slice()),
+                (&[x][..], &[y][..])
+            );
+            let blob = VelaBlob::parse(&seg.blob).unwrap();
+            assert!(blob
+                .inputs
+                .iter()
+                .chain(blob.outputs.iter())
+                .all(|io| io.region == 1));
+            let stream = Payload::parse(blob.cmd_data).unwrap().command_stream;
+            let mut regions = [None; MAX_REGIONS];
+            regions[0] = Some(blob.weight_data.len() as u64);
+            regions[1] = Some(blob.scratch_size as u64);
+            regions[2] = (fast > 0).then_some(fast as u64);
+            let used = check_stream(stream, &regions).unwrap();
+            assert_eq!(used.end[2], fast as u64, "budget {budget}: {used:?}");
+            let mut scratch_mem = vec![0u8; seg.scratch_bytes];
+            let mut fast_mem = vec![0u8; seg.fast_scratch_bytes];
+            let npu = NpuModel::new(SimConfig::ethos_u65(256).unwrap());
+            let mut be = EthosUBackend::new(
+                Driver::new(npu, DriverConfig::default()),
+                &mut scratch_mem,
+                &mut fast_mem,
+            );
+            be.write_input(&blob, 0, &input).unwrap();
+            be.run(&blob).unwrap();
+            let mut out = vec![0u8; 1024];
+            be.read_output(&blob, 0, &mut out).unwrap();
+            outputs.push(out);
+        }
+        assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+        assert!(outputs[0].iter().any(|&v| v != outputs[0][0]));
     }
 }

@@ -341,21 +341,29 @@ pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
                 for &t in d.inputs.iter().chain(&d.outputs) {
                     args.push(tensor_value(&mut b, t, None, &mut constant_bytes)?);
                 }
+                let mut specs = vec![
+                    ("output_format".to_string(), b"vela".to_vec()),
+                    (
+                        crate::ethos_u::segment::SOURCES_SPEC.to_string(),
+                        d.ops
+                            .iter()
+                            .map(|o| o.source.as_str())
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                            .into_bytes(),
+                    ),
+                ];
+                if d.fast_scratch_bytes > 0 {
+                    // Region 2's size, as for Vela's U65 streams (u32 LE).
+                    specs.push((
+                        crate::ethos_u::segment::FAST_SCRATCH_SPEC.to_string(),
+                        (d.fast_scratch_bytes as u32).to_le_bytes().to_vec(),
+                    ));
+                }
                 let di = b.add_delegate(
                     kiln_rt::ethos_u::BACKEND_ID,
                     d.blob.clone(),
-                    vec![
-                        ("output_format".to_string(), b"vela".to_vec()),
-                        (
-                            crate::ethos_u::segment::SOURCES_SPEC.to_string(),
-                            d.ops
-                                .iter()
-                                .map(|o| o.source.as_str())
-                                .collect::<Vec<_>>()
-                                .join("\n")
-                                .into_bytes(),
-                        ),
-                    ],
+                    specs,
                     DataLocation::Inline,
                 );
                 b.delegate_call(di, &args);

@@ -21,7 +21,7 @@
 //!
 //! [`scale_records`] writes the 10-byte per-channel bias/scale records.
 
-// `is_multiple_of` needs Rust 1.87; the workspace supports 1.81.
+// Kept from when the workspace supported Rust 1.80 (`is_multiple_of` is 1.87).
 #![allow(clippy::manual_is_multiple_of)]
 
 use super::decode::{Slot, WeightOrder};

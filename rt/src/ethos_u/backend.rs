@@ -139,6 +139,25 @@ impl<'s, R: NpuRegisters> EthosUBackend<'s, R> {
         }
         Ok(most)
     }
+
+    /// The largest fast scratch (compile spec [`FAST_SCRATCH_SPEC`]) of the `EthosUBackend`
+    /// delegates called by plan `plan` of `program`: the bytes of region 2 a backend needs for
+    /// it (0 when no delegate has one).
+    pub fn fast_scratch_size(program: &Program<'_>, plan: &str) -> Result<usize, RtError> {
+        let plan = program.plan_by_name(plan)?;
+        let mut most = 0usize;
+        for i in 0..plan.instruction_count()? {
+            if let Instruction::DelegateCall { delegate_index, .. } = plan.instruction(i)? {
+                let d = plan.delegate(usize::try_from(delegate_index).unwrap_or(usize::MAX))?;
+                if d.id == BACKEND_ID {
+                    if let Some([a, b, c, e]) = d.compile_spec_value(FAST_SCRATCH_SPEC)? {
+                        most = most.max(u32::from_le_bytes([*a, *b, *c, *e]) as usize);
+                    }
+                }
+            }
+        }
+        Ok(most)
+    }
 }
 
 fn size_mismatch(kind: IoKind, index: usize) -> EthosUError {

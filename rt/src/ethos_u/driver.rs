@@ -20,7 +20,7 @@
 //! `ethosu55_interface.h` (used for U55 and U65): BASEP*n* is a 64-bit
 //! register at `0x80 + 8n` (low word; the high word is written on U65 only).
 
-// `is_multiple_of` needs Rust 1.87; the workspace supports 1.81.
+// Kept from when the workspace supported Rust 1.80 (`is_multiple_of` is 1.87).
 #![allow(clippy::manual_is_multiple_of)]
 
 use super::error::{EthosUError, NpuFault};

@@ -692,14 +692,8 @@ pub(super) fn fully_connected(
     } else {
         super::ort::conv_scales(g, xq.0, &wq.scale, yq.0, n as usize)?
     };
-    let base = |t: TensorId| {
-        cx.addr
-            .get(&t)
-            .copied()
-            .ok_or_else(|| format!("tensor {} has no scratch address", g.tensor(t).name))
-    };
-    let ifm = FeatureMap::nhwc(base(x)?, [1, batch, k], k, xq.1);
-    let ofm = FeatureMap::nhwc(base(y)?, [1, batch, n], n, yq.1);
+    let ifm = cx.base(x)?.nhwc([1, batch, k], k, xq.1);
+    let ofm = cx.base(y)?.nhwc([1, batch, n], n, yq.1);
     let wzp = wq.zero_point.first().copied().unwrap_or(0);
     let weight = move |o: u32, _ky: u32, _kx: u32, i: u32| {
         wd[(o * k + i) as usize] as i8 as i16 - wzp as i16

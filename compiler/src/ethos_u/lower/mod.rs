@@ -50,14 +50,54 @@ impl ReadOnly {
     }
 }
 
+/// Where a non-constant tensor of the segment lives: a base pointer region (the scratch,
+/// [`REGION_SCRATCH`], or the U65's fast scratch) and the byte address of its element 0 in it.
+/// Adding a byte offset moves the address within the region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// Base pointer region.
+    pub region: u8,
+    /// Byte address in the region.
+    pub addr: u32,
+}
+
+impl Place {
+    /// In the scratch (region 1) at `addr`.
+    pub const fn scratch(addr: u32) -> Place {
+        Place {
+            region: REGION_SCRATCH,
+            addr,
+        }
+    }
+
+    /// A dense NHWC int8 map of `shape` here (see [`FeatureMap::nhwc`]).
+    pub fn nhwc(self, shape: [u32; 3], full_depth: u32, zero_point: i32) -> FeatureMap {
+        FeatureMap {
+            region: self.region,
+            ..FeatureMap::nhwc(self.addr, shape, full_depth, zero_point)
+        }
+    }
+}
+
+impl core::ops::Add<u32> for Place {
+    type Output = Place;
+    fn add(self, offset: u32) -> Place {
+        Place {
+            addr: self.addr + offset,
+            ..self
+        }
+    }
+}
+
 /// What lowering needs to know about the segment.
 pub struct Ctx<'a> {
     /// The graph.
     pub g: &'a Graph,
     /// The accelerator.
     pub cfg: &'static AccelConfig,
-    /// Scratch address of every non-constant tensor of the segment.
-    pub addr: &'a HashMap<TensorId, u32>,
+    /// Region and address of every non-constant tensor of the segment (read through
+    /// [`Ctx::base`]).
+    pub places: &'a HashMap<TensorId, Place>,
     /// Placement probe: check that the node lowers, without encoding its weights.
     pub probe: bool,
     /// Temporary buffers of multi-operation lowerings.
@@ -153,23 +193,18 @@ impl Ctx<'_> {
     }
 
     fn fm(&self, t: TensorId) -> Result<FeatureMap, Refusal> {
-        let ten = self.g.tensor(t);
-        let shape = hwc(&ten.shape)?;
+        let shape = hwc(&self.g.tensor(t).shape)?;
         let (_, zp) = qparams(self.g, t)?;
-        let base = *self
-            .addr
-            .get(&t)
-            .ok_or_else(|| format!("tensor {} has no scratch address", ten.name))?;
-        Ok(FeatureMap::nhwc(base, shape, shape[2], zp))
+        Ok(self.base(t)?.nhwc(shape, shape[2], zp))
     }
 
-    /// Scratch address of a non-constant tensor.
-    fn base(&self, t: TensorId) -> Result<u32, Refusal> {
+    /// Where a non-constant tensor lives (region and address), as the segment placed it.
+    fn base(&self, t: TensorId) -> Result<Place, Refusal> {
         let ten = self.g.tensor(t);
         if ten.is_const() {
             return Err(format!("tensor {} is a constant", ten.name));
         }
-        self.addr
+        self.places
             .get(&t)
             .copied()
             .ok_or_else(|| format!("tensor {} has no scratch address", ten.name))
@@ -189,16 +224,16 @@ impl Ctx<'_> {
 /// Largest height, width and depth of a feature map (the `*_M1` registers are 16-bit).
 const MAX_FM_DIM: u32 = 1 << 16;
 
-/// An int8 NHWC view of scratch memory: `shape` `[h, w, c]` at `base` with byte strides
+/// An int8 NHWC view of a tensor's memory: `shape` `[h, w, c]` at `base` with byte strides
 /// `[x, y, c]` (the channels are contiguous, c stride 1). NHWC feature maps need their row and
 /// column strides and base address to be multiples of the element size only (Vela,
 /// `register_command_stream_util.py`: `check_strides`, `check_addresses`), so for int8 any
 /// strides and offsets are legal: a depth-1 view with x/y strides of its own reinterprets
 /// memory freely (MEAN over the channels, TRANSPOSE).
-fn view(base: u32, shape: [u32; 3], strides: [u32; 3], zero_point: i32) -> FeatureMap {
+fn view(base: Place, shape: [u32; 3], strides: [u32; 3], zero_point: i32) -> FeatureMap {
     FeatureMap {
-        region: REGION_SCRATCH,
-        base,
+        region: base.region,
+        base: base.addr,
         shape,
         strides,
         layout: Layout::Nhwc,

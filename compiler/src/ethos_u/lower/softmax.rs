@@ -349,13 +349,12 @@ pub(super) fn softmax(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Ve
     // The CPU kernel's parameters (and its refusals: output quantization 1/256, -128).
     let table = exp_table(g, node)?;
     let lay = layout(rows, depth);
-    let addr = |t: TensorId| {
-        cx.addr
-            .get(&t)
-            .copied()
-            .ok_or_else(|| format!("tensor {} has no scratch address", g.tensor(t).name))
+    // Input and output where the segment placed them (scratch, or the U65's fast scratch).
+    let (xp, yp) = (cx.base(x)?, cx.base(y)?);
+    let placed = |p: super::Place, fm: FeatureMap| FeatureMap {
+        region: p.region,
+        ..fm
     };
-    let (xa, ya) = (addr(x)?, addr(y)?);
     let t = cx.temp(node, 0, temp_bytes(cx.g, node))?;
     let mut b = Builder {
         cx,
@@ -368,7 +367,7 @@ pub(super) fn softmax(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Ve
     let max = map(t + lay.max, rows, 1, 8);
     b.push(
         NpuKind::Pool(PoolingMode::Max),
-        FeatureMap::nhwc(xa, [rows, depth, 1], 1, 0),
+        xp.nhwc([rows, depth, 1], 1, 0),
         None,
         max,
         Kernel {
@@ -388,7 +387,7 @@ pub(super) fn softmax(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Ve
     };
     let op = b.push(
         NpuKind::Elementwise(ElementwiseMode::Sub),
-        map(xa, rows, depth, 8),
+        placed(xp, map(xp.addr, rows, depth, 8)),
         Some(per_row(max)),
         exp_ofm,
         Kernel::UNIT,
@@ -461,7 +460,7 @@ pub(super) fn softmax(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Ve
 
     // Output: round(exp * 2x / 2^31) >> (35 - clz), rounded, minus 128.
     b.mul(exp, per_row(xk), work, 30)?;
-    let mut out = map(ya, rows, depth, 8);
+    let mut out = placed(yp, map(yp.addr, rows, depth, 8));
     out.zero_point = -128;
     b.ew(
         ElementwiseMode::Shr,
@@ -558,7 +557,7 @@ mod tests {
         )));
         assert!(r.contains("depth 8192 above 8191"), "{r}");
         let r = why(placement(&graph(&[1, 12], (0.1, 3), tfl, true)));
-        assert!(r.contains("ONNX Runtime semantics"), "{r}");
+        assert!(r.contains("QLinearSoftmax"), "{r}");
         let r = why(placement(&graph(
             &[1, 12],
             (0.1, 3),

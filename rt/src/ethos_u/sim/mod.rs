@@ -41,7 +41,7 @@
 //! cycles. Kernel operations run one after the other; DMAs run on their own
 //! timeline next to them until an `NPU_OP_DMA_WAIT` ([`RunStats::cycles`]).
 
-// `is_multiple_of` needs Rust 1.87; the workspace supports 1.81.
+// Kept from when the workspace supported Rust 1.80 (`is_multiple_of` is 1.87).
 #![allow(clippy::manual_is_multiple_of)]
 
 #[cfg(test)]

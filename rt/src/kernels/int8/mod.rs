@@ -12,7 +12,7 @@
 //! (`kiln_compiler::quant`); the unary activations run on device as a 256-entry table built by
 //! calling the reference functions in [`activation`] over all inputs.
 
-// `usize::is_multiple_of` needs Rust 1.87; the workspace supports 1.81.
+// Kept from when the workspace supported Rust 1.80 (`usize::is_multiple_of` is 1.87).
 #![allow(clippy::manual_is_multiple_of)]
 
 use crate::ops::OpKind;
