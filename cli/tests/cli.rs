@@ -346,7 +346,7 @@ fn npu_errors_name_what_and_why() {
         &[
             "cpu_fallback = false",
             "node 'StatefulPartitionedCall/functional_1/dense/Softmax' (Softmax)",
-            "ONNX Runtime semantics",
+            "QLinearSoftmax",
             "ethos-u55-128",
         ],
     );
