@@ -309,7 +309,7 @@ fn avg_pool(
             return Err("padded average pool that excludes padding from the divisor (the NPU divides every window by the kernel size)".into());
         }
         // Equal scales: ONNX Runtime's f32 mean lands exactly on the ties of sum / n.
-        if xq.0 == yq.0 && n % 2 == 0 {
+        if xq.0 == yq.0 && n.is_multiple_of(2) {
             return Err(tie_refusal(&format!(
                 "average of {n} cells with equal input and output scales"
             )));
@@ -350,7 +350,7 @@ fn exact_ties(s: f32, max_acc: u64) -> bool {
         ((bits & 0x7f_ffff) | 0x80_0000, 150 - field as i32)
     };
     let e = e - m.trailing_zeros() as i32; // s = (m >> tz) * 2^-(e - tz), odd significand
-    e >= 1 && e <= 64 && (1u64 << (e - 1)) <= max_acc
+    (1..=64).contains(&e) && (1u64 << (e - 1)) <= max_acc
 }
 
 /// The refusal of an average whose exact ties ONNX Runtime rounds half to even.
