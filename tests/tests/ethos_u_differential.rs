@@ -29,7 +29,7 @@
 //! import) of the operators whose CPU kernels follow ONNX Runtime (convolutions, GEMM, ADD,
 //! average pools, global average, requantizing concatenation) and a few common ones, against
 //! the CPU's ONNX Runtime kernels. ONNX Runtime rounds half to even after f32 arithmetic, which
-//! the NPU cannot reproduce at rounding ties (see `aot/src/ethos_u/lower/ort.rs`): an element
+//! the NPU cannot reproduce at rounding ties (see `compiler/src/ethos_u/lower/ort.rs`): an element
 //! of a single operator may differ only where the CPU's own result moves when the output scale
 //! moves by [`ORT_TIE_EPS`] and the NPU lands where the CPU lands then; chains by at most
 //! [`ORT_CHAIN_MAX_STEP`] steps where some operator has such near-ties. Those elements are
@@ -2180,7 +2180,7 @@ const ORT_CHAIN_CASES: usize = 300;
 
 /// The same graphs as ONNX Runtime graphs (`IntSemantics::OnnxRuntime`, QDQ ONNX models) against
 /// the CPU's ONNX Runtime kernels: equal, except by one step at a near-tie (see [`near_ties`]
-/// and `aot/src/ethos_u/lower/ort.rs`); those elements are counted (`tol.elems`).
+/// and `compiler/src/ethos_u/lower/ort.rs`); those elements are counted (`tol.elems`).
 #[test]
 fn npu_matches_onnx_runtime_kernels_on_random_graphs() {
     suite(

@@ -117,21 +117,13 @@ fn output_step(model: &str, file: &str) -> f32 {
 }
 
 /// How far (in output quantization steps) the NPU may land from ONNX Runtime at a model's
-/// output. The NPU follows ONNX Runtime's arithmetic for QDQ graphs (`aot/src/ethos_u/lower/ort.rs`)
-/// and differs from it only at rounding ties, by one step of that operator's output: as on the
-/// CPU, one step, except where an operator's ties are exact and frequent and a later layer
-/// amplifies the step. That is the average pool of `ic_resnet8` (global, 8x8, input and output
-/// scales equal: `acc / 64` with f32 scale 2^-6 is an exact tie for one accumulator in 64) and
-/// of `synth_ii_residual` (2x2, equal scales: `sum / 4`, a tie for one in four): ONNX Runtime
-/// rounds those ties half to even, which the U55/U65 output stage cannot (its rounding modes
-/// are TFLite's double rounding, truncation and round-half-up); half of them land one step
-/// up, and the following fully connected layer and softmax turn that step into up to 3 at
-/// the output.
-fn max_qdq_steps(model: &str) -> u32 {
-    match model {
-        "ic_resnet8" | "synth_ii_residual" => 3,
-        _ => 1,
-    }
+/// output: one step, as on the CPU. The NPU follows ONNX Runtime's arithmetic for QDQ graphs
+/// (`compiler/src/ethos_u/lower/ort.rs`) and differs from it only at rounding ties; averages
+/// whose exact ties are reachable (`ic_resnet8`'s global 8x8 pool and `synth_ii_residual`'s
+/// 2x2 pool have equal input and output scales: `sum / 64`, `sum / 4`), which ONNX Runtime
+/// rounds half to even and the U55/U65 output stage cannot, stay on the CPU.
+fn max_qdq_steps(_model: &str) -> u32 {
+    1
 }
 
 /// ONNX QDQ models on the NPU: close to ONNX Runtime of ONNX Runtime's fused integer

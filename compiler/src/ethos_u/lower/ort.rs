@@ -41,9 +41,10 @@
 //!   Runtime's f32 rounding (a few ulps) meets a tie. With equal input and output scales and an
 //!   even cell count (`sum / 4`, or `acc / 64` with the exact f32 scale 2^-6), ties are exact and
 //!   frequent (one output in `count` in the worst case); ONNX Runtime's f32 result lands on the
-//!   tie and rounds to even, the NPU rounds up: half of those ties are one step apart. Rounding
-//!   half to even would need the parity of the quotient, which no output-stage mode gives
-//!   (only a chain of elementwise shifts and subtractions through 32-bit maps could).
+//!   tie and rounds to even, the NPU rounds up: half of those ties would be one step apart.
+//!   Rounding half to even would need the parity of the quotient, which no output-stage mode
+//!   gives, so averages whose exact ties are reachable (`exact_ties`: the f32 scale has few
+//!   significant bits; or equal scales and an even cell count) stay on the CPU, with that reason.
 //! - CONCATENATION (`QLinearConcat`) of inputs quantized differently from the output: per input a
 //!   256-entry table computed with the CPU's kernel (bit-exact); inputs quantized as the output
 //!   are copied.
@@ -296,15 +297,24 @@ fn avg_pool(
         return Err("a fused activation on an ONNX Runtime average pool".into());
     }
     let padded = win.pads.iter().any(|&p| p > 0);
+    let n = kernel[0] * kernel[1];
     let scale = if kernel == [xs[1], xs[2]] && !padded {
         // QLinearGlobalAveragePool: the integer sum times an f32 scale.
-        global_scale(xq.0, yq.0, kernel[0] * kernel[1])?
+        if exact_ties(xq.0 / (yq.0 * n as f32), 255 * n as u64) {
+            return Err(tie_refusal(&format!("average over {n} cells")));
+        }
+        global_scale(xq.0, yq.0, n)?
     } else {
         if padded && !count_include_pad {
             return Err("padded average pool that excludes padding from the divisor (the NPU divides every window by the kernel size)".into());
         }
-        let n = (kernel[0] * kernel[1]) as f64;
-        nearest_scale(xq.0 as f64 / (n * yq.0 as f64))?
+        // Equal scales: ONNX Runtime's f32 mean lands exactly on the ties of sum / n.
+        if xq.0 == yq.0 && n.is_multiple_of(2) {
+            return Err(tie_refusal(&format!(
+                "average of {n} cells with equal input and output scales"
+            )));
+        }
+        nearest_scale(xq.0 as f64 / (n as f64 * yq.0 as f64))?
     };
     let hw = out_hw(g, node);
     let win = &effective(win, hw);
@@ -322,6 +332,32 @@ fn avg_pool(
     )?;
     op.rounding = RoundMode::Natural;
     Ok(vec![op])
+}
+
+/// Whether `acc * s` (f32 `s`, `|acc| <= max_acc`) can be an exact tie `k + 1/2`: with
+/// `s = m 2^-e`, `m` odd, that needs `acc = odd * 2^(e-1)`, so `e >= 1` and `2^(e-1) <= max_acc`.
+/// (A 24-bit significand puts `e` far above the sums of int8 values unless `s` has few
+/// significant bits, e.g. `2^-6` for a 64-cell average with equal scales.)
+fn exact_ties(s: f32, max_acc: u64) -> bool {
+    if !(s.is_finite() && s > 0.0) {
+        return false;
+    }
+    let bits = s.to_bits();
+    let field = (bits >> 23) & 0xff;
+    let (m, e) = if field == 0 {
+        (bits & 0x7f_ffff, 149)
+    } else {
+        ((bits & 0x7f_ffff) | 0x80_0000, 150 - field as i32)
+    };
+    let e = e - m.trailing_zeros() as i32; // s = (m >> tz) * 2^-(e - tz), odd significand
+    (1..=64).contains(&e) && (1u64 << (e - 1)) <= max_acc
+}
+
+/// The refusal of an average whose exact ties ONNX Runtime rounds half to even.
+fn tie_refusal(what: &str) -> Refusal {
+    format!(
+        "{what}: ONNX Runtime rounds its exact ties (k + 1/2) half to even, the NPU's output stage rounds them up; stays on the CPU to match ONNX Runtime"
+    )
 }
 
 /// `x_scale / (y_scale * n)` in f32 as ONNX Runtime's global average computes it, exactly.
@@ -353,7 +389,11 @@ fn global_mean(cx: &Ctx<'_>, node: &Node) -> Result<Vec<NpuOp>, Refusal> {
         dilation: [1, 1],
         pads: [0; 4],
     };
-    let scale = global_scale(xq.0, yq.0, kernel[0] * kernel[1])?;
+    let n = kernel[0] * kernel[1];
+    if exact_ties(xq.0 / (yq.0 * n as f32), 255 * n as u64) {
+        return Err(tie_refusal(&format!("global average over {n} cells")));
+    }
+    let scale = global_scale(xq.0, yq.0, n)?;
     let mut op = pool::pool_op(
         cx,
         node,
@@ -499,6 +539,17 @@ fn map_op(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exact_ties_are_found_where_the_scale_has_few_bits() {
+        // 8x8 global average with equal scales: 2^-6, ties at acc = 32 * odd.
+        assert!(exact_ties(1.0 / 64.0, 255 * 64));
+        assert!(exact_ties(0.25, 255 * 4));
+        // A 24-bit significand: no sum of int8 values reaches the tie.
+        assert!(!exact_ties(0.0123456, 255 * 64));
+        assert!(!exact_ties(1.0 / 125.0, 255 * 125));
+        assert!(!exact_ties(1.0, 255));
+    }
 
     #[test]
     fn exact_scale_holds_the_f32_significand() {
