@@ -25,7 +25,7 @@
 use crate::elf::Elf;
 use crate::pipeline::{run_steps, run_visible, shown, Outcome, Step};
 use anyhow::{bail, Context, Result};
-use std::collections::BTreeMap;
+use kiln_fwlog::Record;
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -391,16 +391,6 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// One `kiln: key=value ...` line.
-fn kiln_fields(line: &str) -> Option<BTreeMap<&str, &str>> {
-    let rest = line.trim().strip_prefix("kiln:")?;
-    Some(
-        rest.split_whitespace()
-            .filter_map(|kv| kv.split_once('='))
-            .collect(),
-    )
-}
-
 /// One inference as the firmware reported it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inference {
@@ -425,19 +415,6 @@ pub struct Report {
     pub exit: Option<u32>,
     /// Lines reporting an error (`kiln: error=...`, panics, faults).
     pub errors: Vec<String>,
-    /// Delegated runs on kiln's NPU model (firmware without an NPU of its own).
-    pub npu_model: Vec<NpuModelRun>,
-}
-
-/// The NPU model's cycle estimate for one model (`kiln: model=.. npu=.. npu_cycles=..`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NpuModelRun {
-    /// Model name.
-    pub model: String,
-    /// The modelled configuration (`ethos-u55-128`, ...).
-    pub npu: String,
-    /// Modelled NPU cycles per inference.
-    pub cycles: u64,
 }
 
 impl Report {
@@ -448,36 +425,24 @@ impl Report {
             if line.starts_with("panic:") || line.starts_with("HardFault:") {
                 r.errors.push(line.to_owned());
             }
-            let Some(f) = kiln_fields(line) else { continue };
-            if let (Some(model), Some(input), Some(result)) =
-                (f.get("model"), f.get("input"), f.get("result"))
-            {
-                r.inferences.push(Inference {
-                    model: (*model).to_owned(),
-                    input: input.parse().unwrap_or(u32::MAX),
-                    matched: *result == "match",
-                    insns: f.get("insns").and_then(|n| n.parse().ok()),
-                });
-            }
-            if let Some(n) = f.get("stack_high_water").and_then(|n| n.parse().ok()) {
-                r.stack_high_water = Some(n);
-            }
-            if let (Some(model), Some(npu), Some(cycles)) = (
-                f.get("model"),
-                f.get("npu"),
-                f.get("npu_cycles").and_then(|n| n.parse().ok()),
-            ) {
-                r.npu_model.push(NpuModelRun {
-                    model: (*model).to_owned(),
-                    npu: (*npu).to_owned(),
-                    cycles,
-                });
-            }
-            if let Some(code) = f.get("exit").and_then(|n| n.parse().ok()) {
-                r.exit = Some(code);
-            }
-            if f.contains_key("error") {
-                r.errors.push(line.trim().to_owned());
+            // The records are kiln-fwlog's, as the firmware printed them.
+            match kiln_fwlog::parse(line) {
+                Some(Record::Inference {
+                    model,
+                    input,
+                    mismatched,
+                    insns,
+                    ..
+                }) => r.inferences.push(Inference {
+                    model: model.to_owned(),
+                    input,
+                    matched: mismatched == 0,
+                    insns: Some(insns),
+                }),
+                Some(Record::Stack { high_water, .. }) => r.stack_high_water = Some(high_water),
+                Some(Record::Exit(code)) => r.exit = Some(code),
+                Some(Record::Error(_)) => r.errors.push(line.trim().to_owned()),
+                Some(Record::Board { .. }) | None => {}
             }
         }
         r
@@ -512,16 +477,6 @@ impl Report {
                     _ => "not reported".into(),
                 }
             );
-            for n in self.npu_model.iter().filter(|n| n.model == m) {
-                let _ = writeln!(
-                    s,
-                    "  {:<14} delegated to kiln's NPU model ({}): {} NPU cycles/inference (the model's estimate); \
-                     the instructions above are the Cortex-M55 simulating the NPU, not the NPU's time",
-                    "",
-                    n.npu,
-                    thousands(n.cycles)
-                );
-            }
         }
         s
     }
@@ -963,7 +918,6 @@ mod tests {
                    kiln: model=kws_dscnn input=0 result=match mismatched=0/12 insns=1813647\n\
                    kiln: model=kws_dscnn input=1 result=MISMATCH mismatched=3/12 insns=1813700\n\
                    kiln: model=ic_resnet8 input=0 result=match mismatched=0/10 insns=5000000\n\
-                   kiln: model=kws_dscnn npu=ethos-u55-128 npu_cycles=60374 npu_ops=51\n\
                    unrelated line\n\
                    kiln: stack_high_water=1272 stack_size=500000\n\
                    kiln: exit=1\n";
@@ -973,19 +927,7 @@ mod tests {
         assert_eq!(r.inferences[1].insns, Some(1_813_700));
         assert_eq!(r.stack_high_water, Some(1272));
         assert_eq!(r.exit, Some(1));
-        assert_eq!(
-            r.npu_model,
-            [NpuModelRun {
-                model: "kws_dscnn".into(),
-                npu: "ethos-u55-128".into(),
-                cycles: 60_374
-            }]
-        );
         let table = r.models_table();
-        assert!(
-            table.contains("kiln's NPU model (ethos-u55-128): 60,374 NPU cycles"),
-            "{table}"
-        );
         assert!(
             table.contains("kws_dscnn      MISMATCH  1/2 inputs"),
             "{table}"

@@ -9,7 +9,7 @@
 #![no_main]
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
-use kiln_fwkit::{check, exit, hprintln, stack, ExitCode, InsnClock};
+use kiln_fwkit::{check, error, exit, hprintln, stack, ExitCode, InsnClock, Milli, Record};
 
 kiln::include_model!(
     "../../fixtures/kws_dscnn/kws_dscnn_int8.tflite",
@@ -35,16 +35,18 @@ fn main() -> ! {
     #[cfg(feature = "all-kernels")]
     core::hint::black_box([kiln::kernels::int8::KERNELS, kiln::kernels::f32::KERNELS]);
     let Some(cp) = cortex_m::Peripherals::take() else {
-        hprintln!("kiln: error=peripherals already taken");
+        hprintln!("{}", Record::Error("peripherals already taken"));
         exit(ExitCode::Mismatch)
     };
     let clock = InsnClock::start(cp.SYST);
     let ipt = clock.milli_insns_per_tick();
-    hprintln!(
-        "kiln: board=mps3-an547 cpu=cortex-m55 insns_per_tick={}.{:03}",
-        ipt / 1000,
-        ipt % 1000
-    );
+    let board = Record::Board {
+        board: "mps3-an547",
+        cpu: "cortex-m55",
+        npu: None,
+        insns_per_tick: Milli(ipt),
+    };
+    hprintln!("{}", board);
 
     let mut ok = true;
     match kws::Model::try_take() {
@@ -63,7 +65,7 @@ fn main() -> ! {
             )
         }
         Err(e) => {
-            hprintln!("kiln: error=load model=kws reason: {}", e);
+            error(format_args!("load model=kws reason: {e}"));
             ok = false;
         }
     }
@@ -84,16 +86,16 @@ fn main() -> ! {
             )
         }
         Err(e) => {
-            hprintln!("kiln: error=load model=resnet8 reason: {}", e);
+            error(format_args!("load model=resnet8 reason: {e}"));
             ok = false;
         }
     }
 
-    hprintln!(
-        "kiln: stack_high_water={} stack_size={}",
-        stack::high_water(),
-        stack::size()
-    );
+    let stack = Record::Stack {
+        high_water: stack::high_water() as u64,
+        size: stack::size() as u64,
+    };
+    hprintln!("{}", stack);
     exit(if ok {
         ExitCode::Pass
     } else {

@@ -20,6 +20,8 @@ use cortex_m::peripheral::SYST;
 use cortex_m_rt::{exception, ExceptionFrame};
 
 pub use cortex_m_semihosting::{hprint, hprintln};
+/// The record lines `cargo xtask fvp-test` reads (one definition, shared with it).
+pub use kiln_fwlog::{Milli, Record};
 
 /// Exit status of a test firmware (QEMU returns it as its own exit status).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +45,7 @@ pub fn exit(code: ExitCode) -> ! {
     const SYS_EXIT_EXTENDED: usize = 0x20;
     const ADP_STOPPED_APPLICATION_EXIT: u32 = 0x2_0026;
     // Announced on stdout too: not every host turns the code into its own exit status (the FVP).
-    hprintln!("kiln: exit={}", code as u32);
+    hprintln!("{}", Record::Exit(code as u32));
     let block = [ADP_STOPPED_APPLICATION_EXIT, code as u32];
     // SAFETY: the semihosting call reads the two-word block we pass and nothing else.
     unsafe {
@@ -304,6 +306,13 @@ impl core::fmt::Write for Line {
     }
 }
 
+/// Prints `kiln: error=<args>` (formatted into a fixed line first: one write, no allocation).
+pub fn error(args: core::fmt::Arguments<'_>) {
+    let mut line = Line::new();
+    let _ = line.write_fmt(args);
+    hprintln!("{}", Record::Error(line.as_str()));
+}
+
 /// Runs every golden input through a model and compares each output with its golden.
 ///
 /// `infer(input, output)` runs one inference and returns the instructions it took
@@ -328,26 +337,20 @@ pub fn check<
             Ok(insns) => {
                 let bad = count_mismatches(&out, golden);
                 all &= bad == 0;
-                hprintln!(
-                    "kiln: model={} input={} result={} mismatched={}/{} insns={}",
+                let record = Record::Inference {
                     model,
-                    k,
-                    if bad == 0 { "match" } else { "MISMATCH" },
-                    bad,
-                    O,
-                    insns
-                );
+                    input: k as u32,
+                    mismatched: bad as u32,
+                    outputs: O as u32,
+                    insns,
+                };
+                hprintln!("{}", record);
             }
             Err(e) => {
                 all = false;
                 let mut line = Line::new();
-                let _ = write!(line, "{e}");
-                hprintln!(
-                    "kiln: error=run model={} input={} reason: {}",
-                    model,
-                    k,
-                    line.as_str()
-                );
+                let _ = write!(line, "run model={model} input={k} reason: {e}");
+                hprintln!("{}", Record::Error(line.as_str()));
             }
         }
     }
