@@ -25,7 +25,7 @@ use crate::error::{CompileError, Result};
 use crate::import::tflite::{read_vela_custom_ops, EthosUOp, VelaModel};
 use crate::ir::DType;
 use crate::pte::{DataLocation, ProgramBuilder, ScalarType, Storage, TensorSpec};
-use kiln_rt::ethos_u::blob::write_block;
+use kiln_rt::ethos_u::blob::BlobParts;
 use kiln_rt::ethos_u::disasm::regions_used;
 use kiln_rt::ethos_u::payload::Payload;
 use std::path::Path;
@@ -143,28 +143,19 @@ pub fn compile_vela(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
         io_blocks.push(block);
     }
     let weights = m.bytes(op.read_only);
-    let scratch_word = u32::try_from(scratch_size)
-        .map_err(|_| malformed(path, "scratch larger than 4 GiB".into()))?
-        .to_le_bytes();
-    let blocks: [(&str, &[u8]); 7] = [
-        ("vela_bin_stream", &[]),
-        ("cmd_data", payload),
-        ("weight_data", weights),
-        ("scratch_size", &scratch_word),
-        ("inputs", &io_blocks[0]),
-        ("outputs", &io_blocks[1]),
-        ("vela_end_stream", &[]),
-    ];
-    let total: usize = blocks
-        .iter()
-        .map(|(_, d)| 32 + d.len().div_ceil(16) * 16)
-        .sum();
-    let mut blob = vec![0u8; total];
-    let mut at = 0;
-    for (name, data) in blocks {
-        at = write_block(&mut blob, at, name, data)
-            .ok_or_else(|| malformed(path, format!("block {name} too large")))?;
-    }
+    let scratch_size = u32::try_from(scratch_size)
+        .map_err(|_| malformed(path, "scratch larger than 4 GiB".into()))?;
+    let parts = BlobParts {
+        cmd_data: payload,
+        weight_data: weights,
+        scratch_size,
+        inputs: &io_blocks[0],
+        outputs: &io_blocks[1],
+    };
+    let mut blob = vec![0u8; parts.len()];
+    parts
+        .write(&mut blob)
+        .ok_or_else(|| malformed(path, "a block is larger than 4 GiB".into()))?;
 
     let mut b = ProgramBuilder::new("forward");
     let mut offset = 0u64;

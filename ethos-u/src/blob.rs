@@ -297,6 +297,69 @@ pub fn write_block(out: &mut [u8], at: usize, name: &str, data: &[u8]) -> Option
     Some(end)
 }
 
+/// The contents of a `vela_bin_stream` blob, written in ExecuTorch's block order
+/// (`vela_bin_stream`, `cmd_data`, `weight_data`, `scratch_size`, `inputs`, `outputs`,
+/// `vela_end_stream`): the one writer of the layout [`VelaBlob::parse`] reads.
+#[derive(Clone, Copy, Debug)]
+pub struct BlobParts<'a> {
+    /// The COP1 payload.
+    pub cmd_data: &'a [u8],
+    /// Region 0: weights, scales, LUTs.
+    pub weight_data: &'a [u8],
+    /// Bytes of scratch (region 1).
+    pub scratch_size: u32,
+    /// The `inputs` block (`VelaIOs`).
+    pub inputs: &'a [u8],
+    /// The `outputs` block (`VelaIOs`).
+    pub outputs: &'a [u8],
+}
+
+impl BlobParts<'_> {
+    fn blocks(&self) -> [(&'static str, &[u8]); 7] {
+        [
+            ("vela_bin_stream", &[]),
+            ("cmd_data", self.cmd_data),
+            ("weight_data", self.weight_data),
+            ("scratch_size", &[]),
+            ("inputs", self.inputs),
+            ("outputs", self.outputs),
+            ("vela_end_stream", &[]),
+        ]
+    }
+
+    /// Bytes of the blob.
+    pub fn len(&self) -> usize {
+        self.blocks()
+            .iter()
+            .map(|(name, d)| {
+                let n = if *name == "scratch_size" { 4 } else { d.len() };
+                BLOCK_HEADER + n.div_ceil(16) * 16
+            })
+            .sum()
+    }
+
+    /// Whether the blob is empty (never: it always has its seven block headers).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes the blob into `out`; the bytes written, `None` if `out` is too small or a block
+    /// is larger than 4 GiB.
+    pub fn write(&self, out: &mut [u8]) -> Option<usize> {
+        let scratch = self.scratch_size.to_le_bytes();
+        let mut at = 0;
+        for (name, data) in self.blocks() {
+            let data = if name == "scratch_size" {
+                &scratch[..]
+            } else {
+                data
+            };
+            at = write_block(out, at, name, data)?;
+        }
+        Some(at)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use kiln_ethos_u::check::check_stream;
 use kiln_ethos_u::perf::Memory;
 use kiln_ethos_u::regs::MAX_REGIONS;
 pub use kiln_rt::ethos_u::backend::FAST_SCRATCH_SPEC;
-use kiln_rt::ethos_u::blob::write_block;
+use kiln_rt::ethos_u::blob::BlobParts;
 use kiln_rt::ethos_u::config::AccelConfig;
 use kiln_rt::ethos_u::payload::{write_cop1, ConfigReg, IdReg, OptimizerConfig};
 use std::collections::HashMap;
@@ -440,8 +440,7 @@ fn choose_fast(candidates: &[(Buffer, u64)], budget: usize) -> Vec<bool> {
     chosen
 }
 
-/// ExecuTorch's `vela_bin_stream` blob: the COP1 payload, region 0's bytes, the scratch size
-/// and the I/O tables (`VelaIOs` layout), each a 16-aligned block.
+/// ExecuTorch's `vela_bin_stream` blob of a compiled segment ([`BlobParts`]).
 pub fn write_blob(
     payload: &[u8],
     weights: &[u8],
@@ -449,26 +448,17 @@ pub fn write_blob(
     inputs: &[u8],
     outputs: &[u8],
 ) -> Vec<u8> {
-    let scratch_word = scratch.to_le_bytes();
-    let blocks: [(&str, &[u8]); 7] = [
-        ("vela_bin_stream", &[]),
-        ("cmd_data", payload),
-        ("weight_data", weights),
-        ("scratch_size", &scratch_word),
-        ("inputs", inputs),
-        ("outputs", outputs),
-        ("vela_end_stream", &[]),
-    ];
-    let total: usize = blocks
-        .iter()
-        .map(|(_, d)| 32 + d.len().div_ceil(16) * 16)
-        .sum();
-    let mut blob = vec![0u8; total];
-    let mut at = 0;
-    for (name, data) in blocks {
-        // The blob was sized for exactly these blocks.
-        at = write_block(&mut blob, at, name, data).expect("blob sized for its blocks");
-    }
+    let parts = BlobParts {
+        cmd_data: payload,
+        weight_data: weights,
+        scratch_size: scratch,
+        inputs,
+        outputs,
+    };
+    let mut blob = vec![0u8; parts.len()];
+    // Sized by `parts.len()`; the compiler's blocks are far below 4 GiB.
+    let n = parts.write(&mut blob).expect("blob sized for its blocks");
+    blob.truncate(n);
     blob
 }
 
