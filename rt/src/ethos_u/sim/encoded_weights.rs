@@ -1,3 +1,4 @@
+#![cfg(test)]
 //! The weight encoder's streams run on the NPU model (convolutions checked against a direct
 //! computation).
 
