@@ -15,7 +15,7 @@
 #![no_main]
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
-use kiln_fwkit::{check, error, exit, hprintln, stack, ExitCode, InsnClock, Milli, Record};
+use kiln_fwkit::{check_model, exit, hprintln, stack, ExitCode, InsnClock, Milli, Record};
 
 kiln::include_model!(
     "../../fixtures/kws_dscnn/kws_dscnn_int8.tflite",
@@ -51,46 +51,8 @@ fn main() -> ! {
     hprintln!("{}", board);
 
     let mut ok = true;
-    match kws::Model::try_take() {
-        Ok(mut kws) => {
-            ok &= check(
-                kws::NAME,
-                &goldens::kws_dscnn::INPUTS,
-                &goldens::kws_dscnn::OUTPUTS,
-                |x, y| {
-                    *kws.input_mut() = *x;
-                    let (r, insns) = clock.measure(|| kws.run().map(|_| ()));
-                    r?;
-                    *y = *kws.output();
-                    Ok::<_, kiln::RtError>(insns)
-                },
-            )
-        }
-        Err(e) => {
-            error(format_args!("load model=kws reason: {e}"));
-            ok = false;
-        }
-    }
-    match resnet8::Model::try_take() {
-        Ok(mut net) => {
-            ok &= check(
-                resnet8::NAME,
-                &goldens::ic_resnet8::INPUTS,
-                &goldens::ic_resnet8::OUTPUTS,
-                |x, y| {
-                    *net.input_mut() = *x;
-                    let (r, insns) = clock.measure(|| net.run().map(|_| ()));
-                    r?;
-                    *y = *net.output();
-                    Ok::<_, kiln::RtError>(insns)
-                },
-            )
-        }
-        Err(e) => {
-            error(format_args!("load model=resnet8 reason: {e}"));
-            ok = false;
-        }
-    }
+    ok &= check_model!(kws, goldens::kws_dscnn, clock);
+    ok &= check_model!(resnet8, goldens::ic_resnet8, clock);
 
     let stack = Record::Stack {
         high_water: stack::high_water() as u64,

@@ -313,6 +313,36 @@ pub fn error(args: core::fmt::Arguments<'_>) {
     hprintln!("{}", Record::Error(line.as_str()));
 }
 
+/// Takes the `Model` of an `include_model!` module, runs every golden input of `$goldens`
+/// (`INPUTS`, `OUTPUTS`) through it with [`check`], instructions measured by `$clock` (an
+/// [`InsnClock`]); a model that cannot be taken prints `kiln: error=load ..`. Whether every
+/// output matched.
+#[macro_export]
+macro_rules! check_model {
+    ($model:ident, $goldens:path, $clock:expr) => {{
+        use $goldens as goldens;
+        match $model::Model::try_take() {
+            Ok(mut m) => $crate::check(
+                $model::NAME,
+                &goldens::INPUTS,
+                &goldens::OUTPUTS,
+                |x, y| {
+                    *m.input_mut() = *x;
+                    let (r, insns) = $clock.measure(|| m.run().map(|_| ()));
+                    r.map(|()| {
+                        *y = *m.output();
+                        insns
+                    })
+                },
+            ),
+            Err(e) => {
+                $crate::error(format_args!("load model={} reason: {}", $model::NAME, e));
+                false
+            }
+        }
+    }};
+}
+
 /// Runs every golden input through a model and compares each output with its golden.
 ///
 /// `infer(input, output)` runs one inference and returns the instructions it took
