@@ -139,13 +139,7 @@ fn exp_table(g: &Graph, node: &Node) -> Result<Vec<u8>, Refusal> {
     let [c] = calls.as_slice() else {
         return Err("softmax lowers to several CPU calls".into());
     };
-    if c.op == OpKind::KilnQLinearSoftmax {
-        return Err(
-            "softmax with ONNX Runtime semantics (QLinearSoftmax in float) stays on the CPU: \
-                    the NPU computes TFLite's fixed-point softmax"
-                .into(),
-        );
-    }
+    // ONNX Runtime graphs never get here: `ort::lower` keeps their QLinearSoftmax on the CPU.
     if c.op != OpKind::CmSoftmax {
         return Err(format!("softmax lowers to {:?} on the CPU", c.op));
     }
