@@ -83,6 +83,37 @@ pub fn plan(buffers: &[Buffer], align: usize) -> MemoryPlan {
     }
 }
 
+/// A buffer already placed at a byte offset (see [`place_around`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placed {
+    /// The buffer.
+    pub buffer: Buffer,
+    /// Its offset.
+    pub offset: usize,
+}
+
+/// The lowest `align`-aligned offset for `buffer` that overlaps none of `placed` live at the
+/// same time: first fit around what is already there (a later stage's buffers, such as staged
+/// weights, go into the holes an earlier plan left).
+pub fn place_around(placed: &[Placed], buffer: &Buffer, align: usize) -> usize {
+    let align = align.max(1);
+    let size = align_up(buffer.size, align);
+    let mut taken: Vec<(usize, usize)> = placed
+        .iter()
+        .filter(|p| p.buffer.overlaps_in_time(buffer) && p.buffer.size > 0)
+        .map(|p| (p.offset, p.offset + align_up(p.buffer.size, align)))
+        .collect();
+    taken.sort_unstable();
+    let mut at = 0;
+    for (start, end) in taken {
+        if at + size <= start {
+            break;
+        }
+        at = at.max(align_up(end, align));
+    }
+    at
+}
+
 /// The largest total (aligned) size of buffers live at one step.
 pub fn liveness_bound(buffers: &[Buffer], align: usize) -> usize {
     let steps = buffers.iter().map(|b| b.last + 1).max().unwrap_or(0);

@@ -682,7 +682,7 @@ impl SimConfig {
     }
 
     /// The model of a single-core configuration of the table in [`config`].
-    fn from_accel(a: &'static AccelConfig) -> SimConfig {
+    pub fn from_accel(a: &'static AccelConfig) -> SimConfig {
         SimConfig {
             product: a.product,
             macs_log2: a.macs_log2(),

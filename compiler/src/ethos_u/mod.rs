@@ -11,6 +11,7 @@
 //! lowering asks for those through [`lower::Ctx`] and [`segment`] plans them with the tensors.
 
 pub mod block;
+pub mod buffering;
 pub mod constraints;
 pub mod lower;
 pub mod npu_op;

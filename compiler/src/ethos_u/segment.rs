@@ -6,13 +6,14 @@
 //! the temporaries a lowering asks for with [`Scratch`] (region 1, live during their node
 //! only), the command stream written, and the `vela_bin_stream` blocks assembled.
 
+use super::buffering::plan_weight_buffering;
 use super::lower::{lower, Ctx, Place, ReadOnly, Scratch};
 use super::npu_op::{NpuKind, NpuOp, REGION_FAST_SCRATCH, REGION_SCRATCH, REGION_WEIGHTS};
 use super::stream::StreamBuilder;
 use crate::ir::{Graph, Op, TensorId};
-use crate::plan::{self, Buffer};
+use crate::plan::{self, Buffer, Placed};
 use kiln_ethos_u::check::check_stream;
-use kiln_ethos_u::perf::Memory;
+use kiln_ethos_u::perf::{Memory, SimConfig};
 use kiln_ethos_u::regs::MAX_REGIONS;
 pub use kiln_rt::ethos_u::backend::FAST_SCRATCH_SPEC;
 use kiln_rt::ethos_u::blob::BlobParts;
@@ -247,6 +248,8 @@ pub fn compile_segment_with(
     let mut root_place: HashMap<TensorId, Place> = HashMap::new();
     let mut temp_addr: HashMap<super::lower::TempKey, u32> = HashMap::new();
     let mut arena = [0usize; 2];
+    // What each region holds, live ranges in segment steps (for the weight buffers).
+    let mut held: [Vec<Placed>; 2] = [Vec::new(), Vec::new()];
     for (slot, (region, wanted)) in [(REGION_SCRATCH, false), (REGION_FAST_SCRATCH, true)]
         .into_iter()
         .enumerate()
@@ -264,6 +267,14 @@ pub fn compile_segment_with(
             }
         }
         let memory = plan::plan(&bufs, SCRATCH_ALIGN);
+        held[slot] = bufs
+            .iter()
+            .zip(&memory.offsets)
+            .map(|(&buffer, o)| Placed {
+                buffer,
+                offset: o.0,
+            })
+            .collect();
         for (&k, o) in ks.iter().zip(&memory.offsets) {
             root_place.insert(
                 roots[k],
@@ -291,8 +302,6 @@ pub fn compile_segment_with(
             places.insert(id, p);
         }
     }
-    let scratch_bytes = arena[0].max(SCRATCH_ALIGN);
-    let fast_scratch_bytes = arena[1];
 
     let cx = Ctx {
         g,
@@ -303,17 +312,60 @@ pub fn compile_segment_with(
     };
     let mut ro = ReadOnly::default();
     let mut ops: Vec<NpuOp> = Vec::new();
+    // The operations of each step: [first, end).
+    let mut step_ops: Vec<(usize, usize)> = Vec::with_capacity(end);
     for &i in nodes {
         let n = &g.nodes[i];
-        if matches!(n.op, Op::Reshape) {
-            continue;
+        let first = ops.len();
+        if !matches!(n.op, Op::Reshape) {
+            let lowered =
+                lower(&cx, n, &mut ro).map_err(|reason| NodeRefusal { node: i, reason })?;
+            ops.extend(lowered);
         }
-        let lowered = lower(&cx, n, &mut ro).map_err(|reason| NodeRefusal { node: i, reason })?;
-        ops.extend(lowered);
+        step_ops.push((first, ops.len()));
     }
+    // Weight buffers: in the fast scratch where the segment has one (the U65's SRAM), else in
+    // the scratch (the U55's SRAM); live ranges in operation indices.
+    let slot = usize::from(fast_budget > 0);
+    let (region, budget) = if slot == 1 {
+        (REGION_FAST_SCRATCH, fast_budget)
+    } else {
+        (REGION_SCRATCH, usize::MAX)
+    };
+    let last_op = ops.len().saturating_sub(1);
+    let op_time = |step: usize| -> (usize, usize) {
+        match step_ops.get(step) {
+            Some(&(a, b)) if b > a => (a, b - 1),
+            Some(&(a, _)) => (a.min(last_op), a.min(last_op)),
+            None => (last_op, last_op),
+        }
+    };
+    let occupied: Vec<Placed> = held[slot]
+        .iter()
+        .map(|p| Placed {
+            buffer: Buffer {
+                size: p.buffer.size,
+                first: op_time(p.buffer.first).0,
+                last: op_time(p.buffer.last).1,
+            },
+            offset: p.offset,
+        })
+        .collect();
+    let sim = SimConfig::from_accel(cfg);
+    let (dmas, staged_arena) =
+        plan_weight_buffering(&sim, &mut ops, &occupied, region, arena[slot], budget);
+    arena[slot] = staged_arena;
+    let scratch_bytes = arena[0].max(SCRATCH_ALIGN);
+    let fast_scratch_bytes = arena[1];
     let mut sb = StreamBuilder::default();
-    for op in &ops {
+    if let Some(Some(d)) = dmas.first() {
+        sb.weight_dma(d);
+    }
+    for (k, op) in ops.iter().enumerate() {
         sb.push(op, cfg.shram_kib());
+        if let Some(Some(d)) = dmas.get(k + 1) {
+            sb.weight_dma(d);
+        }
     }
     let stream = sb.finish();
     let stream_bytes = stream.len();

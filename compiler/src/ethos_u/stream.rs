@@ -6,9 +6,12 @@
 //!
 //! Ordering is conservative and always correct: `BLOCKDEP` 0 (an operation
 //! starts after the previous one finished), `NPU_OP_KERNEL_WAIT 0` before a
-//! DMA that overwrites a LUT an earlier operation may still read, and
+//! DMA that overwrites a LUT an earlier operation may still read,
+//! `NPU_OP_KERNEL_WAIT 1` before a weight DMA (issued while the previous
+//! operation runs; its buffer was last read two operations back), and
 //! `NPU_OP_DMA_WAIT 0` before the operation that reads what a DMA wrote.
 
+use super::buffering::WeightDma;
 use super::npu_op::{FeatureMap, InputScaling, Layout, NpuKind, NpuOp, Operand2};
 use kiln_ethos_u::regs::{
     Activation, ActivationFormat, ActivationFunction, ActivationPrecision, ActivationType,
@@ -25,6 +28,8 @@ pub struct StreamBuilder {
     shadow0: HashMap<u16, u16>,
     shadow1: HashMap<u16, (u16, u32)>,
     kernel_ops: usize,
+    /// A weight DMA was started and not yet waited for.
+    dma_pending: bool,
 }
 
 impl StreamBuilder {
@@ -48,6 +53,35 @@ impl StreamBuilder {
         self.words.push(payload);
     }
 
+    fn dma_region(region: u8, mode: DmaRegionMode) -> u16 {
+        DmaRegion {
+            region: region as u32,
+            mode,
+            stride_mode: DmaStrideMode::D1,
+        }
+        .encode()
+    }
+
+    /// Starts the DMA that stages the next operation's weights; the operation waits for it.
+    pub fn weight_dma(&mut self, dma: &WeightDma) {
+        self.set0(
+            C0::SET_DMA0_SRC_REGION,
+            Self::dma_region(dma.src.region, DmaRegionMode::External),
+        );
+        self.set1(C1::SET_DMA0_SRC, 0, dma.src.offset);
+        self.set0(
+            C0::SET_DMA0_DST_REGION,
+            Self::dma_region(dma.dst_region, DmaRegionMode::External),
+        );
+        self.set1(C1::SET_DMA0_DST, 0, dma.dst);
+        self.set1(C1::SET_DMA0_LEN, 0, dma.src.len);
+        if self.kernel_ops > 0 {
+            self.cmd0(C0::OP_KERNEL_WAIT, 1);
+        }
+        self.cmd0(C0::OP_DMA_START, 0);
+        self.dma_pending = true;
+    }
+
     /// Appends one operation (and the LUT load it needs).
     pub fn push(&mut self, op: &NpuOp, shram_kib: u32) {
         if let Some(lut) = op.lut {
@@ -55,21 +89,16 @@ impl StreamBuilder {
                 self.cmd0(C0::OP_KERNEL_WAIT, 0);
             }
             let lut_base = shram_kib * 1024 - SHRAM_LUT_BYTES;
-            let region = |region: u32, mode: DmaRegionMode| {
-                DmaRegion {
-                    region,
-                    mode,
-                    stride_mode: DmaStrideMode::D1,
-                }
-                .encode()
-            };
             self.set0(
                 C0::SET_DMA0_SRC_REGION,
-                region(lut.src.region as u32, DmaRegionMode::External),
+                Self::dma_region(lut.src.region, DmaRegionMode::External),
             );
             self.set1(C1::SET_DMA0_SRC, 0, lut.src.offset);
             // Internal mode: the destination is SHRAM.
-            self.set0(C0::SET_DMA0_DST_REGION, region(0, DmaRegionMode::Internal));
+            self.set0(
+                C0::SET_DMA0_DST_REGION,
+                Self::dma_region(0, DmaRegionMode::Internal),
+            );
             self.set1(
                 C1::SET_DMA0_DST,
                 0,
@@ -78,6 +107,7 @@ impl StreamBuilder {
             self.set1(C1::SET_DMA0_LEN, 0, lut.src.len);
             self.cmd0(C0::OP_DMA_START, 0);
             self.cmd0(C0::OP_DMA_WAIT, 0);
+            self.dma_pending = false;
         }
         self.ifm(op);
         self.ofm(op);
@@ -147,6 +177,10 @@ impl StreamBuilder {
         self.set0(C0::SET_AB_START, b.ab_start as u16);
         self.set0(C0::SET_ACC_FORMAT, b.acc_format_i40 as u16);
         self.set0(C0::SET_BLOCKDEP, 0);
+        if self.dma_pending {
+            self.cmd0(C0::OP_DMA_WAIT, 0);
+            self.dma_pending = false;
+        }
         match op.kind {
             NpuKind::Conv { .. } => self.cmd0(C0::OP_CONV, 0),
             NpuKind::Depthwise => self.cmd0(C0::OP_DEPTHWISE, 0),

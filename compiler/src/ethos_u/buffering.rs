@@ -1,0 +1,189 @@
+//! Weight buffering: which operations read their weights and scale records from a copy that a
+//! DMA put into SRAM ahead of them, instead of from where the `.pte` keeps them (flash on the
+//! U55, DRAM on the U65).
+//!
+//! A convolution re-reads its whole weight stream for every spatial OFM block, so a layer
+//! with many blocks pays the slow memory many times; a staged copy costs one DMA, issued while
+//! the previous operation runs (right after its `NPU_OP_*`, behind `NPU_OP_KERNEL_WAIT 1` so
+//! the buffer two operations back is free), and waited for before the operation itself. The
+//! choice is Vela's rule (`ProposeSlicedWeightBuffering`, `scheduler.cpp`): stage when the
+//! operation's cost with staged weights plus the part of the DMA the previous operation does
+//! not hide is below its cost reading the weights in place; the previous operation hides the
+//! DMA only for the cycles it does not itself spend on the DMA's source memory. Costs are the
+//! cycle model's (`kiln_ethos_u::perf`), the one the NPU model charges the stream with.
+//!
+//! Each buffer lives from the operation before its user to its user, and is placed in the
+//! holes the feature-map plan left ([`plan::place_around`]), within a byte budget.
+
+use super::npu_op::{FeatureMap, Layout, NpuKind, NpuOp, Operand2, Span, REGION_WEIGHTS};
+use crate::plan::{self, Buffer, Placed};
+use kiln_ethos_u::perf::{self, BlockOp, Cost, Dpu, ElementwiseOp, FmUse, SimConfig};
+use kiln_ethos_u::regs::{PoolingMode, MAX_REGIONS};
+
+/// Alignment of a weight buffer (the NPU's base addresses are 16-byte aligned).
+const ALIGN: usize = 16;
+
+/// One weight DMA: `src` (in the read-only region) to `dst` in region `dst_region`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WeightDma {
+    /// Weights and scale records of the operation, one contiguous span.
+    pub src: Span,
+    /// Destination region.
+    pub dst_region: u8,
+    /// Destination byte address.
+    pub dst: u32,
+}
+
+/// The cycle model's cost of `op` as its registers will describe it.
+pub fn op_cost(sim: &SimConfig, op: &NpuOp) -> Cost {
+    let shape = |f: &FeatureMap| (f.shape[0] as u64, f.shape[1] as u64, f.shape[2] as u64);
+    let usage = |f: &FeatureMap| FmUse {
+        region: f.region,
+        elem: (f.bits / 8).max(1) as u64,
+        brick: f.layout == Layout::Nhcwb16,
+        depth: f.shape[2] as u64,
+    };
+    let b = op.block.ofm_block;
+    let block = (b[0] as u64, b[1] as u64, b[2] as u64);
+    let dpu = match op.kind {
+        NpuKind::Conv { part_kernel } => Dpu::Conv { part_kernel },
+        NpuKind::Depthwise => Dpu::Depthwise,
+        NpuKind::Pool(PoolingMode::ReduceSum) => Dpu::ReduceSum,
+        NpuKind::Pool(mode) => Dpu::Pool {
+            max: mode == PoolingMode::Max,
+        },
+        NpuKind::Elementwise(mode) => {
+            let ifm2 = match op.ifm2 {
+                Some(Operand2::Map { fm, .. }) => Some(usage(&fm)),
+                _ => None,
+            };
+            return perf::elementwise(
+                sim,
+                &ElementwiseOp {
+                    mode,
+                    ofm_shape: shape(&op.ofm),
+                    block,
+                    ifm: FmUse {
+                        depth: op.ofm.shape[2] as u64,
+                        ..usage(&op.ifm)
+                    },
+                    ifm2: ifm2.map(|u| FmUse {
+                        depth: op.ofm.shape[2] as u64,
+                        ..u
+                    }),
+                    binary: op.ifm2.is_some(),
+                    ofm: usage(&op.ofm),
+                    lut: op.lut.is_some(),
+                },
+            );
+        }
+    };
+    let k = &op.kernel;
+    perf::block_op(
+        sim,
+        &BlockOp {
+            dpu,
+            ofm_shape: shape(&op.ofm),
+            block,
+            taps: (k.size[0] as u64, k.size[1] as u64),
+            dilation: (k.dilation[0] as u64, k.dilation[1] as u64),
+            stride: (k.stride[0] as u64, k.stride[1] as u64),
+            upscale: if op.upscale_nearest { 2 } else { 1 },
+            ifm_depth: op.ifm.shape[2] as u64,
+            ifm_bits: op.ifm.bits,
+            lut: op.lut.is_some(),
+            ifm: usage(&op.ifm),
+            ofm: usage(&op.ofm),
+            weights: op.weights.map(|w| (w.region, w.len as u64)),
+            scales: op.scales.map(|s| (s.region, s.len as u64)),
+        },
+    )
+}
+
+/// Cycles `cost` spends on the memory area of region `region`.
+fn area_cycles(sim: &SimConfig, cost: &Cost, region: u8) -> u64 {
+    let area = sim.memory[region as usize % MAX_REGIONS].area;
+    let sixteenths: u64 = (0..MAX_REGIONS)
+        .filter(|&r| sim.memory[r].area == area)
+        .map(|r| sim.memory[r].cycles16(cost.bytes[r]))
+        .sum();
+    sixteenths.div_ceil(16)
+}
+
+/// The one span covering an operation's weights and scales in the read-only region, when
+/// they are there and adjacent (the lowering pushes them one after the other).
+fn staged_span(op: &NpuOp) -> Option<Span> {
+    let (w, s) = (op.weights?, op.scales?);
+    if w.region != REGION_WEIGHTS || s.region != REGION_WEIGHTS {
+        return None;
+    }
+    let lo = w.offset.min(s.offset);
+    let hi = (w.offset + w.len).max(s.offset + s.len);
+    // Adjacent: at most the 16-byte alignment pads between them.
+    (hi - lo <= w.len + s.len + 2 * ALIGN as u32).then_some(Span {
+        region: REGION_WEIGHTS,
+        offset: lo,
+        len: hi - lo,
+    })
+}
+
+/// Chooses the operations whose weights are staged in `region` and places their buffers
+/// around `occupied` (the region's feature maps and temporaries, live ranges in operation
+/// indices) with the whole region at most `budget` bytes. Rewrites the chosen operations'
+/// weight and scale addresses and returns, per operation, the DMA that stages its weights,
+/// with the region's size after the buffers.
+pub fn plan_weight_buffering(
+    sim: &SimConfig,
+    ops: &mut [NpuOp],
+    occupied: &[Placed],
+    region: u8,
+    arena_bytes: usize,
+    budget: usize,
+) -> (Vec<Option<WeightDma>>, usize) {
+    let mut placed = occupied.to_vec();
+    let mut arena = arena_bytes;
+    let mut dmas = vec![None; ops.len()];
+    let mut prev: Option<Cost> = None;
+    for k in 0..ops.len() {
+        let base = op_cost(sim, &ops[k]);
+        let mut chosen = base;
+        if let Some(span) = staged_span(&ops[k]) {
+            let buffer = Buffer {
+                size: span.len as usize,
+                first: k.saturating_sub(1),
+                last: k,
+            };
+            let at = plan::place_around(&placed, &buffer, ALIGN);
+            let end = at + buffer.size.next_multiple_of(ALIGN);
+            if end <= budget {
+                let mut staged = ops[k].clone();
+                for s in [&mut staged.weights, &mut staged.scales]
+                    .into_iter()
+                    .flatten()
+                {
+                    s.region = region;
+                    s.offset = at as u32 + (s.offset - span.offset);
+                }
+                let cost = op_cost(sim, &staged);
+                let dma = perf::dma(sim, REGION_WEIGHTS, Some(region), span.len as u64);
+                let hidden = prev.map_or(0, |p| {
+                    p.cycles
+                        .saturating_sub(area_cycles(sim, &p, REGION_WEIGHTS))
+                });
+                if cost.cycles + dma.saturating_sub(hidden) < base.cycles {
+                    placed.push(Placed { buffer, offset: at });
+                    arena = arena.max(end);
+                    ops[k] = staged;
+                    dmas[k] = Some(WeightDma {
+                        src: span,
+                        dst_region: region,
+                        dst: at as u32,
+                    });
+                    chosen = cost;
+                }
+            }
+        }
+        prev = Some(chosen);
+    }
+    (dmas, arena)
+}
