@@ -314,6 +314,8 @@ pub fn compile_segment_with(
     let mut ops: Vec<NpuOp> = Vec::new();
     // The operations of each step: [first, end).
     let mut step_ops: Vec<(usize, usize)> = Vec::with_capacity(end);
+    // The node whose lowering pushed each pending weight stream.
+    let mut job_node: Vec<usize> = Vec::new();
     for &i in nodes {
         let n = &g.nodes[i];
         let first = ops.len();
@@ -322,8 +324,13 @@ pub fn compile_segment_with(
                 lower(&cx, n, &mut ro).map_err(|reason| NodeRefusal { node: i, reason })?;
             ops.extend(lowered);
         }
+        job_node.resize(ro.pending_jobs(), i);
         step_ops.push((first, ops.len()));
     }
+    ro.finish(&mut ops).map_err(|(job, e)| NodeRefusal {
+        node: job_node.get(job).copied().unwrap_or(nodes[0]),
+        reason: e.to_string(),
+    })?;
     // Weight buffers: in the fast scratch where the segment has one (the U65's SRAM), else in
     // the scratch (the U55's SRAM); live ranges in operation indices.
     let slot = usize::from(fast_budget > 0);

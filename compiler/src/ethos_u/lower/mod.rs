@@ -10,15 +10,15 @@ mod mean;
 mod ort;
 mod pad;
 mod pool;
+mod read_only;
 mod softmax;
 mod transpose;
 
 pub use pool::average_scale;
+pub use read_only::ReadOnly;
 
 use super::block::{choose_block, BlockOpKind, BlockRequest};
-use super::npu_op::{
-    FeatureMap, Kernel, Layout, NpuKind, NpuOp, Scale, Span, REGION_SCRATCH, REGION_WEIGHTS,
-};
+use super::npu_op::{FeatureMap, Kernel, Layout, NpuKind, NpuOp, Scale, REGION_SCRATCH};
 use crate::ir::{Act, DType, Graph, Node, Op, TensorId, Window};
 use crate::quant;
 use kiln_rt::ethos_u::config::AccelConfig;
@@ -28,27 +28,6 @@ use std::collections::HashMap;
 
 /// Why a node could not be lowered (it then runs on the CPU, or is an error with `cpu_fallback = false`).
 pub type Refusal = String;
-
-/// Read-only data of one NPU segment (weights, scale records, LUTs): region 0.
-#[derive(Default)]
-pub struct ReadOnly {
-    /// The bytes, every item 16-byte aligned.
-    pub bytes: Vec<u8>,
-}
-
-impl ReadOnly {
-    /// Appends `data` at the next 16-byte boundary.
-    pub fn push(&mut self, data: &[u8]) -> Span {
-        let offset = self.bytes.len().div_ceil(16) * 16;
-        self.bytes.resize(offset, 0);
-        self.bytes.extend_from_slice(data);
-        Span {
-            region: REGION_WEIGHTS,
-            offset: offset as u32,
-            len: data.len() as u32,
-        }
-    }
-}
 
 /// Where a non-constant tensor of the segment lives: a base pointer region (the scratch,
 /// [`REGION_SCRATCH`], or the U65's fast scratch) and the byte address of its element 0 in it.

@@ -208,6 +208,15 @@ pub fn encode_weights(
     layout: &WeightLayout,
     w: impl Fn(u32, u32, u32, u32) -> i16,
 ) -> Result<Vec<u8>, WeightError> {
+    encode_values(&stream_values(layout, w)?)
+}
+
+/// The weights in the order the hardware consumes them (zeros in the padding slots), each
+/// checked to be in -255..=255: what [`encode_values`] encodes.
+pub fn stream_values(
+    layout: &WeightLayout,
+    w: impl Fn(u32, u32, u32, u32) -> i16,
+) -> Result<Vec<i16>, WeightError> {
     let slots = layout.slots()?;
     let mut values = Vec::with_capacity(slots.len());
     for (index, slot) in slots.iter().enumerate() {
@@ -227,7 +236,7 @@ pub fn encode_weights(
         };
         values.push(v);
     }
-    encode_values(&values)
+    Ok(values)
 }
 
 /// Encodes values already in stream order (-255..=255 each) as one MLW
@@ -246,21 +255,21 @@ pub fn encode_values(values: &[i16]) -> Result<Vec<u8>, WeightError> {
     }
     let mut out = Bits::default();
     if !values.is_empty() {
-        let mut best: Option<Bits> = None;
-        for sym in candidates(values, FULL_SEARCH) {
-            let plan = plan_slices(&sym);
-            let mut b = Bits::default();
-            write_section(&mut b, &sym, &plan);
-            let better = match &best {
-                Some(x) => b.len < x.len,
-                None => true,
-            };
-            if better {
-                best = Some(b);
-            }
-        }
-        if let Some(b) = best {
-            out = b;
+        // The candidate the slice search rates smallest; its estimate counts every weight's
+        // and zero run's bits exactly and the headers closely, so only that one is written.
+        let best = candidates(values, FULL_SEARCH)
+            .into_iter()
+            .map(|sym| {
+                let (plan, estimate) = plan_slices_estimated(&sym);
+                (
+                    estimate + sym.palette.len() as u64 * u64::from(sym.palbits),
+                    sym,
+                    plan,
+                )
+            })
+            .min_by_key(|(estimate, ..)| *estimate);
+        if let Some((_, sym, plan)) = best {
+            write_section(&mut out, &sym, &plan);
         }
     }
     // End of stream (ZDIV = 7), then 1-bits to the byte and 0xFF bytes to 16.
@@ -305,21 +314,44 @@ struct Bits {
 impl Bits {
     /// Appends the `n` (at most 32) low bits of `v`, least significant first.
     fn put(&mut self, n: u32, v: u32) {
-        let mut v = u64::from(v) & ((1u64 << n) - 1);
-        let mut n = u64::from(n);
-        while n > 0 {
-            let used = self.len % 8;
-            if used == 0 {
-                self.buf.push(0);
-            }
-            let take = (8 - used).min(n);
-            if let Some(b) = self.buf.last_mut() {
-                *b |= ((v & ((1 << take) - 1)) << used) as u8;
-            }
-            v >>= take;
-            n -= take;
-            self.len += take;
+        if n == 0 {
+            return;
         }
+        let v = u64::from(v) & ((1u64 << n) - 1);
+        let used = (self.len % 8) as u32;
+        // The open byte's bits and the new ones: at most 7 + 32 bits, whole bytes out.
+        let mut acc = v << used;
+        if used > 0 {
+            if let Some(last) = self.buf.pop() {
+                acc |= u64::from(last);
+            }
+        }
+        let total = used + n;
+        for _ in 0..total.div_ceil(8) {
+            self.buf.push(acc as u8);
+            acc >>= 8;
+        }
+        self.len += u64::from(n);
+    }
+}
+
+/// The remainders of one chunk of unary symbols (at most 12: one per symbol).
+#[derive(Clone, Copy)]
+struct Rem {
+    v: [u32; 12],
+    n: usize,
+}
+
+impl Rem {
+    const EMPTY: Rem = Rem { v: [0; 12], n: 0 };
+
+    fn push(&mut self, r: u32) {
+        self.v[self.n] = r;
+        self.n += 1;
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        &self.v[..self.n]
     }
 }
 
@@ -589,10 +621,21 @@ struct Slice {
     zdiv: u32,
 }
 
+/// Positions per step of the slice search: slices start at multiples of it. A slice switch
+/// costs a header (some 35 bits), which a few weights rarely repay, so coarse steps lose
+/// next to nothing and make the search a few additions per weight.
+const SLICE_STEP: usize = 8;
+
 /// Cuts the weights into slices minimising the estimated stream size: a
-/// shortest-path over (position, weight configuration, zero-run divisor)
-/// where staying in a configuration is free and switching costs a header.
+/// shortest-path over (step of [`SLICE_STEP`] positions, weight configuration, zero-run
+/// divisor) where staying in a configuration is free and switching costs a header.
+#[cfg(test)]
 fn plan_slices(sym: &Symbols) -> Vec<Slice> {
+    plan_slices_estimated(sym).0
+}
+
+/// [`plan_slices`] with the search's estimate of the section's bits.
+fn plan_slices_estimated(sym: &Symbols) -> (Vec<Slice>, u64) {
     const INF: u64 = u64::MAX / 4;
     let n = sym.idx.len();
     let cfgs: Vec<WCfg> = W_CFGS
@@ -608,29 +651,41 @@ fn plan_slices(sym: &Symbols) -> Vec<Slice> {
     let states = cfgs.len() * nz;
     debug_assert!(states <= 64);
     let runs = sym.runs.as_deref();
-    let mut cost = vec![0u64; states];
-    // Bit s of started[i]: in the best path ending in state s at i, a slice starts at i.
-    let mut started = vec![0u64; n];
-    // The best state at i - 1 (where a slice starting at i comes from).
-    let mut best_before = vec![0u8; n];
-    // Bits of every index under every configuration, looked up per position.
     let nw = cfgs.len();
-    let table: Vec<u64> = (0..=MAX_INDEX)
-        .flat_map(|v| {
-            cfgs.iter()
-                .map(move |c| c.bits(v, sym.raw_bits).unwrap_or(INF))
-        })
-        .collect();
-    let mut zb = [0u64; Z_DIVS as usize];
-    for i in 0..n {
-        let v = usize::from(sym.idx[i]);
-        let wb = &table[v * nw..(v + 1) * nw];
+    // Bits of every index under every configuration (INF: not representable), looked up per
+    // position; u32 sums of a step cannot overflow (8 x INF32 < 2^32).
+    const INF32: u32 = 1 << 24;
+    let mut table = vec![[INF32; W_CFGS.len()]; MAX_INDEX as usize + 1];
+    for (v, row) in table.iter_mut().enumerate() {
+        for (a, c) in cfgs.iter().enumerate() {
+            if let Some(b) = c.bits(v as u32, sym.raw_bits) {
+                row[a] = b as u32;
+            }
+        }
+    }
+    let steps = n.div_ceil(SLICE_STEP);
+    let mut cost = vec![0u64; states];
+    // Bit s of started[k]: in the best path ending in state s at step k, a slice starts at k.
+    let mut started = vec![0u64; steps];
+    // The best state at step k - 1 (where a slice starting at step k comes from).
+    let mut best_before = vec![0u8; steps];
+    for k in 0..steps {
+        let (lo, hi) = (k * SLICE_STEP, ((k + 1) * SLICE_STEP).min(n));
+        let mut wsum = [0u32; W_CFGS.len()];
+        for &v in &sym.idx[lo..hi] {
+            let row = &table[usize::from(v)];
+            for (acc, &b) in wsum.iter_mut().zip(row) {
+                *acc += b;
+            }
+        }
+        let mut zsum = [0u64; Z_DIVS as usize];
         if let Some(r) = runs {
-            for (d, b) in zb.iter_mut().enumerate() {
-                *b = z_bits(r[i + 1], d as u32);
-                if i == 0 {
+            for (d, acc) in zsum.iter_mut().enumerate() {
+                let d = d as u32;
+                *acc = r[lo + 1..=hi].iter().map(|&x| z_bits(x, d)).sum::<u64>();
+                if k == 0 {
                     // The first slice also codes the zeros before the first weight.
-                    *b += z_bits(r[0], d as u32);
+                    *acc += z_bits(r[0], d);
                 }
             }
         }
@@ -640,19 +695,20 @@ fn plan_slices(sym: &Symbols) -> Vec<Slice> {
             .enumerate()
             .min_by_key(|&(_, c)| c)
             .unwrap_or((0, 0));
-        best_before[i] = best_s as u8;
-        let switch = if i == 0 {
+        best_before[k] = best_s as u8;
+        let switch = if k == 0 {
             HEADER_BITS
         } else {
             best.saturating_add(SWITCH_BITS)
         };
         let mut mask = 0u64;
-        for (a, &w_bits) in wb.iter().enumerate() {
-            for (z, &z_bits) in zb[..nz].iter().enumerate() {
+        for (a, &w) in wsum[..nw].iter().enumerate() {
+            let w_bits = if w >= INF32 { INF } else { u64::from(w) };
+            for (z, &z_bits) in zsum[..nz].iter().enumerate() {
                 let s = a * nz + z;
                 let c = &mut cost[s];
                 // At 0 every state starts the first slice.
-                let base = if i == 0 || switch < *c {
+                let base = if k == 0 || switch < *c {
                     mask |= 1 << s;
                     switch
                 } else {
@@ -661,28 +717,29 @@ fn plan_slices(sym: &Symbols) -> Vec<Slice> {
                 *c = base.saturating_add(w_bits).saturating_add(z_bits).min(INF);
             }
         }
-        started[i] = mask;
+        started[k] = mask;
     }
     // Walk the best path back from the end.
-    let mut s = cost
+    let (mut s, estimate) = cost
         .iter()
+        .copied()
         .enumerate()
         .min_by_key(|&(_, c)| c)
-        .map_or(0, |(s, _)| s);
+        .unwrap_or((0, 0));
     let mut slices = Vec::new();
     let mut end = n;
-    let mut i = n;
-    while i > 0 {
-        i -= 1;
-        if started[i] & (1 << s) != 0 {
+    let mut k = steps;
+    while k > 0 {
+        k -= 1;
+        if started[k] & (1 << s) != 0 {
             slices.push(Slice {
-                start: i,
+                start: k * SLICE_STEP,
                 end,
                 w: cfgs[s / nz],
                 zdiv: (s % nz) as u32,
             });
-            end = i;
-            s = usize::from(best_before[i]);
+            end = k * SLICE_STEP;
+            s = usize::from(best_before[k]);
         }
     }
     slices.reverse();
@@ -700,7 +757,7 @@ fn plan_slices(sym: &Symbols) -> Vec<Slice> {
             a = b;
         }
     }
-    out
+    (out, estimate)
 }
 
 // ---------------------------------------------------------------- bitstream
@@ -756,8 +813,8 @@ fn write_slice(b: &mut Bits, sym: &Symbols, sl: &Slice, first: bool) {
     let (mut w_pos, mut z_pos) = (0usize, 0usize);
     let mut wg = Grc { q: -1, r: None };
     let mut zg = Grc { q: -1, r: None };
-    let mut w_prev: Option<Vec<u32>> = None;
-    let mut z_prev: Option<Vec<u32>> = None;
+    let mut w_prev: Option<Rem> = None;
+    let mut z_prev: Option<Rem> = None;
     loop {
         let balance = if zero_runs {
             w_pos as i64 - z_pos as i64
@@ -766,7 +823,7 @@ fn write_slice(b: &mut Bits, sym: &Symbols, sl: &Slice, first: bool) {
         };
         let w_enable = balance < 8 && w_pos < w.len();
         let z_enable = balance >= 0 && zero_runs && z_pos < z.len();
-        let mut w_rem = Vec::new();
+        let mut w_rem = Rem::EMPTY;
         let (mut u0, mut u1, mut u1_len) = (0u32, 0u32, 0u32);
         if w_enable {
             let mut j = 0;
@@ -800,7 +857,7 @@ fn write_slice(b: &mut Bits, sym: &Symbols, sl: &Slice, first: bool) {
                 }
             }
         }
-        let mut z_rem = Vec::new();
+        let mut z_rem = Rem::EMPTY;
         let mut zu = 0u32;
         if z_enable {
             let mut j = 0;
@@ -839,12 +896,12 @@ fn write_slice(b: &mut Bits, sym: &Symbols, sl: &Slice, first: bool) {
             b.put(u1_len, u1);
         }
         if let Some(rem) = &w_prev {
-            for &r in rem {
+            for &r in rem.as_slice() {
                 b.put(wdiv, r);
             }
         }
         if let Some(rem) = &z_prev {
-            for &r in rem {
+            for &r in rem.as_slice() {
                 b.put(zdiv, r);
             }
         }

@@ -13,10 +13,10 @@
 
 use super::{clamp, effective, io, out_hw, pads, qparams, window_checks, Ctx, ReadOnly, Refusal};
 use crate::ethos_u::block::{BlockOpKind, BlockRequest};
-use crate::ethos_u::npu_op::{FeatureMap, Kernel, NpuKind, NpuOp, Scale, Span};
+use crate::ethos_u::npu_op::{FeatureMap, Kernel, NpuKind, NpuOp, Scale};
 use crate::ir::{Act, DType, Graph, Node, TensorId, Window};
 use crate::quant;
-use kiln_ethos_u::weights::{encode_weights, scale_records, WeightLayout};
+use kiln_ethos_u::weights::{scale_records, stream_values, WeightLayout};
 use kiln_rt::ethos_u::regs::{ClipRange, RoundMode};
 
 /// CONV_2D.
@@ -749,12 +749,7 @@ fn bias_values(g: &Graph, b: Option<TensorId>, n: usize) -> Result<Vec<i64>, Ref
 }
 
 /// Scale records: TFLite's per-channel `(multiplier, shift)` as the hardware's `(scale, 31 - shift)`.
-fn records(
-    bias: &[i64],
-    mults: &[i32],
-    shifts: &[i32],
-    ro: &mut ReadOnly,
-) -> Result<Span, Refusal> {
+fn records(bias: &[i64], mults: &[i32], shifts: &[i32]) -> Result<Vec<u8>, Refusal> {
     let mut recs = Vec::with_capacity(bias.len());
     for ((&b, &m), &s) in bias.iter().zip(mults).zip(shifts) {
         let (m, sh) = if m == 0 {
@@ -769,8 +764,7 @@ fn records(
         }
         recs.push((b, m, sh as u8));
     }
-    let bytes = scale_records(&recs).map_err(|e| e.to_string())?;
-    Ok(ro.push(&bytes))
+    scale_records(&recs).map_err(|e| e.to_string())
 }
 
 /// TFLite's kernel-method rule as Vela applies it: part-kernel-first when the IFM is shallow
@@ -835,13 +829,15 @@ fn conv_op(
         ifm_ublock_depth: cx.cfg.ifm_ublock[2],
         dilation: s.kernel.dilation,
     };
-    let w = if cx.probe {
-        Vec::new()
+    let recs = records(&s.bias, &s.mults, &s.shifts)?;
+    // The probe only checks that the node lowers: no weights; else encoded with the
+    // segment's other streams (ReadOnly::finish).
+    let (weights, scales) = if cx.probe {
+        (ro.push(&[]), ro.push(&recs))
     } else {
-        encode_weights(&layout, s.weight).map_err(|e| e.to_string())?
+        let values = stream_values(&layout, s.weight).map_err(|e| e.to_string())?;
+        ro.push_weights(values, recs)
     };
-    let weights = ro.push(&w);
-    let scales = records(&s.bias, &s.mults, &s.shifts, ro)?;
     Ok(NpuOp {
         kind: s.kind,
         ifm: s.ifm,
