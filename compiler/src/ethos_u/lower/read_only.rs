@@ -90,6 +90,9 @@ impl ReadOnly {
     }
 }
 
+/// One encoded stream, or why its values cannot be encoded.
+type Encoded = Result<Vec<u8>, WeightError>;
+
 /// Encodes every job's values, the largest first, on as many threads as the machine has.
 fn encode_all(jobs: &[Pending]) -> Result<Vec<Vec<u8>>, (usize, WeightError)> {
     let mut order: Vec<usize> = (0..jobs.len()).collect();
@@ -97,7 +100,7 @@ fn encode_all(jobs: &[Pending]) -> Result<Vec<Vec<u8>>, (usize, WeightError)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(jobs.len());
-    let results: Mutex<Vec<Option<Result<Vec<u8>, WeightError>>>> =
+    let results: Mutex<Vec<Option<Encoded>>> =
         Mutex::new((0..jobs.len()).map(|_| None).collect());
     let next = AtomicUsize::new(0);
     let work = || loop {
