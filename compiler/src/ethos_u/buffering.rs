@@ -187,3 +187,96 @@ pub fn plan_weight_buffering(
     }
     (dmas, arena)
 }
+
+/// A buffer of the staging region, where the first plan put it and where the joint plan does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Move {
+    from: Placed,
+    to: usize,
+}
+
+/// The address `addr` of something live at operation `k` in the joint plan: inside the one
+/// buffer of `moves` live at `k` that holds it (`None` when no buffer does).
+fn relocate(moves: &[Move], k: usize, addr: u32) -> Option<u32> {
+    let a = addr as usize;
+    moves
+        .iter()
+        .find(|m| {
+            let b = &m.from.buffer;
+            b.size > 0
+                && b.first <= k
+                && k <= b.last
+                && (m.from.offset..m.from.offset + b.size).contains(&a)
+        })
+        .map(|m| (m.to + (a - m.from.offset)) as u32)
+}
+
+/// Plans the staging region again with the feature maps, temporaries and weight buffers
+/// together (the first plan placed the weight buffers in the holes the feature maps left) and,
+/// when that needs fewer bytes, moves every address of `region` in `ops` and `dmas` there,
+/// and each of `anchors` (operation index, address: the segment's inputs and outputs).
+/// Returns the region's new size, or `None` when the first plan stays (also when an address
+/// is in no buffer live at its operation).
+pub fn replan_jointly(
+    ops: &mut [NpuOp],
+    dmas: &mut [Option<WeightDma>],
+    anchors: &mut [(usize, u32)],
+    occupied: &[Placed],
+    region: u8,
+    arena_bytes: usize,
+) -> Option<usize> {
+    let mut all: Vec<Placed> = occupied.to_vec();
+    for (k, d) in dmas.iter().enumerate() {
+        if let Some(d) = d {
+            all.push(Placed {
+                buffer: Buffer {
+                    size: d.src.len as usize,
+                    first: k.saturating_sub(1),
+                    last: k,
+                },
+                offset: d.dst as usize,
+            });
+        }
+    }
+    let buffers: Vec<Buffer> = all.iter().map(|p| p.buffer).collect();
+    let joint = plan::plan(&buffers, ALIGN);
+    if joint.arena_bytes >= arena_bytes {
+        return None;
+    }
+    let moves: Vec<Move> = all
+        .iter()
+        .zip(&joint.offsets)
+        .map(|(&from, to)| Move { from, to: to.0 })
+        .collect();
+    let mut new_ops = ops.to_vec();
+    for (k, op) in new_ops.iter_mut().enumerate() {
+        let mut maps: Vec<&mut FeatureMap> = vec![&mut op.ifm, &mut op.ofm];
+        if let Some(Operand2::Map { fm, .. }) = &mut op.ifm2 {
+            maps.push(fm);
+        }
+        for fm in maps {
+            if fm.region == region {
+                fm.base = relocate(&moves, k, fm.base)?;
+            }
+        }
+        for s in [&mut op.weights, &mut op.scales].into_iter().flatten() {
+            if s.region == region {
+                s.offset = relocate(&moves, k, s.offset)?;
+            }
+        }
+    }
+    let mut new_dmas = dmas.to_vec();
+    for (k, d) in new_dmas.iter_mut().enumerate() {
+        if let Some(d) = d {
+            d.dst = relocate(&moves, k, d.dst)?;
+        }
+    }
+    let new_anchors = anchors
+        .iter()
+        .map(|&(k, a)| Some((k, relocate(&moves, k, a)?)))
+        .collect::<Option<Vec<_>>>()?;
+    ops.clone_from_slice(&new_ops);
+    dmas.copy_from_slice(&new_dmas);
+    anchors.copy_from_slice(&new_anchors);
+    Some(joint.arena_bytes)
+}

@@ -6,9 +6,11 @@
 //! the temporaries a lowering asks for with [`Scratch`] (region 1, live during their node
 //! only), the command stream written, and the `vela_bin_stream` blocks assembled.
 
-use super::buffering::plan_weight_buffering;
+use super::buffering::{plan_weight_buffering, replan_jointly};
 use super::lower::{lower, Ctx, Place, ReadOnly, Scratch};
-use super::npu_op::{NpuKind, NpuOp, REGION_FAST_SCRATCH, REGION_SCRATCH, REGION_WEIGHTS};
+use super::npu_op::{
+    NpuKind, NpuOp, Operand2, REGION_FAST_SCRATCH, REGION_SCRATCH, REGION_WEIGHTS,
+};
 use super::stream::StreamBuilder;
 use crate::ir::{Graph, Op, TensorId};
 use crate::plan::{self, Buffer, Placed};
@@ -142,6 +144,44 @@ pub fn compile_segment_with(
             }
         }
     }
+    // Temporaries of multi-operation lowerings: a probe lowering of every node says what it
+    // needs; each lives only at its node's step, in the scratch (region 1).
+    let probe_places: HashMap<TensorId, Place> = (0..g.tensors.len())
+        .filter(|&i| !g.tensors[i].is_const())
+        .map(|i| {
+            (
+                TensorId(i),
+                Place {
+                    region: REGION_SCRATCH,
+                    addr: 0,
+                },
+            )
+        })
+        .collect();
+    let probe_scratch = Scratch::default();
+    let probe = Ctx {
+        g,
+        cfg,
+        places: &probe_places,
+        probe: true,
+        scratch: &probe_scratch,
+    };
+    let mut step_of: HashMap<TensorId, usize> = HashMap::new();
+    for (k, &i) in nodes.iter().enumerate() {
+        let n = &g.nodes[i];
+        if matches!(n.op, Op::Reshape) {
+            continue;
+        }
+        let ops = lower(&probe, n, &mut ReadOnly::default())
+            .map_err(|reason| NodeRefusal { node: i, reason })?;
+        if let Some(&y) = n.outputs.first() {
+            step_of.insert(y, k);
+            if let Some(x) = in_place_operand(g, nodes, k, &ops, &inputs, &outputs, &root) {
+                let r = find(&root, x);
+                root.insert(y, r);
+            }
+        }
+    }
     // Live ranges in segment steps: inputs from 0, outputs to the end; and the bytes the
     // NPU operations read and write of each buffer (reshapes move none).
     let end = nodes.len();
@@ -209,40 +249,6 @@ pub fn compile_segment_with(
         }
         v
     };
-    // Temporaries of multi-operation lowerings: a probe lowering of every node says what it
-    // needs; each lives only at its node's step, in the scratch (region 1).
-    let probe_places: HashMap<TensorId, Place> = (0..g.tensors.len())
-        .filter(|&i| !g.tensors[i].is_const())
-        .map(|i| {
-            (
-                TensorId(i),
-                Place {
-                    region: REGION_SCRATCH,
-                    addr: 0,
-                },
-            )
-        })
-        .collect();
-    let probe_scratch = Scratch::default();
-    let probe = Ctx {
-        g,
-        cfg,
-        places: &probe_places,
-        probe: true,
-        scratch: &probe_scratch,
-    };
-    let mut step_of: HashMap<TensorId, usize> = HashMap::new();
-    for (k, &i) in nodes.iter().enumerate() {
-        let n = &g.nodes[i];
-        if matches!(n.op, Op::Reshape) {
-            continue;
-        }
-        lower(&probe, n, &mut ReadOnly::default())
-            .map_err(|reason| NodeRefusal { node: i, reason })?;
-        if let Some(&y) = n.outputs.first() {
-            step_of.insert(y, k);
-        }
-    }
     let temps = probe_scratch.requests();
     // One plan per region (the temporaries with the scratch).
     let mut root_place: HashMap<TensorId, Place> = HashMap::new();
@@ -359,9 +365,41 @@ pub fn compile_segment_with(
         })
         .collect();
     let sim = SimConfig::from_accel(cfg);
-    let (dmas, staged_arena) =
+    let (mut dmas, staged_arena) =
         plan_weight_buffering(&sim, &mut ops, &occupied, region, arena[slot], budget);
     arena[slot] = staged_arena;
+    if dmas.iter().any(Option::is_some) {
+        // The segment's inputs (live from the first operation) and outputs (to the last) in
+        // the staging region move with the joint plan.
+        let io: Vec<TensorId> = inputs
+            .iter()
+            .chain(&outputs)
+            .copied()
+            .filter(|t| places.get(t).is_some_and(|p| p.region == region))
+            .collect();
+        let mut anchors: Vec<(usize, u32)> = io
+            .iter()
+            .map(|t| {
+                let k = if inputs.contains(t) { 0 } else { last_op };
+                (k, places[t].addr)
+            })
+            .collect();
+        if let Some(joint) = replan_jointly(
+            &mut ops,
+            &mut dmas,
+            &mut anchors,
+            &occupied,
+            region,
+            staged_arena,
+        ) {
+            arena[slot] = joint;
+            for (t, &(_, addr)) in io.iter().zip(&anchors) {
+                if let Some(p) = places.get_mut(t) {
+                    p.addr = addr;
+                }
+            }
+        }
+    }
     let scratch_bytes = arena[0].max(SCRATCH_ALIGN);
     let fast_scratch_bytes = arena[1];
     let mut sb = StreamBuilder::default();
@@ -452,6 +490,72 @@ pub fn compile_segment_with(
             })
             .collect(),
     })
+}
+
+/// The input an elementwise node can write its output over (Vela's in-place elementwise
+/// operations): the node is one NPU elementwise operation whose output and that operand have
+/// the same shape, layout and strides (no broadcast), the input is internal to the segment and
+/// no later node of the segment reads it. The NPU reads each IFM block before it writes the
+/// OFM block at the same position, so the output may overwrite the input.
+fn in_place_operand(
+    g: &Graph,
+    nodes: &[usize],
+    k: usize,
+    ops: &[NpuOp],
+    inputs: &[TensorId],
+    outputs: &[TensorId],
+    root: &HashMap<TensorId, TensorId>,
+) -> Option<TensorId> {
+    let [op] = ops else {
+        return None;
+    };
+    if !matches!(op.kind, NpuKind::Elementwise(_)) {
+        return None;
+    }
+    let n = &g.nodes[nodes[k]];
+    let y = *n.outputs.first()?;
+    if outputs.contains(&y) {
+        return None;
+    }
+    let same = |fm: &super::npu_op::FeatureMap| {
+        fm.shape == op.ofm.shape
+            && fm.strides == op.ofm.strides
+            && fm.layout == op.ofm.layout
+            && fm.bits == op.ofm.bits
+            && fm.region == op.ofm.region
+    };
+    // Operand maps without broadcast, by graph input order (ifm2 may hold the first operand).
+    let mut maps = vec![same(&op.ifm)];
+    match op.ifm2 {
+        Some(Operand2::Map { fm, broadcast }) => maps.push(same(&fm) && broadcast == [false; 3]),
+        Some(Operand2::Scalar { .. }) | None => {}
+    }
+    if op.reversed {
+        maps.reverse();
+    }
+    let find = |t: TensorId| root.get(&t).copied().unwrap_or(t);
+    let ty = g.tensor(y);
+    n.inputs
+        .iter()
+        .flatten()
+        .copied()
+        .zip(maps)
+        .filter(|&(x, _)| !g.tensor(x).is_const())
+        .find(|&(x, ok)| {
+            let tx = g.tensor(x);
+            ok && tx.shape == ty.shape
+                && tx.dtype == ty.dtype
+                && !inputs.contains(&x)
+                && !outputs.contains(&x)
+                && !nodes[k + 1..].iter().any(|&j| {
+                    g.nodes[j]
+                        .inputs
+                        .iter()
+                        .flatten()
+                        .any(|&t| find(t) == find(x))
+                })
+        })
+        .map(|(x, _)| x)
 }
 
 /// Live range, size and bytes accessed of one buffer (alias root) of a segment.
@@ -594,6 +698,48 @@ mod tests {
         assert_eq!(choose_fast(&cands, 1024), [false, false, true]);
     }
 
+    /// An elementwise node writes its output over an input no later node reads (a of `chain`
+    /// at c = a + b), never over one read later (the model tests run such adds on the NPU
+    /// model against TFLite Micro).
+    #[test]
+    fn elementwise_output_goes_over_a_dead_input() {
+        let (b, [_, a, bb, c, _]) = chain();
+        let cfg = by_name("ethos-u55-128").unwrap();
+        let ops = |g: &Graph| {
+            let probe_places: HashMap<TensorId, Place> = (0..g.tensors.len())
+                .map(|i| (TensorId(i), Place::scratch(0)))
+                .collect();
+            let scratch = Scratch::default();
+            let cx = Ctx {
+                g,
+                cfg,
+                places: &probe_places,
+                probe: true,
+                scratch: &scratch,
+            };
+            lower(&cx, &g.nodes[2], &mut ReadOnly::default()).unwrap()
+        };
+        let (inputs, outputs) = segment_io(&b.g, &[0, 1, 2, 3]);
+        let none = HashMap::new();
+        let add = ops(&b.g);
+        assert_eq!(
+            in_place_operand(&b.g, &[0, 1, 2, 3], 2, &add, &inputs, &outputs, &none),
+            Some(a)
+        );
+        // With y = relu(a) instead of relu(c), a is read after the add: b is the one.
+        let mut g2 = b.g.clone();
+        g2.nodes[3].inputs[0] = Some(a);
+        assert_eq!(
+            in_place_operand(&g2, &[0, 1, 2, 3], 2, &ops(&g2), &inputs, &outputs, &none),
+            Some(bb)
+        );
+        // The add's output is the segment's output: no aliasing.
+        assert_eq!(
+            in_place_operand(&b.g, &[0, 1, 2], 2, &add, &inputs, &[c], &none),
+            None
+        );
+    }
+
     /// The chain on the U65 with fast-scratch budgets from none to all: the internal maps move
     /// to region 2 as far as the budget holds them (the stream's region-2 end is within the
     /// fast scratch, the graph-side input and output stay in region 1), and the NPU model gives
@@ -610,12 +756,13 @@ mod tests {
         assert_eq!(fast_scratch_budget(by_name("ethos-u55-128").unwrap()), 0);
         let input: Vec<u8> = (0..1024u32).map(|i| (i * 37 % 256) as u8).collect();
         let mut outputs = Vec::new();
-        // (budget, fast scratch bytes, scratch bytes): x and y in region 1 always.
+        // (budget, fast scratch bytes, scratch bytes): x and y in region 1 always; c = a + b
+        // is written over a (a's last reader), so a/c and b are the internal buffers.
         for (budget, fast, scratch) in [
-            (384 * 1024, 3072, 1024),
-            (2048, 2048, 2048),
-            (1024, 1024, 2048),
-            (0, 0, 3072),
+            (384 * 1024, 2048, 1024),
+            (2048, 2048, 1024),
+            (1024, 1024, 1024),
+            (0, 0, 2048),
         ] {
             let seg = compile_segment_with(&b.g, &[0, 1, 2, 3], cfg, budget).unwrap();
             assert_eq!(

@@ -100,8 +100,7 @@ fn encode_all(jobs: &[Pending]) -> Result<Vec<Vec<u8>>, (usize, WeightError)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(jobs.len());
-    let results: Mutex<Vec<Option<Encoded>>> =
-        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Encoded>>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
     let next = AtomicUsize::new(0);
     let work = || loop {
         let k = next.fetch_add(1, Ordering::Relaxed);
