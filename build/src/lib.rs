@@ -368,9 +368,17 @@ impl Builder {
                 target,
                 delegate: spec.delegate(),
                 cpu_fallback: spec.cpu_fallback(),
+                sram_budget: spec.sram_budget.as_ref().map(|b| b.value),
             },
         )
-        .map_err(|e| err(Field::Path, e.to_string()))?;
+        .map_err(|e| {
+            let field = if matches!(e, kiln_compiler::error::CompileError::SramBudget { .. }) {
+                Field::SramBudget
+            } else {
+                Field::Path
+            };
+            err(field, e.to_string())
+        })?;
         let info = inspect(&compiled.pte, &compiled.graph).map_err(|e| {
             err(
                 Field::Path,

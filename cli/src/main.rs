@@ -39,6 +39,11 @@ enum Command {
         /// Make any operator the NPU cannot run a compile error (naming the operator, node and constraint).
         #[arg(long)]
         no_cpu_fallback: bool,
+        /// Most bytes of SRAM the Ethos-U may use (the U55's scratch: feature maps and staged
+        /// weights; the U65's fast scratch): weight staging shrinks to fit, and a model whose
+        /// feature maps alone need more is an error giving the bytes it needs.
+        #[arg(long, value_name = "BYTES")]
+        sram_budget: Option<u64>,
     },
     /// Run a `.pte` on the host with `.npy` inputs; write `.npy` outputs.
     Run {
@@ -95,12 +100,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
             no_delegate,
             no_cpu_fallback,
+            sram_budget,
         } => {
             let target = Target::lookup(&target)?;
             let opts = CompileOptions {
                 target,
                 delegate: !no_delegate,
                 cpu_fallback: !no_cpu_fallback,
+                sram_budget,
             };
             let compiled = compile_file(&model, &opts)?;
             std::fs::write(&output, &compiled.pte)

@@ -18,6 +18,9 @@ pub struct CompileOptions {
     /// Operators the NPU cannot run stay on the CPU (`--no-cpu-fallback` / `cpu_fallback = false`
     /// make them a compile error).
     pub cpu_fallback: bool,
+    /// Most bytes of SRAM the NPU may use (`--sram-budget` / `sram_budget = N`): the U55's
+    /// scratch, the U65's fast scratch; `None`: what the system gives.
+    pub sram_budget: Option<u64>,
 }
 
 impl Default for CompileOptions {
@@ -26,6 +29,7 @@ impl Default for CompileOptions {
             target: Target::host(),
             delegate: true,
             cpu_fallback: true,
+            sram_budget: None,
         }
     }
 }
@@ -195,6 +199,9 @@ pub fn compile_bytes(path: &Path, bytes: &[u8], opts: &CompileOptions) -> Result
         (Some(cfg), true) => Some(NpuSpec {
             cfg,
             cpu_fallback: opts.cpu_fallback,
+            sram_budget: opts
+                .sram_budget
+                .map(|b| usize::try_from(b).unwrap_or(usize::MAX)),
         }),
         _ => None,
     };

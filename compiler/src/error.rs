@@ -47,6 +47,18 @@ pub enum CompileError {
         /// (node, operator type, why the NPU cannot run it).
         nodes: Vec<(String, String, String)>,
     },
+    /// `--sram-budget` / `sram_budget`: the NPU's feature maps need more SRAM than allowed.
+    #[error("{path}: the Ethos-U feature maps need {needed} bytes of SRAM on {target}, the SRAM budget is {budget} bytes ({} bytes over; kiln does not cascade operations into rolling buffers yet, so raise sram_budget or run part of the model on the CPU)", needed - budget)]
+    SramBudget {
+        /// The file.
+        path: PathBuf,
+        /// The target.
+        target: String,
+        /// Bytes needed.
+        needed: usize,
+        /// The budget.
+        budget: usize,
+    },
     /// A node's operands are inconsistent (shapes, dtypes, quantization).
     #[error("{path}: node '{node}' ({op_type}): {reason}")]
     Invalid {

@@ -2016,6 +2016,7 @@ fn run_case_with(
         Some(&NpuSpec {
             cfg,
             cpu_fallback: true,
+            sram_budget: None,
         }),
     ) {
         Ok(a) => a,
@@ -2464,6 +2465,7 @@ fn npu_softmax_edge_rows_match_tflite_micro() {
                     Some(&NpuSpec {
                         cfg,
                         cpu_fallback: false,
+                        sram_budget: None,
                     }),
                 )
                 .unwrap_or_else(|e| panic!("{what}: NPU compile: {e}"));

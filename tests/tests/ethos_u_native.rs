@@ -286,3 +286,62 @@ fn kws_softmax_exp_table_is_vela_s() {
         assert_eq!(a[0], b[0], "{target}: the exp tables differ");
     }
 }
+
+/// (scratch, fast scratch) bytes the program's delegates need.
+fn sram_of(pte: &[u8]) -> (usize, usize) {
+    use kiln_rt::ethos_u::EthosUBackend;
+    let program = kiln_rt::pte::Program::load(pte).expect("kiln-rt loads the .pte");
+    type B<'s> = EthosUBackend<'s, kiln_rt::ethos_u::sim::NpuModel>;
+    (
+        B::scratch_size(&program, "forward").unwrap(),
+        B::fast_scratch_size(&program, "forward").unwrap(),
+    )
+}
+
+/// `--sram-budget`: KWS on the U55-128 fits any budget down to its feature maps (staging fewer
+/// weights), stays bit-exact with TFLite Micro, and below that is an error with the bytes it
+/// needs; on the U65 the budget bounds the fast scratch.
+#[test]
+fn sram_budget_bounds_the_npu_sram() {
+    use kiln_compiler::error::CompileError;
+    let model = fixtures().join("kws_dscnn/kws_dscnn_int8.tflite");
+    let dir = fixtures().join("kws_dscnn/ref");
+    let input = npy(dir.join("tflite_int8/input_0.npy"));
+    let want = npy(dir.join("tflm_int8/output_0.npy")).to_i8().unwrap();
+    let compile = |target: &str, budget: Option<u64>| {
+        let opts = CompileOptions {
+            sram_budget: budget,
+            ..CompileOptions::for_target(Target::lookup(target).unwrap())
+        };
+        compile_file(&model, &opts)
+    };
+    let free = compile("ethos-u55-128", None).unwrap();
+    let (staged, _) = sram_of(&free.pte);
+    let mut last = staged;
+    for budget in [staged, 20000, 18000, 16000] {
+        let c = compile("ethos-u55-128", Some(budget as u64)).unwrap();
+        let (scratch, _) = sram_of(&c.pte);
+        assert!(scratch <= budget, "budget {budget}: scratch {scratch}");
+        assert!(scratch <= last, "budget {budget}: {scratch} > {last}");
+        last = scratch;
+        let out = kiln_compiler::run::run_pte(&c.pte, std::slice::from_ref(&input)).unwrap();
+        assert_eq!(out[0].to_i8().unwrap(), want, "budget {budget}");
+    }
+    assert!(
+        staged > 16000,
+        "weights are staged without a budget ({staged} B)"
+    );
+    match compile("ethos-u55-128", Some(15999)) {
+        Err(CompileError::SramBudget { needed, budget, .. }) => {
+            assert_eq!((needed, budget), (16000, 15999));
+        }
+        other => panic!("15999 B: {:?}", other.map(|c| c.report.notes)),
+    }
+    for budget in [4096usize, 10000] {
+        let c = compile("ethos-u65-256", Some(budget as u64)).unwrap();
+        let (_, fast) = sram_of(&c.pte);
+        assert!(fast <= budget, "u65 budget {budget}: fast scratch {fast}");
+        let out = kiln_compiler::run::run_pte(&c.pte, std::slice::from_ref(&input)).unwrap();
+        assert_eq!(out[0].to_i8().unwrap(), want, "u65 budget {budget}");
+    }
+}

@@ -48,6 +48,38 @@ pub struct OpSummary {
     pub source: String,
 }
 
+/// Why a segment could not be compiled.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SegmentError {
+    /// A node the NPU cannot run as planned.
+    Node(NodeRefusal),
+    /// The segment's feature maps alone need more SRAM than the budget allows.
+    SramBudget {
+        /// Bytes the feature maps need at their liveness peak as planned.
+        needed: usize,
+        /// The budget.
+        budget: usize,
+    },
+}
+
+impl From<NodeRefusal> for SegmentError {
+    fn from(r: NodeRefusal) -> Self {
+        SegmentError::Node(r)
+    }
+}
+
+impl std::fmt::Display for SegmentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SegmentError::Node(r) => f.write_str(&r.reason),
+            SegmentError::SramBudget { needed, budget } => write!(
+                f,
+                "the NPU's feature maps need {needed} bytes of SRAM, the SRAM budget is {budget} bytes"
+            ),
+        }
+    }
+}
+
 /// A compiled segment.
 #[derive(Clone, Debug)]
 pub struct CompiledSegment {
@@ -114,11 +146,31 @@ pub fn compile_segment(
     g: &Graph,
     nodes: &[usize],
     cfg: &'static AccelConfig,
-) -> Result<CompiledSegment, NodeRefusal> {
-    compile_segment_with(g, nodes, cfg, fast_scratch_budget(cfg))
+) -> Result<CompiledSegment, SegmentError> {
+    compile_segment_in(g, nodes, cfg, None)
 }
 
-/// [`compile_segment`] with at most `fast_budget` bytes of fast scratch (region 2; 0: none).
+/// [`compile_segment`] within an SRAM budget: on the U55 the scratch (feature maps and staged
+/// weights) holds at most `sram_budget` bytes, or the segment fails with the bytes its feature
+/// maps need; on the U65 the fast scratch does (what does not fit stays in DRAM).
+pub fn compile_segment_in(
+    g: &Graph,
+    nodes: &[usize],
+    cfg: &'static AccelConfig,
+    sram_budget: Option<usize>,
+) -> Result<CompiledSegment, SegmentError> {
+    let fast = fast_scratch_budget(cfg);
+    if fast > 0 {
+        let fast = sram_budget.map_or(fast, |b| b.min(fast));
+        // A budget of 0 on the U65 still has a fast scratch of nothing: region 1 (DRAM) only.
+        compile_segment_with(g, nodes, cfg, fast, None)
+    } else {
+        compile_segment_with(g, nodes, cfg, 0, sram_budget)
+    }
+}
+
+/// [`compile_segment`] with at most `fast_budget` bytes of fast scratch (region 2; 0: none)
+/// and, without one, at most `sram_budget` bytes of scratch (region 1, the U55's SRAM).
 ///
 /// Memory: the segment's graph-side inputs and outputs are in the scratch (region 1), where the
 /// backend copies them. Its internal feature maps go to the fast scratch, planned with live
@@ -130,7 +182,8 @@ pub fn compile_segment_with(
     nodes: &[usize],
     cfg: &'static AccelConfig,
     fast_budget: usize,
-) -> Result<CompiledSegment, NodeRefusal> {
+    sram_budget: Option<usize>,
+) -> Result<CompiledSegment, SegmentError> {
     let (inputs, outputs) = segment_io(g, nodes);
     // Alias roots: a reshape's output is its input's memory.
     let mut root: HashMap<TensorId, TensorId> = HashMap::new();
@@ -343,7 +396,14 @@ pub fn compile_segment_with(
     let (region, budget) = if slot == 1 {
         (REGION_FAST_SCRATCH, fast_budget)
     } else {
-        (REGION_SCRATCH, usize::MAX)
+        let budget = sram_budget.unwrap_or(usize::MAX);
+        if arena[0] > budget {
+            return Err(SegmentError::SramBudget {
+                needed: arena[0],
+                budget,
+            });
+        }
+        (REGION_SCRATCH, budget)
     };
     let last_op = ops.len().saturating_sub(1);
     let op_time = |step: usize| -> (usize, usize) {
@@ -764,7 +824,7 @@ mod tests {
             (1024, 1024, 1024),
             (0, 0, 2048),
         ] {
-            let seg = compile_segment_with(&b.g, &[0, 1, 2, 3], cfg, budget).unwrap();
+            let seg = compile_segment_with(&b.g, &[0, 1, 2, 3], cfg, budget, None).unwrap();
             assert_eq!(
                 (seg.fast_scratch_bytes, seg.scratch_bytes),
                 (fast, scratch),

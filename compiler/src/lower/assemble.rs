@@ -8,7 +8,7 @@
 use super::{lower_node, Arg, Call, ConstTensor, Placement};
 use crate::error::{CompileError, Result};
 use crate::ethos_u::partition::{self, Placement as NpuPlacement};
-use crate::ethos_u::segment::{compile_segment, CompiledSegment};
+use crate::ethos_u::segment::{compile_segment_in, CompiledSegment, SegmentError};
 use crate::ir::{DType, Graph, TensorId};
 use crate::plan::{self, Buffer};
 use crate::pte::DataLocation;
@@ -45,6 +45,9 @@ pub struct NpuSpec {
     pub cfg: &'static AccelConfig,
     /// Operators the NPU cannot run go to the CPU (else they are a compile error).
     pub cpu_fallback: bool,
+    /// Most SRAM bytes an NPU segment may use (`--sram-budget` / `sram_budget`; `None`: the
+    /// system's).
+    pub sram_budget: Option<usize>,
 }
 
 /// The `.pte` scalar type of an IR dtype.
@@ -158,14 +161,22 @@ pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
     let mut segment_of: HashMap<usize, usize> = HashMap::new();
     for (k, seg) in segments.iter().enumerate() {
         let spec = npu.expect("segments exist only for NPU targets");
-        let c = compile_segment(g, seg, spec.cfg).map_err(|r| {
-            let n = &g.nodes[r.node];
-            CompileError::Unsupported {
-                path: g.source.clone(),
-                node: n.name.clone(),
-                op_type: n.source_op.clone(),
-                reason: format!("NPU segment: {}", r.reason),
+        let c = compile_segment_in(g, seg, spec.cfg, spec.sram_budget).map_err(|e| match e {
+            SegmentError::Node(r) => {
+                let n = &g.nodes[r.node];
+                CompileError::Unsupported {
+                    path: g.source.clone(),
+                    node: n.name.clone(),
+                    op_type: n.source_op.clone(),
+                    reason: format!("NPU segment: {}", r.reason),
+                }
             }
+            SegmentError::SramBudget { needed, budget } => CompileError::SramBudget {
+                path: g.source.clone(),
+                target: spec.cfg.name().to_string(),
+                needed,
+                budget,
+            },
         })?;
         for &i in seg {
             segment_of.insert(i, k);

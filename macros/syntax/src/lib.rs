@@ -7,7 +7,7 @@
 //! call the build script accepts is exactly a call the macro accepts.
 //!
 //! Syntax: `include_model!("path/to/model.tflite", target = "cortex-m55", name = kws,
-//! delegate = false, arena_region = "SRAM", budget = 65536)`. The path comes first and is
+//! delegate = false, arena_region = "SRAM", budget = 65536, sram_budget = 262144)`. The path comes first and is
 //! relative to the crate's `CARGO_MANIFEST_DIR`; `target` is required; the rest is optional,
 //! in any order, each at most once.
 //!
@@ -30,6 +30,7 @@ pub const OPTIONS: &[(&str, &str)] = &[
     ("cpu_fallback", "true or false: operators the NPU cannot run stay on the CPU (default true; false makes them a build error)"),
     ("arena_region", "a string literal naming the memory region the arena is placed in, e.g. arena_region = \"SRAM\""),
     ("budget", "an integer: the arena's byte budget, overriding the region's size, e.g. budget = 65536"),
+    ("sram_budget", "an integer: most bytes of SRAM the Ethos-U may use (feature maps and staged weights), e.g. sram_budget = 262144"),
 ];
 
 /// Folder under `OUT_DIR` the build script writes into.
@@ -61,6 +62,8 @@ pub struct ModelSpec {
     pub arena_region: Option<Spanned<String>>,
     /// Explicit arena budget in bytes (overrides the region's size).
     pub budget: Option<Spanned<u64>>,
+    /// Most bytes of SRAM the NPU may use.
+    pub sram_budget: Option<Spanned<u64>>,
 }
 
 /// Which argument a build error is about, so the macro can point at it.
@@ -80,6 +83,8 @@ pub enum Field {
     ArenaRegion,
     /// `budget = ..`.
     Budget,
+    /// `sram_budget = ..`.
+    SramBudget,
     /// The whole call.
     Call,
 }
@@ -95,6 +100,7 @@ impl Field {
             Field::CpuFallback => "cpu_fallback",
             Field::ArenaRegion => "arena_region",
             Field::Budget => "budget",
+            Field::SramBudget => "sram_budget",
             Field::Call => "call",
         }
     }
@@ -109,6 +115,7 @@ impl Field {
             Field::CpuFallback,
             Field::ArenaRegion,
             Field::Budget,
+            Field::SramBudget,
             Field::Call,
         ]
         .into_iter()
@@ -200,6 +207,7 @@ impl Parse for ModelSpec {
         let mut cpu_fallback = None;
         let mut arena_region = None;
         let mut budget = None;
+        let mut sram_budget = None;
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
             if input.is_empty() {
@@ -236,6 +244,7 @@ impl Parse for ModelSpec {
                 "delegate" => delegate.is_some(),
                 "cpu_fallback" => cpu_fallback.is_some(),
                 "arena_region" => arena_region.is_some(),
+                "sram_budget" => sram_budget.is_some(),
                 _ => budget.is_some(),
             };
             if taken {
@@ -290,10 +299,15 @@ impl Parse for ModelSpec {
                         .ok()
                         .filter(|_| v.suffix().is_empty())
                         .ok_or_else(|| value_error(&k, v.span()))?;
-                    budget = Some(Spanned {
+                    let v = Some(Spanned {
                         value: n,
                         span: v.span(),
                     });
+                    if k == "sram_budget" {
+                        sram_budget = v;
+                    } else {
+                        budget = v;
+                    }
                 }
             }
         }
@@ -314,6 +328,7 @@ impl Parse for ModelSpec {
             cpu_fallback,
             arena_region,
             budget,
+            sram_budget,
         })
     }
 }
@@ -345,7 +360,7 @@ impl ModelSpec {
     /// The options in a fixed textual form, for the build cache key.
     pub fn canonical(&self) -> String {
         format!(
-            "path={:?};target={:?};name={};delegate={};cpu_fallback={};arena_region={:?};budget={:?}",
+            "path={:?};target={:?};name={};delegate={};cpu_fallback={};arena_region={:?};budget={:?};sram_budget={:?}",
             self.path.value,
             self.target.value,
             self.module_name(),
@@ -353,6 +368,7 @@ impl ModelSpec {
             self.cpu_fallback(),
             self.arena_region.as_ref().map(|r| &r.value),
             self.budget.as_ref().map(|b| b.value),
+            self.sram_budget.as_ref().map(|b| b.value),
         )
     }
 
@@ -366,6 +382,7 @@ impl ModelSpec {
             Field::CpuFallback => self.cpu_fallback.as_ref().map(|d| d.span),
             Field::ArenaRegion => self.arena_region.as_ref().map(|r| r.span),
             Field::Budget => self.budget.as_ref().map(|b| b.span),
+            Field::SramBudget => self.sram_budget.as_ref().map(|b| b.span),
         };
         opt.unwrap_or(self.path.span)
     }
@@ -424,9 +441,11 @@ mod tests {
     fn full_call() {
         let m = parse(
             r#""models/kws.tflite", target = "ethos-u55-128", name = kws2, delegate = false,
-               arena_region = "SRAM", budget = 65_536,"#,
+               arena_region = "SRAM", budget = 65_536, sram_budget = 200000,"#,
         )
         .unwrap();
+        assert_eq!(m.sram_budget.as_ref().unwrap().value, 200000);
+        assert!(m.canonical().contains("sram_budget=Some(200000)"));
         assert_eq!(m.path.value, "models/kws.tflite");
         assert_eq!(m.target.value, "ethos-u55-128");
         assert_eq!(m.module_name(), "kws2");

@@ -72,7 +72,7 @@ fn try_compile(
         },
     };
     b.node("n", op, &[xi, wi, bi], &[y]);
-    compile_segment(&b.g, &[0], by_name("ethos-u55-128").unwrap()).map_err(|r| r.reason)
+    compile_segment(&b.g, &[0], by_name("ethos-u55-128").unwrap()).map_err(|e| e.to_string())
 }
 
 fn kinds(s: &CompiledSegment) -> Vec<&str> {
