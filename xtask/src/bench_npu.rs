@@ -9,13 +9,18 @@
 //!   model), next to Vela's own estimate (`*_vela_summary.csv` `cycles_total`);
 //! - ratios kiln / Vela, and the NPU model's host time per inference of kiln's program.
 //!
+//! - compile speed: the `kiln compile` process and the in-process compile next to the Vela
+//!   5.2 process (`target/vela-venv`, installed if missing) on the same model and
+//!   configuration, each the median of several runs in this one bench run.
+//!
 //! Every run's output (kiln's and Vela's) is compared with TFLite Micro's golden, so a wrong
 //! result cannot pass for a fast one.
 
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The Vela configurations of the fixtures (folder names).
 pub const CONFIGS: [&str; 4] = [
@@ -121,12 +126,101 @@ fn summary_path(case: &NpuCase) -> PathBuf {
         .with_file_name(format!("{}_int8_vela_summary.csv", case.model))
 }
 
+/// Wall time of whole compiler processes: `kiln compile` and `vela` on one model.
+#[derive(Debug, Clone)]
+pub struct Processes {
+    /// `kiln compile` (median).
+    pub kiln: Result<Duration, String>,
+    /// `vela` (median).
+    pub vela: Result<Duration, String>,
+}
+
+/// Runs of each compiler process per row (the median is reported).
+const KILN_PROCESS_RUNS: usize = 7;
+/// Runs of the Vela process per row (the median is reported).
+const VELA_PROCESS_RUNS: usize = 3;
+
+/// The median wall time of `runs` runs of `make()`'s command (each must succeed).
+fn time_process(runs: usize, make: &dyn Fn() -> Command) -> Result<Duration, String> {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let mut cmd = make();
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let start = Instant::now();
+        let out = cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+        times.push(start.elapsed());
+        if !out.status.success() {
+            return Err(format!(
+                "{cmd:?} exited with {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    Ok(crate::bench::median(times))
+}
+
+/// Both compilers' process times on `case`'s model.
+fn processes(root: &Path, kiln: &Path, vela: Option<&Path>, case: &NpuCase) -> Processes {
+    let model = root
+        .join("tests/fixtures")
+        .join(&case.model)
+        .join(format!("{}_int8.tflite", case.model));
+    let out = root.join("target/bench-npu");
+    let _ = std::fs::create_dir_all(&out);
+    let pte = out.join(format!("{}-{}.pte", case.model, case.config));
+    let kiln_time = time_process(KILN_PROCESS_RUNS, &|| {
+        let mut c = Command::new(kiln);
+        c.arg("compile")
+            .arg(&model)
+            .args(["--target", case.config, "-o"])
+            .arg(&pte);
+        c
+    });
+    let vela_time = match (vela, crate::vela::config(case.config)) {
+        (Some(vela), Some(cfg)) => time_process(VELA_PROCESS_RUNS, &|| {
+            let mut c = Command::new(vela);
+            c.current_dir(root)
+                .args(["--accelerator-config", cfg.accelerator])
+                .args(["--config", "Arm/vela.ini"])
+                .args(["--system-config", cfg.system])
+                .args(["--memory-mode", cfg.memory_mode])
+                .arg("--output-dir")
+                .arg(out.join("vela").join(case.config))
+                .arg(&model);
+            c
+        }),
+        (None, _) => Err("Vela is not installed (see above)".into()),
+        (_, None) => Err(format!("no Vela configuration {}", case.config)),
+    };
+    Processes {
+        kiln: kiln_time,
+        vela: vela_time,
+    }
+}
+
 /// Runs `cargo xtask bench --npu` in this (optimized) process.
 pub fn run(root: &Path, runs: u32, filter: Option<&str>) -> Result<bool> {
     let cases = discover(&root.join("tests/fixtures"), filter)?;
     if cases.is_empty() {
         anyhow::bail!("no Vela fixtures match (tests/fixtures/vela/<config>/*_int8_vela.tflite)");
     }
+    // The processes compared: the release `kiln` binary and the pinned Vela.
+    let mut build = crate::cargo();
+    build
+        .current_dir(root)
+        .args(["build", "--release", "--quiet", "-p", "kiln-cli"]);
+    if !crate::pipeline::run_visible(build)?.success() {
+        anyhow::bail!("cargo build --release -p kiln-cli failed");
+    }
+    let kiln = root.join("target/release/kiln");
+    let vela_exe = match crate::vela::ensure_vela(root) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            eprintln!("bench --npu: Vela process times unavailable: {e:#}");
+            None
+        }
+    };
     let mut rows = Vec::new();
     for case in cases {
         eprintln!("bench --npu: {} ({})", case.model, case.config);
@@ -140,12 +234,13 @@ pub fn run(root: &Path, runs: u32, filter: Option<&str>) -> Result<bool> {
             .join(&case.model)
             .join(format!("{}_int8.tflite", case.model));
         let kiln_run = engine::run_kiln(&case, &kiln_path, runs);
-        rows.push((case, vela, vela_run, kiln_run));
+        let procs = processes(root, &kiln, vela_exe.as_deref(), &case);
+        rows.push((case, vela, vela_run, kiln_run, procs));
     }
     print!("{}", table(&rows, runs));
-    Ok(rows
-        .iter()
-        .all(|(_, v, r, k)| v.is_ok() && r.is_ok() && k.is_ok()))
+    Ok(rows.iter().all(|(_, v, r, k, p)| {
+        v.is_ok() && r.is_ok() && k.is_ok() && p.kiln.is_ok() && p.vela.is_ok()
+    }))
 }
 
 type Row = (
@@ -153,6 +248,7 @@ type Row = (
     Result<VelaEstimate, String>,
     Result<NpuRun, String>,
     Result<NpuRun, String>,
+    Processes,
 );
 
 fn ratio(a: f64, b: f64) -> String {
@@ -180,13 +276,20 @@ fn table(rows: &[Row], runs: u32) -> String {
         "Vela flash",
         "flash k/V",
         "compile ms",
+        "kiln proc ms",
+        "Vela proc ms",
+        "Vela/kiln proc",
+        "Vela/in-proc",
         "host µs",
     ];
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     let mut errors = Vec::new();
     let mut logs = [0f64; 3];
     let mut n = 0;
-    for (case, est, vela, kiln) in rows {
+    // Speed-up logs: Vela process / kiln process, Vela process / kiln in-process.
+    let mut speed = [0f64; 2];
+    let mut n_speed = 0;
+    for (case, est, vela, kiln, procs) in rows {
         let mut row = vec![case.model.clone(), case.config.to_owned()];
         for (what, r) in [("kiln", kiln), ("Vela", vela)] {
             if let Err(e) = r {
@@ -196,6 +299,15 @@ fn table(rows: &[Row], runs: u32) -> String {
         if let Err(e) = est {
             errors.push(e.clone());
         }
+        for (what, r) in [("kiln process", &procs.kiln), ("Vela process", &procs.vela)] {
+            if let Err(e) = r {
+                errors.push(format!("{} ({}) {what}: {e}", case.model, case.config));
+            }
+        }
+        let ms = |d: &Result<Duration, String>| {
+            d.as_ref()
+                .map_or_else(|_| "-".to_string(), |d| format!("{:.1}", d.as_secs_f64() * 1e3))
+        };
         let dash = || "-".to_string();
         match (kiln, vela) {
             (Ok(k), Ok(v)) => {
@@ -214,8 +326,27 @@ fn table(rows: &[Row], runs: u32) -> String {
                     v.flash.to_string(),
                     ratio(k.flash as f64, v.flash as f64),
                     format!("{:.2}", k.compile.as_secs_f64() * 1e3),
-                    format!("{:.0}", k.host.as_secs_f64() * 1e6),
+                    ms(&procs.kiln),
+                    ms(&procs.vela),
                 ]);
+                match (&procs.kiln, &procs.vela) {
+                    (Ok(kp), Ok(vp)) => {
+                        let (kp, vp, ki) = (
+                            kp.as_secs_f64(),
+                            vp.as_secs_f64(),
+                            k.compile.as_secs_f64(),
+                        );
+                        row.push(format!("{:.0}", vp / kp));
+                        row.push(format!("{:.0}", vp / ki));
+                        if kp > 0.0 && ki > 0.0 {
+                            speed[0] += (vp / kp).ln();
+                            speed[1] += (vp / ki).ln();
+                            n_speed += 1;
+                        }
+                    }
+                    _ => row.extend([dash(), dash()]),
+                }
+                row.push(format!("{:.0}", k.host.as_secs_f64() * 1e6));
                 if v.cycles > 0 && v.sram > 0 && v.flash > 0 {
                     logs[0] += (k.cycles as f64 / v.cycles as f64).ln();
                     logs[1] += (k.sram as f64 / v.sram as f64).ln();
@@ -223,12 +354,19 @@ fn table(rows: &[Row], runs: u32) -> String {
                     n += 1;
                 }
             }
-            _ => row.extend((0..14).map(|_| dash())),
+            _ => row.extend((0..18).map(|_| dash())),
         }
         cells.push(row);
     }
     if n > 0 {
         let g = |l: f64| format!("{:.2}", (l / n as f64).exp());
+        let gs = |l: f64| {
+            if n_speed > 0 {
+                format!("{:.0}", (l / n_speed as f64).exp())
+            } else {
+                String::new()
+            }
+        };
         let mut row = vec!["geomean".to_string(), String::new()];
         row.extend(
             [
@@ -245,6 +383,10 @@ fn table(rows: &[Row], runs: u32) -> String {
                 "",
                 &g(logs[2]),
                 "",
+                "",
+                "",
+                &gs(speed[0]),
+                &gs(speed[1]),
                 "",
             ]
             .map(str::to_string),
@@ -263,8 +405,10 @@ fn table(rows: &[Row], runs: u32) -> String {
     let mut out = format!(
         "\nkiln's Ethos-U compiler vs Vela 5.2.0 (fixture streams), both counted by kiln's cycle model; \
          Vela est. = Vela's own estimate (summary CSV); SRAM = scratch (+ fast scratch), flash = \
-         command streams + weights; compile: kiln in-process, median of 3; host: NPU model, median \
-         of {runs} inferences, each checked against TFLM\n"
+         command streams + weights; compile: kiln in-process, median of 3; proc: whole `kiln compile` \
+         (median of {KILN_PROCESS_RUNS}) and `vela` (median of {VELA_PROCESS_RUNS}) processes, \
+         Vela/kiln = how many times faster kiln is; host: NPU model, median of {runs} \
+         inferences, each checked against TFLM\n"
     );
     for (i, row) in cells.iter().enumerate() {
         let line: Vec<String> = row

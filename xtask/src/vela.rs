@@ -59,6 +59,11 @@ pub const CONFIGS: [VelaConfig; 4] = [
     },
 ];
 
+/// The configuration compiled for `accelerator` (e.g. `ethos-u55-128`).
+pub fn config(accelerator: &str) -> Option<&'static VelaConfig> {
+    CONFIGS.iter().find(|c| c.accelerator == accelerator)
+}
+
 /// Options of `cargo xtask vela-fixtures`.
 #[derive(clap::Args, Debug)]
 pub struct VelaArgs {
@@ -178,7 +183,7 @@ fn int8_fixtures(root: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// The `vela` executable of `target/vela-venv`, installing it if needed.
-fn ensure_vela(root: &Path) -> Result<PathBuf> {
+pub fn ensure_vela(root: &Path) -> Result<PathBuf> {
     let venv = root.join("target/vela-venv");
     let vela = venv.join("bin/vela");
     if let Ok(out) = Command::new(&vela).arg("--version").output() {

@@ -521,19 +521,17 @@ fn candidates(values: &[i16], keep: usize) -> Vec<Symbols> {
             let Some((sym, inv)) = palette_for(&distinct, size) else {
                 continue;
             };
-            let mut hist = [0u64; 512];
-            for &p in &distinct {
-                hist[inv[p as usize] as usize] += freq[p as usize];
-            }
-            // The best single configuration for the whole section.
+            // (index, count) of every value present: the best single configuration for the
+            // whole section, summed over the distinct values only.
+            let counts: Vec<(u32, u64)> = distinct
+                .iter()
+                .map(|&p| (u32::from(inv[p as usize]), freq[p as usize]))
+                .collect();
             let w_cost = W_CFGS
                 .iter()
                 .filter_map(|c| {
-                    hist.iter().enumerate().try_fold(0u64, |acc, (i, &n)| {
-                        if n == 0 {
-                            return Some(acc);
-                        }
-                        Some(acc + n * c.bits(i as u32, sym.raw_bits)?)
+                    counts.iter().try_fold(0u64, |acc, &(i, n)| {
+                        Some(acc + n * c.bits(i, sym.raw_bits)?)
                     })
                 })
                 .min()
