@@ -147,7 +147,9 @@ fn time_process(runs: usize, make: &dyn Fn() -> Command) -> Result<Duration, Str
         let mut cmd = make();
         cmd.stdout(Stdio::null()).stderr(Stdio::piped());
         let start = Instant::now();
-        let out = cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+        let out = cmd
+            .output()
+            .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
         times.push(start.elapsed());
         if !out.status.success() {
             return Err(format!(
@@ -305,8 +307,10 @@ fn table(rows: &[Row], runs: u32) -> String {
             }
         }
         let ms = |d: &Result<Duration, String>| {
-            d.as_ref()
-                .map_or_else(|_| "-".to_string(), |d| format!("{:.1}", d.as_secs_f64() * 1e3))
+            d.as_ref().map_or_else(
+                |_| "-".to_string(),
+                |d| format!("{:.1}", d.as_secs_f64() * 1e3),
+            )
         };
         let dash = || "-".to_string();
         match (kiln, vela) {
@@ -331,11 +335,8 @@ fn table(rows: &[Row], runs: u32) -> String {
                 ]);
                 match (&procs.kiln, &procs.vela) {
                     (Ok(kp), Ok(vp)) => {
-                        let (kp, vp, ki) = (
-                            kp.as_secs_f64(),
-                            vp.as_secs_f64(),
-                            k.compile.as_secs_f64(),
-                        );
+                        let (kp, vp, ki) =
+                            (kp.as_secs_f64(), vp.as_secs_f64(), k.compile.as_secs_f64());
                         row.push(format!("{:.0}", vp / kp));
                         row.push(format!("{:.0}", vp / ki));
                         if kp > 0.0 && ki > 0.0 {

@@ -110,20 +110,27 @@ impl WeightLayout {
     /// Every stream position of the whole operation in order: the weight it
     /// holds as (OFM channel, ky, kx, IFM channel), or `None` for padding.
     pub fn slots(&self) -> Result<Vec<Slot>, WeightError> {
-        let order = self.order()?;
         let mut slots = Vec::new();
+        self.for_each_slot(|s| slots.push(s))?;
+        Ok(slots)
+    }
+
+    /// Calls `f` for every stream position of the whole operation, in order (see
+    /// [`WeightLayout::slots`]), without collecting them.
+    pub fn for_each_slot(&self, mut f: impl FnMut(Slot)) -> Result<(), WeightError> {
+        let order = self.order()?;
         let mut bz = 0;
         while bz < self.ofm_depth {
             // The closure never fails, so neither does the walk.
             order
                 .walk_block::<core::convert::Infallible>(bz, |s| {
-                    slots.push(s);
+                    f(s);
                     Ok(())
                 })
                 .unwrap_or_else(|e| match e {});
             bz += self.ofm_block_depth;
         }
-        Ok(slots)
+        Ok(())
     }
 }
 
@@ -217,26 +224,26 @@ pub fn stream_values(
     layout: &WeightLayout,
     w: impl Fn(u32, u32, u32, u32) -> i16,
 ) -> Result<Vec<i16>, WeightError> {
-    let slots = layout.slots()?;
-    let mut values = Vec::with_capacity(slots.len());
-    for (index, slot) in slots.iter().enumerate() {
-        let v = match *slot {
-            Some((o, y, x, i)) => {
-                let v = w(o, y, x, i);
-                if !(-255..=255).contains(&v) {
-                    return Err(WeightError::Weight {
-                        at: *slot,
-                        index,
-                        value: v,
-                    });
-                }
-                v
-            }
+    let mut values = Vec::new();
+    let mut bad = None;
+    layout.for_each_slot(|slot| {
+        let v = match slot {
+            Some((o, y, x, i)) => w(o, y, x, i),
             None => 0,
         };
+        if bad.is_none() && !(-255..=255).contains(&v) {
+            bad = Some(WeightError::Weight {
+                at: slot,
+                index: values.len(),
+                value: v,
+            });
+        }
         values.push(v);
+    })?;
+    match bad {
+        Some(e) => Err(e),
+        None => Ok(values),
     }
-    Ok(values)
 }
 
 /// Encodes values already in stream order (-255..=255 each) as one MLW
@@ -257,17 +264,37 @@ pub fn encode_values(values: &[i16]) -> Result<Vec<u8>, WeightError> {
     if !values.is_empty() {
         // The candidate the slice search rates smallest; its estimate counts every weight's
         // and zero run's bits exactly and the headers closely, so only that one is written.
-        let best = candidates(values, FULL_SEARCH)
-            .into_iter()
-            .map(|sym| {
-                let (plan, estimate) = plan_slices_estimated(&sym);
-                (
-                    estimate + sym.palette.len() as u64 * u64::from(sym.palbits),
-                    sym,
-                    plan,
-                )
-            })
-            .min_by_key(|(estimate, ..)| *estimate);
+        let cands = candidates(values, FULL_SEARCH);
+        // Long sections: the candidates ranked by a search over a quarter of the steps, then
+        // the full search for the best one only.
+        let best = if values.len() > SAMPLED_RANKING_FROM && cands.len() > 1 {
+            cands
+                .into_iter()
+                .map(|sym| {
+                    let (_, estimate) = slice_search(&sym, 4);
+                    (
+                        estimate + sym.palette.len() as u64 * u64::from(sym.palbits),
+                        sym,
+                    )
+                })
+                .min_by_key(|(estimate, _)| *estimate)
+                .map(|(estimate, sym)| {
+                    let (plan, _) = plan_slices_estimated(&sym);
+                    (estimate, sym, plan)
+                })
+        } else {
+            cands
+                .into_iter()
+                .map(|sym| {
+                    let (plan, estimate) = plan_slices_estimated(&sym);
+                    (
+                        estimate + sym.palette.len() as u64 * u64::from(sym.palbits),
+                        sym,
+                        plan,
+                    )
+                })
+                .min_by_key(|(estimate, ..)| *estimate)
+        };
         if let Some((_, sym, plan)) = best {
             write_section(&mut out, &sym, &plan);
         }
@@ -458,6 +485,8 @@ fn z_bits(run: u32, div: u32) -> u64 {
 const PALETTE_SIZES: [usize; 14] = [0, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 28, 32];
 /// Candidates that get the full slice search after the cheap estimate.
 const FULL_SEARCH: usize = 3;
+/// Sections longer than this rank their candidates by a sampled slice search first.
+const SAMPLED_RANKING_FROM: usize = 8192;
 
 /// The `keep` most promising symbolisations of `values` (non-empty): both
 /// zero-run modes times the palette sizes, ranked by a one-configuration
@@ -634,6 +663,12 @@ fn plan_slices(sym: &Symbols) -> Vec<Slice> {
 
 /// [`plan_slices`] with the search's estimate of the section's bits.
 fn plan_slices_estimated(sym: &Symbols) -> (Vec<Slice>, u64) {
+    slice_search(sym, 1)
+}
+
+/// The slice search over every `stride`-th step only (1: all of them, giving the plan); with a
+/// larger stride, no plan and the estimate scaled to the whole section, to rank candidates.
+fn slice_search(sym: &Symbols, stride: usize) -> (Vec<Slice>, u64) {
     const INF: u64 = u64::MAX / 4;
     let n = sym.idx.len();
     let cfgs: Vec<WCfg> = W_CFGS
@@ -667,7 +702,7 @@ fn plan_slices_estimated(sym: &Symbols) -> (Vec<Slice>, u64) {
     let mut started = vec![0u64; steps];
     // The best state at step k - 1 (where a slice starting at step k comes from).
     let mut best_before = vec![0u8; steps];
-    for k in 0..steps {
+    for k in (0..steps).step_by(stride.max(1)) {
         let (lo, hi) = (k * SLICE_STEP, ((k + 1) * SLICE_STEP).min(n));
         let mut wsum = [0u32; W_CFGS.len()];
         for &v in &sym.idx[lo..hi] {
@@ -716,6 +751,10 @@ fn plan_slices_estimated(sym: &Symbols) -> (Vec<Slice>, u64) {
             }
         }
         started[k] = mask;
+    }
+    if stride > 1 {
+        let best = cost.iter().copied().min().unwrap_or(0);
+        return (Vec::new(), best.saturating_mul(stride as u64));
     }
     // Walk the best path back from the end.
     let (mut s, estimate) = cost
