@@ -3,4 +3,5 @@
 #![warn(missing_docs)]
 
 pub mod inspect;
+pub mod profile;
 pub mod report;

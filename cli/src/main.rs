@@ -50,6 +50,15 @@ enum Command {
         /// One `.npy` path per program output, in order (fewer is fine; extra outputs are not written).
         #[arg(long = "output")]
         outputs: Vec<PathBuf>,
+        /// Print a table with one row per executed instruction (kernel or delegate call) and per
+        /// NPU operation inside a delegate: operator, source node, CPU/NPU, output shape, MACs,
+        /// NPU cycles (kiln's cycle model of the Ethos-U) or host time, and totals.
+        #[arg(long)]
+        profile: bool,
+        /// Write the profile as JSON to this file (one entry per executed instruction and per
+        /// NPU operation).
+        #[arg(long, value_name = "FILE")]
+        profile_json: Option<PathBuf>,
     },
     /// Show what a `.pte` contains: operators, instructions, tensors, arena map, sizes.
     Inspect {
@@ -122,6 +131,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             pte,
             inputs,
             outputs,
+            profile,
+            profile_json,
         } => {
             let bytes =
                 std::fs::read(&pte).with_context(|| format!("{}: cannot read", pte.display()))?;
@@ -129,8 +140,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for p in &inputs {
                 arrays.push(NpyArray::read(p)?);
             }
-            let results = kiln_compiler::run::run_pte(&bytes, &arrays)
-                .with_context(|| format!("{}", pte.display()))?;
+            let results = if profile || profile_json.is_some() {
+                let (results, p) = kiln_cli::profile::profile(&bytes, &arrays)
+                    .with_context(|| format!("{}", pte.display()))?;
+                if profile {
+                    emit(&kiln_cli::profile::render_profile(&p));
+                }
+                if let Some(f) = &profile_json {
+                    std::fs::write(f, format!("{}\n", serde_json::to_string_pretty(&p)?))
+                        .with_context(|| format!("{}: cannot write", f.display()))?;
+                }
+                results
+            } else {
+                kiln_compiler::run::run_pte(&bytes, &arrays)
+                    .with_context(|| format!("{}", pte.display()))?
+            };
             if outputs.len() > results.len() {
                 bail!(
                     "{}: the program has {} output(s) but {} --output paths were given",

@@ -332,7 +332,7 @@ pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
     for &t in &g.outputs {
         outputs.push(tensor_value(&mut b, t, None, &mut constant_bytes)?);
     }
-    for (_, step) in &steps {
+    for (node, step) in &steps {
         let calls = match step {
             Step::Cpu(calls) => calls,
             Step::Npu(k) => {
@@ -367,6 +367,11 @@ pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
                     DataLocation::Inline,
                 );
                 b.delegate_call(di, &args);
+                let names: Vec<&str> = segments[*k]
+                    .iter()
+                    .map(|&i| g.nodes[i].name.as_str())
+                    .collect();
+                b.set_source(&names);
                 continue;
             }
         };
@@ -406,6 +411,7 @@ pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
             }
             let op = b.op(call.op);
             b.kernel_call(op, &args);
+            b.set_source(&[g.nodes[*node].name.as_str()]);
         }
     }
     b.set_inputs(&inputs);
