@@ -2,6 +2,7 @@
 //! as JSON (serde lives here, not in the compiler).
 #![warn(missing_docs)]
 
+pub mod compare;
 pub mod inspect;
 pub mod profile;
 pub mod report;

@@ -68,6 +68,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run two programs of one model on the same inputs and compare them layer by layer.
+    ///
+    /// A and B are `.pte` files (e.g. one compiled for ethos-u55-128 and one for cortex-m55) or
+    /// an ONNX/TFLite model, which is compiled for the host first. Layers are matched by the
+    /// source-model node whose output they are; for each, the largest absolute difference and
+    /// the number of differing elements are printed, then the program outputs. The comparison
+    /// stops at the first layer beyond --tolerance, writes both tensors as .npy into --dump and
+    /// exits with 1; it exits with 0 when every layer agrees.
+    ///
+    /// Limit: an Ethos-U delegate only exposes its segment's outputs (everything else stays in
+    /// the NPU's scratch), so the layers inside an NPU segment are compared only where the
+    /// segment writes them out; a CPU program has every kernel's output. Layers only one side
+    /// has are skipped (and counted). Tensors are compared in memory order.
+    Compare {
+        /// The first program (`.pte`, or a model file compiled for the host).
+        a: PathBuf,
+        /// The second program (`.pte`, or a model file compiled for the host).
+        b: PathBuf,
+        /// One `.npy` per program input, in order.
+        #[arg(long = "input", required = true)]
+        inputs: Vec<PathBuf>,
+        /// Largest absolute difference still counted as agreement.
+        #[arg(long, default_value_t = 0.0)]
+        tolerance: f64,
+        /// Where to write the two tensors of the first divergent layer.
+        #[arg(long, value_name = "DIR", default_value = "kiln-compare")]
+        dump: PathBuf,
+        /// Print the comparison as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the targets kiln compiles for.
     Targets,
 }
@@ -87,7 +118,7 @@ fn emit(text: &str) {
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
@@ -95,7 +126,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Compile {
             model,
@@ -192,9 +223,61 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 emit(&kiln_cli::inspect::render_text(&d));
             }
         }
+        Command::Compare {
+            a,
+            b,
+            inputs,
+            tolerance,
+            dump,
+            json,
+        } => return compare(&a, &b, &inputs, tolerance, &dump, json),
         Command::Targets => emit(&targets_text()),
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kiln compare`: exit code 0 when every layer agrees, 1 at the first divergence.
+fn compare(
+    a: &std::path::Path,
+    b: &std::path::Path,
+    inputs: &[PathBuf],
+    tolerance: f64,
+    dump: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use kiln_cli::compare as c;
+    let mut arrays = Vec::new();
+    for p in inputs {
+        arrays.push(NpyArray::read(p)?);
+    }
+    let pa = c::load_side(a)?;
+    let pb = c::load_side(b)?;
+    let ra = c::run_layers(&pa, &arrays).with_context(|| format!("{}", a.display()))?;
+    let rb = c::run_layers(&pb, &arrays).with_context(|| format!("{}", b.display()))?;
+    let cmp = c::compare(&ra, &rb, tolerance);
+    let dumped = match &cmp.divergence {
+        Some((layer, x, y)) => Some(c::dump(dump, layer, x, y)?),
+        None => None,
+    };
+    if json {
+        let out = serde_json::json!({
+            "layers": cmp.rows,
+            "unmatched": cmp.unmatched,
+            "diverged_at": cmp.divergence.as_ref().map(|d| d.0.clone()),
+            "dump": dumped.as_ref().map(|(x, y)| [x.display().to_string(), y.display().to_string()]),
+        });
+        emit(&format!("{}\n", serde_json::to_string_pretty(&out)?));
+    } else {
+        emit(&c::render(&cmp, tolerance));
+        if let Some((x, y)) = &dumped {
+            emit(&format!("wrote {} and {}\n", x.display(), y.display()));
+        }
+    }
+    Ok(if cmp.divergence.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `kiln targets`: every target with its aliases, CPU, NPU and memory map, in words.

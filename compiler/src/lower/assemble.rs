@@ -367,11 +367,22 @@ pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
                     DataLocation::Inline,
                 );
                 b.delegate_call(di, &args);
-                let names: Vec<&str> = segments[*k]
+                // Which node produces each delegate output, for layer-by-layer comparisons.
+                let contexts: Vec<String> = segments[*k]
                     .iter()
-                    .map(|&i| g.nodes[i].name.as_str())
+                    .map(|&i| {
+                        d.outputs
+                            .iter()
+                            .position(|t| g.nodes[i].outputs.contains(t))
+                            .map_or(String::new(), |j| format!("output {j}"))
+                    })
                     .collect();
-                b.set_source(&names);
+                let frames: Vec<(&str, &str)> = segments[*k]
+                    .iter()
+                    .zip(&contexts)
+                    .map(|(&i, c)| (g.nodes[i].name.as_str(), c.as_str()))
+                    .collect();
+                b.set_source_frames(&frames);
                 continue;
             }
         };

@@ -143,7 +143,7 @@ struct PlanData {
     instructions: Vec<Instr>,
     /// Per instruction, the source-model nodes it implements (written as the chain's
     /// `stacktrace`, one `Frame` per node: debug information the runtimes do not read).
-    sources: Vec<Vec<String>>,
+    sources: Vec<Vec<(String, String)>>,
     delegates: Vec<DelegateSpec>,
     non_const_buffer_sizes: Vec<i64>,
 }
@@ -239,8 +239,18 @@ impl ProgramBuilder {
     /// Records the source-model nodes the last instruction implements (its `stacktrace`
     /// entry: one `Frame` named after each node; ExecuTorch keeps it as debug information).
     pub fn set_source(&mut self, nodes: &[&str]) {
+        let frames: Vec<(&str, &str)> = nodes.iter().map(|&n| (n, "")).collect();
+        self.set_source_frames(&frames);
+    }
+
+    /// Like [`ProgramBuilder::set_source`] with a `context` per frame (kiln writes
+    /// `output <j>` on the node that produces a delegate's output `j`).
+    pub fn set_source_frames(&mut self, frames: &[(&str, &str)]) {
         if let Some(s) = self.main.sources.last_mut() {
-            *s = nodes.iter().map(|n| n.to_string()).collect();
+            *s = frames
+                .iter()
+                .map(|(n, c)| (n.to_string(), c.to_string()))
+                .collect();
         }
     }
 
@@ -680,10 +690,14 @@ impl Ctx<'_> {
                 .map(|nodes| {
                     let frames: Vec<_> = nodes
                         .iter()
-                        .map(|n| {
+                        .map(|(n, c)| {
                             let name = fbb.create_string(n);
+                            let context = (!c.is_empty()).then(|| fbb.create_string(c));
                             let s = fbb.start_table();
                             fbb.push_slot_always(vo(F::Frame::name), name);
+                            if let Some(c) = context {
+                                fbb.push_slot_always(vo(F::Frame::context), c);
+                            }
                             fbb.end_table(s)
                         })
                         .collect();

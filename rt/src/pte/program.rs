@@ -487,6 +487,14 @@ impl<'a> Sources<'a> {
             Some(f) => Ok(f.get(k)?.get_str(F::Frame::name)?.unwrap_or("")),
         }
     }
+    /// The context of frame `k` ("" when absent; kiln writes `output <j>` on the node that
+    /// produces a delegate's output `j`).
+    pub fn context(&self, k: usize) -> Result<&'a str, RtError> {
+        match self.frames {
+            None => Ok(""),
+            Some(f) => Ok(f.get(k)?.get_str(F::Frame::context)?.unwrap_or("")),
+        }
+    }
 }
 
 /// An operator as the program names it.

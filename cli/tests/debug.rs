@@ -1,0 +1,154 @@
+//! The debugging commands as a user runs them: `kiln run --profile`/`--profile-json`,
+//! `kiln compare` (exit codes, the dump) and `kiln inspect` in words.
+
+use kiln_rt::pte::{Instruction, Program, TensorData, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn kiln(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .output()
+        .expect("kiln runs")
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-debug");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn compile(model: &str, file: &str, target: &str) -> PathBuf {
+    let out = tmp(&format!("{file}.{target}.pte"));
+    let m = fixtures().join(model).join(file);
+    let r = kiln(&["compile", s(&m), "--target", target, "-o", s(&out)]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    out
+}
+
+/// Adds `delta` to every byte of the constant weight (argument 1) of instruction `at`.
+fn perturb_weight(pte: &[u8], at: usize, delta: u8) -> Vec<u8> {
+    let program = Program::load(pte).unwrap();
+    let plan = program.plan_by_name("forward").unwrap();
+    let Instruction::KernelCall { args, .. } = plan.instruction(at).unwrap() else {
+        panic!("instruction {at} is not a kernel call")
+    };
+    let w = args.iter().nth(1).unwrap() as usize;
+    let Value::Tensor(t) = plan.value(w).unwrap() else {
+        panic!("weight is not a tensor")
+    };
+    let TensorData::Constant(idx) = t.data else {
+        panic!("weight is not constant")
+    };
+    let data = program.constant_data(idx, t.nbytes().unwrap()).unwrap();
+    let start = data.as_ptr() as usize - pte.as_ptr() as usize;
+    let mut out = pte.to_vec();
+    for b in &mut out[start..start + data.len()] {
+        *b = b.wrapping_add(delta);
+    }
+    out
+}
+
+const KWS_INPUT: &str = "kws_dscnn/ref/tflm_int8/input_0.npy";
+
+#[test]
+fn compare_exits_0_when_programs_agree_and_1_with_a_dump_when_a_weight_differs() {
+    let x = fixtures().join(KWS_INPUT);
+    let model = fixtures().join("kws_dscnn/kws_dscnn_int8.tflite");
+    let cpu = compile("kws_dscnn", "kws_dscnn_int8.tflite", "cortex-m55");
+    let npu = compile("kws_dscnn", "kws_dscnn_int8.tflite", "ethos-u55-128");
+    for (a, b) in [(&cpu, &cpu), (&npu, &cpu), (&npu, &model)] {
+        let r = kiln(&["compare", s(a), s(b), "--input", s(&x)]);
+        assert_eq!(
+            r.status.code(),
+            Some(0),
+            "{}{}",
+            stdout(&r),
+            String::from_utf8_lossy(&r.stderr)
+        );
+        assert!(stdout(&r).contains("agree"), "{}", stdout(&r));
+    }
+    let bad = tmp("kws_perturbed.pte");
+    std::fs::write(&bad, perturb_weight(&std::fs::read(&cpu).unwrap(), 2, 5)).unwrap();
+    let dump = tmp("dump");
+    let _ = std::fs::remove_dir_all(&dump);
+    let r = kiln(&[
+        "compare",
+        s(&cpu),
+        s(&bad),
+        "--input",
+        s(&x),
+        "--dump",
+        s(&dump),
+    ]);
+    let out = stdout(&r);
+    assert_eq!(r.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("diverged at 'functional_1/activation_2/Relu"),
+        "{out}"
+    );
+    let files: Vec<_> = std::fs::read_dir(&dump)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let a = std::fs::read(files.iter().find(|f| s(f).ends_with(".a.npy")).unwrap()).unwrap();
+    let b = std::fs::read(files.iter().find(|f| s(f).ends_with(".b.npy")).unwrap()).unwrap();
+    assert_eq!(a.len(), b.len());
+    assert_ne!(a, b);
+    // The help says what an NPU delegate exposes.
+    let help = stdout(&kiln(&["compare", "--help"]));
+    assert!(help.contains("segment's outputs"), "{help}");
+}
+
+#[test]
+fn run_profile_prints_a_table_and_writes_json() {
+    let pte = compile(
+        "synth_ii_residual",
+        "synth_ii_residual_qdq_int8.onnx",
+        "ethos-u55-128",
+    );
+    let x = fixtures().join("synth_ii_residual/ref/onnx_qdq/input_0.npy");
+    let json = tmp("profile.json");
+    let r = kiln(&[
+        "run",
+        s(&pte),
+        "--input",
+        s(&x),
+        "--profile",
+        "--profile-json",
+        s(&json),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let out = stdout(&r);
+    for needle in [
+        "delegate EthosUBackend",
+        "NPU cycles",
+        "residual_add",
+        "total:",
+        "output 0:",
+    ] {
+        assert!(out.contains(needle), "{needle}: {out}");
+    }
+    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let e = p["entries"].as_array().unwrap();
+    let instructions = e.iter().filter(|e| e["npu_op"].is_null()).count();
+    assert_eq!(p["totals"]["instructions"], instructions);
+    assert_eq!(p["totals"]["npu_ops"], e.len() - instructions);
+    assert!(
+        out.contains(&format!("NPU {} cycles", p["totals"]["npu_cycles"])),
+        "{out}"
+    );
+}
