@@ -152,3 +152,55 @@ fn run_profile_prints_a_table_and_writes_json() {
         "{out}"
     );
 }
+
+#[test]
+fn inspect_text_is_for_people() {
+    let pte = compile(
+        "synth_ii_residual",
+        "synth_ii_residual_qdq_int8.onnx",
+        "ethos-u55-128",
+    );
+    let r = kiln(&["inspect", s(&pte)]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let text = stdout(&r);
+    for internal in ["Array [", "Number(", "Object {", "String(\"", "\"Inline\""] {
+        assert!(!text.contains(internal), "{internal} in:\n{text}");
+    }
+    for needle in [
+        // operators with source nodes, output shapes and dtypes
+        "kiln::qlinear_avg_pool2d.out",
+        "avgpool2x2",
+        "v27 CHAR [1, 8, 8, 16]",
+        // delegates with NPU operations, cycles and sources
+        "EthosUBackend delegate 0",
+        "residual_add",
+        "cycles (cycle model)",
+        // the memory plan with lifetimes
+        "arena map",
+        "in..0",
+        "..out",
+    ] {
+        assert!(text.contains(needle), "{needle} not in:\n{text}");
+    }
+    // The JSON memory plan: tensors that share arena bytes are never live at once.
+    let j: serde_json::Value =
+        serde_json::from_slice(&kiln(&["inspect", s(&pte), "--json"]).stdout).unwrap();
+    let plan = j["plans"][0]["memory_plan"].as_array().unwrap().clone();
+    assert!(plan.len() >= 6);
+    let span = |t: &serde_json::Value, k: &str| t[k].as_u64().unwrap();
+    for (i, a) in plan.iter().enumerate() {
+        assert!(
+            span(a, "first_instruction") <= span(a, "last_instruction"),
+            "{a}"
+        );
+        for b in &plan[i + 1..] {
+            let bytes_overlap = span(a, "offset") < span(b, "offset") + span(b, "bytes")
+                && span(b, "offset") < span(a, "offset") + span(a, "bytes");
+            let live_overlap = span(a, "first_instruction") <= span(b, "last_instruction")
+                && span(b, "first_instruction") <= span(a, "last_instruction");
+            // Lifetimes meeting at one instruction overlap too: a kernel must not read and
+            // write the same bytes.
+            assert!(!(bytes_overlap && live_overlap), "{a} and {b}");
+        }
+    }
+}
