@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod compare;
+pub mod html;
 pub mod inspect;
 pub mod profile;
 pub mod report;

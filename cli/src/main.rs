@@ -39,6 +39,11 @@ enum Command {
         /// Make any operator the NPU cannot run a compile error (naming the operator, node and constraint).
         #[arg(long)]
         no_cpu_fallback: bool,
+        /// Also write a self-contained HTML report (the arena as a picture, flash split, NPU
+        /// scratch, per-operator placement, MACs and cycles) here, and its JSON twin next to it
+        /// (same name, `.json`).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
     },
     /// Run a `.pte` on the host with `.npy` inputs; write `.npy` outputs.
     Run {
@@ -135,6 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             no_delegate,
             no_cpu_fallback,
+            report,
         } => {
             let target = Target::lookup(&target)?;
             let opts = CompileOptions {
@@ -145,6 +151,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let compiled = compile_file(&model, &opts)?;
             std::fs::write(&output, &compiled.pte)
                 .with_context(|| format!("{}: cannot write", output.display()))?;
+            if let Some(html) = &report {
+                let data = kiln_cli::html::report_data(&compiled.pte, &compiled.report)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", output.display()))?;
+                let twin = html.with_extension("json");
+                std::fs::write(html, kiln_cli::html::render_html(&data))
+                    .with_context(|| format!("{}: cannot write", html.display()))?;
+                std::fs::write(&twin, format!("{}\n", serde_json::to_string_pretty(&data)?))
+                    .with_context(|| format!("{}: cannot write", twin.display()))?;
+                eprintln!("report: {} and {}", html.display(), twin.display());
+            }
             if json {
                 emit(&format!(
                     "{}\n",

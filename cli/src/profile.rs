@@ -106,6 +106,18 @@ fn kernel_macs(plan: &Plan<'_>, op: OpKind, args: &[i32], out: &[i64]) -> u64 {
     numel(out) * per_output
 }
 
+/// Multiply-accumulates of instruction `i` when it is a kernel call (0 otherwise; delegates
+/// count their NPU operations' instead).
+pub fn instruction_macs(plan: &Plan<'_>, outputs: &[u32], i: usize) -> Result<u64, RtError> {
+    let Instruction::KernelCall { op_index, args } = plan.instruction(i)? else {
+        return Ok(0);
+    };
+    let o = plan.operator(usize::try_from(op_index).unwrap_or(usize::MAX))?;
+    let args: Vec<i32> = args.iter().collect();
+    let shape = outputs.first().map_or(Vec::new(), |&v| sizes(plan, v));
+    Ok(OpKind::lookup(o.name, o.overload).map_or(0, |k| kernel_macs(plan, k, &args, &shape)))
+}
+
 /// How the NPU model names an operation kind.
 pub fn npu_kind_name(k: NpuKind) -> String {
     match k {
@@ -117,7 +129,8 @@ pub fn npu_kind_name(k: NpuKind) -> String {
     }
 }
 
-fn npu_op_macs(r: &OpReport) -> u64 {
+/// Multiply-accumulates of an NPU operation (convolutions; 0 for the others).
+pub fn npu_op_macs(r: &OpReport) -> u64 {
     match r.kind {
         NpuKind::Conv | NpuKind::Depthwise => r.work,
         _ => 0,
@@ -140,11 +153,9 @@ pub fn profile_json(pte: &[u8], trace: &[InstrTrace]) -> Result<Json, RtError> {
             .and_then(|o| o.first())
             .map_or(Vec::new(), |&v| sizes(&plan, v));
         match plan.instruction(i)? {
-            Instruction::KernelCall { op_index, args } => {
+            Instruction::KernelCall { op_index, .. } => {
                 let o = plan.operator(usize::try_from(op_index).unwrap_or(usize::MAX))?;
-                let args: Vec<i32> = args.iter().collect();
-                let m = OpKind::lookup(o.name, o.overload)
-                    .map_or(0, |k| kernel_macs(&plan, k, &args, &shape));
+                let m = instruction_macs(&plan, outputs.get(i).map_or(&[], |o| o), i)?;
                 macs += m;
                 cpu_ns += t.host_ns;
                 entries.push(json!({

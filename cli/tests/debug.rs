@@ -204,3 +204,78 @@ fn inspect_text_is_for_people() {
         }
     }
 }
+
+#[test]
+fn compile_report_writes_a_self_contained_page_and_its_json_twin() {
+    let model = fixtures().join("synth_ii_residual/synth_ii_residual_qdq_int8.onnx");
+    let pte = tmp("report.pte");
+    let html = tmp("report.html");
+    let r = kiln(&[
+        "compile",
+        s(&model),
+        "--target",
+        "ethos-u55-128",
+        "-o",
+        s(&pte),
+        "--report",
+        s(&html),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let page = std::fs::read_to_string(&html).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(html.with_extension("json")).unwrap()).unwrap();
+    // Self-contained: no scripts, no external resources.
+    for external in ["<script", "src=", "href=", "@import"] {
+        assert!(!page.contains(external), "{external}");
+    }
+    // The arena picture: one rectangle per planned buffer, the liveness bound drawn.
+    let buffers = j["arena"]["tensors"].as_array().unwrap();
+    assert!(buffers.len() >= 6);
+    assert_eq!(
+        page.matches("<rect class=\"tensor\"").count(),
+        buffers.len()
+    );
+    assert!(page.contains("class=\"liveness-bound\""));
+    assert_eq!(j["arena"]["liveness_bound"].as_u64(), Some(5120));
+    // The flash split adds up to the file.
+    let f = &j["flash"];
+    let parts: u64 = [
+        "cpu_weights",
+        "npu_weights",
+        "npu_command_streams",
+        "program_metadata",
+    ]
+    .iter()
+    .map(|k| f[k].as_u64().unwrap())
+    .sum();
+    assert_eq!(Some(parts), f["pte_bytes"].as_u64());
+    assert_eq!(
+        f["pte_bytes"].as_u64(),
+        Some(std::fs::metadata(&pte).unwrap().len())
+    );
+    assert!(f["npu_command_streams"].as_u64().unwrap() > 0);
+    // NPU scratch and per-operator placement with reasons, MACs and cycles.
+    assert_eq!(j["npu"]["delegates"].as_array().unwrap().len(), 2);
+    assert!(j["npu"]["scratch_bytes"].as_u64().unwrap() > 0);
+    let ops = j["operators"].as_array().unwrap();
+    let avg = ops.iter().find(|o| o["node"] == "avgpool2x2").unwrap();
+    assert_eq!(avg["placement"], "CPU");
+    assert!(avg["reason"].as_str().unwrap().contains("ONNX Runtime"));
+    let dw = ops.iter().find(|o| o["node"] == "dw3x3").unwrap();
+    assert_eq!(dw["placement"], "NPU");
+    assert!(dw["macs"].as_u64().unwrap() > 0 && dw["npu_cycles"].as_u64().unwrap() > 0);
+    let cycles: u64 = ops.iter().filter_map(|o| o["npu_cycles"].as_u64()).sum();
+    let per_delegate: u64 = j["npu"]["delegates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["cycles"].as_u64().unwrap())
+        .sum();
+    // Kernel operations run one after the other (DMAs, which have no node, beside them): the
+    // nodes' cycles cannot exceed the delegates'.
+    assert!(
+        cycles > 0 && cycles <= per_delegate,
+        "{cycles} > {per_delegate}"
+    );
+    assert!(page.contains("avgpool2x2") && page.contains("ONNX Runtime rounds"));
+}

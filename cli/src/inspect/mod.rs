@@ -257,7 +257,7 @@ fn describe_plan(program: &Program<'_>, plan: &Plan<'_>) -> Result<Json, RtError
 pub fn npu_summary(blob: &[u8], fast_scratch: usize) -> Json {
     use kiln_rt::ethos_u::blob::VelaBlob;
     use kiln_rt::ethos_u::payload::{Payload, Product};
-    use kiln_rt::ethos_u::sim::{NpuModel, OpKind, SimConfig};
+    use kiln_rt::ethos_u::sim::{NpuModel, SimConfig};
     let Ok(b) = VelaBlob::parse(blob) else {
         return json!({"error": "not a vela_bin_stream blob"});
     };
@@ -292,14 +292,10 @@ pub fn npu_summary(blob: &[u8], fast_scratch: usize) -> Json {
     let mut ops = Vec::new();
     let mut model = NpuModel::new(sim);
     let run = model.run_with(payload.command_stream, &mut mem, &mut |r| {
-        let kind = match r.kind {
-            OpKind::Conv => "conv".to_string(),
-            OpKind::Depthwise => "depthwise".to_string(),
-            OpKind::Pool(m) => format!("pool {}", m.name()),
-            OpKind::Elementwise(m) => format!("elementwise {}", m.name()),
-            OpKind::Dma => "dma".to_string(),
-        };
-        ops.push(json!({"kind": kind, "offset": r.offset, "cycles": r.cycles}));
+        ops.push(json!({
+            "kind": crate::profile::npu_kind_name(r.kind), "offset": r.offset, "cycles": r.cycles,
+            "macs": crate::profile::npu_op_macs(r),
+        }));
     });
     match run {
         Ok(stats) => json!({
