@@ -1,5 +1,6 @@
 //! The `kiln` command line: compile a model to an ExecuTorch `.pte`, run a
-//! `.pte` on the host, inspect one, list the targets.
+//! `.pte` on the host (optionally profiled), inspect one, compare two layer by layer, list the
+//! targets.
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};

@@ -176,7 +176,11 @@ pub fn profile_json(pte: &[u8], trace: &[InstrTrace]) -> Result<Json, RtError> {
                 let n_nodes = source.len();
                 entries.push(json!({
                     "instruction": i, "npu_op": null, "operator": format!("delegate {} #{di}", d.id),
-                    "source": format!("{n_nodes} node{}", if n_nodes == 1 { "" } else { "s" }),
+                    "source": match n_nodes {
+                        0 => String::new(),
+                        1 => source[0].clone(),
+                        n => format!("{n} nodes"),
+                    },
                     "nodes": source,
                     "placement": if npu { "NPU" } else { "delegate" }, "output_shape": shape, "macs": m,
                     "npu_cycles": c, "host_ns": t.host_ns, "ok": t.ok,
