@@ -16,9 +16,11 @@
 
 mod ctx;
 mod tensor;
+mod trace;
 
 pub use ctx::{DelegateArgs, IntList, KernelCtx, TensorList, MAX_TENSOR_LIST};
 pub use tensor::{Dims, Element, TensorMut, TensorRef, MAX_RANK};
+pub use trace::{CycleTrace, TraceEntry};
 
 use crate::error::{Name, RtError};
 use crate::ops::OpKind;
