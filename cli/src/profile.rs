@@ -198,7 +198,9 @@ pub fn profile_json(pte: &[u8], trace: &[InstrTrace]) -> Result<Json, RtError> {
                     n_ops += 1;
                     entries.push(json!({
                         "instruction": i, "npu_op": k, "operator": npu_kind_name(r.kind),
-                        "source": src, "placement": "NPU", "output_shape": null,
+                        "source": src, "placement": "NPU",
+                        // NHWC, as the NPU lays feature maps out.
+                        "output_shape": (r.kind != NpuKind::Dma).then(|| [1, r.ofm[0], r.ofm[1], r.ofm[2]]),
                         "macs": npu_op_macs(r), "npu_cycles": r.cycles, "host_ns": null,
                         "command_offset": r.offset,
                     }));

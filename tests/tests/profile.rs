@@ -120,6 +120,13 @@ fn hybrid_profile_rows_add_up_to_the_totals_and_the_npu_models_cycles() {
         }
     }
     assert_eq!(delegates, 2);
+    // NPU operations report their OFM shape (NHWC): the final Gemm writes the 5 scores.
+    let fc = rows(&p)
+        .iter()
+        .find(|r| r["source"] == "fc" && !r["npu_op"].is_null())
+        .unwrap();
+    assert_eq!(fc["output_shape"], serde_json::json!([1, 1, 1, 5]));
+    assert_eq!(fc["macs"], 80);
     assert_eq!(p["totals"]["npu_cycles"].as_u64(), Some(npu_total));
 
     let text = kiln_cli::profile::render_profile(&p);

@@ -276,6 +276,8 @@ pub struct OpReport {
     pub bytes: [u64; MAX_REGIONS],
     /// Modelled cycles.
     pub cycles: u64,
+    /// The OFM's height, width and depth as the registers set them (zeros for a DMA).
+    pub ofm: [u32; 3],
 }
 
 /// Totals of one run.
@@ -456,7 +458,16 @@ impl NpuModel {
             stats.commands += 1;
             stats.qread = c.offset + c.len_bytes();
             match self.step(&c, memory) {
-                Ok(Some(report)) => {
+                Ok(Some(mut report)) => {
+                    if report.kind != OpKind::Dma {
+                        use regs::Cmd0Op as C0;
+                        report.ofm = [
+                            C0::SET_OFM_HEIGHT_M1,
+                            C0::SET_OFM_WIDTH_M1,
+                            C0::SET_OFM_DEPTH_M1,
+                        ]
+                        .map(|r| u32::from(self.regs.r0(r)) + 1);
+                    }
                     stats.ops += 1;
                     if matches!(report.kind, OpKind::Conv | OpKind::Depthwise) {
                         stats.macs += report.work;
