@@ -162,6 +162,10 @@ pub struct Comparison {
     pub divergence: Option<(String, NpyArray, NpyArray)>,
     /// Layers only one side has (not compared).
     pub unmatched: usize,
+    /// Layers compared element by element.
+    pub compared: usize,
+    /// Layers both sides have whose shapes or element types differ.
+    pub incomparable: usize,
 }
 
 /// Compares `a` and `b` layer by layer (then output by output) with `tolerance` on the
@@ -184,8 +188,13 @@ pub fn compare(a: &LayerRun, b: &LayerRun, tolerance: f64) -> Comparison {
     for (k, (x, y)) in a.outputs.iter().zip(&b.outputs).enumerate() {
         pairs.push((format!("program output {k}"), "-".into(), "-".into(), x, y));
     }
+    let (mut compared, mut incomparable) = (0, 0);
     for (node, pa, pb, x, y) in pairs {
         let d = diff(x, y);
+        match d {
+            Diff::Values { .. } => compared += 1,
+            Diff::Incomparable(_) => incomparable += 1,
+        }
         let beyond = match &d {
             Diff::Values { max_abs, .. } => *max_abs > tolerance,
             Diff::Incomparable(_) => false,
@@ -209,6 +218,8 @@ pub fn compare(a: &LayerRun, b: &LayerRun, tolerance: f64) -> Comparison {
                 rows: Json::Array(rows),
                 divergence: Some((node, x.clone(), y.clone())),
                 unmatched,
+                compared,
+                incomparable,
             };
         }
     }
@@ -216,6 +227,8 @@ pub fn compare(a: &LayerRun, b: &LayerRun, tolerance: f64) -> Comparison {
         rows: Json::Array(rows),
         divergence: None,
         unmatched,
+        compared,
+        incomparable,
     }
 }
 
@@ -258,9 +271,9 @@ pub fn render(c: &Comparison, tolerance: f64) -> String {
         None => {
             let _ = writeln!(
                 s,
-                "all {} compared layers agree within {tolerance} ({} layer(s) only one side has)",
-                c.rows.as_array().map_or(0, |a| a.len()),
-                c.unmatched
+                "all {} compared layers agree within {tolerance}; {} not comparable (shape or \
+                 type differ), {} only one side has",
+                c.compared, c.incomparable, c.unmatched
             );
         }
     }

@@ -272,6 +272,14 @@ fn compare(
     let ra = c::run_layers(&pa, &arrays).with_context(|| format!("{}", a.display()))?;
     let rb = c::run_layers(&pb, &arrays).with_context(|| format!("{}", b.display()))?;
     let cmp = c::compare(&ra, &rb, tolerance);
+    if cmp.compared == 0 {
+        bail!(
+            "{} and {}: no layer matches in source node, shape and element type \
+             (e.g. an f32 model against an int8 program), nothing was compared",
+            a.display(),
+            b.display()
+        );
+    }
     let dumped = match &cmp.divergence {
         Some((layer, x, y)) => Some(c::dump(dump, layer, x, y)?),
         None => None,
@@ -280,6 +288,8 @@ fn compare(
         let out = serde_json::json!({
             "layers": cmp.rows,
             "unmatched": cmp.unmatched,
+            "compared": cmp.compared,
+            "incomparable": cmp.incomparable,
             "diverged_at": cmp.divergence.as_ref().map(|d| d.0.clone()),
             "dump": dumped.as_ref().map(|(x, y)| [x.display().to_string(), y.display().to_string()]),
         });

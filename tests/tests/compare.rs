@@ -66,6 +66,7 @@ fn npu_and_cpu_programs_and_the_source_model_agree_at_every_shared_layer() {
     for other in [&cpu, &src] {
         let c = compare(&npu, other, 0.0);
         assert!(c.divergence.is_none(), "{:#}", c.rows);
+        assert_eq!((c.compared, c.incomparable), (6, 0), "{:#}", c.rows);
         let layers: Vec<&str> = c
             .rows
             .as_array()
