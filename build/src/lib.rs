@@ -368,6 +368,7 @@ impl Builder {
                 target,
                 delegate: spec.delegate(),
                 cpu_fallback: spec.cpu_fallback(),
+                debug_info: true,
             },
         )
         .map_err(|e| err(Field::Path, e.to_string()))?;

@@ -40,6 +40,10 @@ enum Command {
         /// Make any operator the NPU cannot run a compile error (naming the operator, node and constraint).
         #[arg(long)]
         no_cpu_fallback: bool,
+        /// Leave the source-model node names out of the `.pte` (a few bytes of flash per
+        /// instruction; `kiln run --profile`, `compare` and `inspect` then show no source nodes).
+        #[arg(long)]
+        no_debug_info: bool,
         /// Also write a self-contained HTML report (the arena as a picture, flash split, NPU
         /// scratch, per-operator placement, MACs and cycles) here, and its JSON twin next to it
         /// (same name, `.json`).
@@ -141,6 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             no_delegate,
             no_cpu_fallback,
+            no_debug_info,
             report,
         } => {
             let target = Target::lookup(&target)?;
@@ -148,6 +153,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 target,
                 delegate: !no_delegate,
                 cpu_fallback: !no_cpu_fallback,
+                debug_info: !no_debug_info,
             };
             let compiled = compile_file(&model, &opts)?;
             std::fs::write(&output, &compiled.pte)

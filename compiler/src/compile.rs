@@ -2,7 +2,7 @@
 
 use crate::error::{CompileError, Result};
 use crate::ir::Graph;
-use crate::lower::assemble::{assemble_for, Assembled, NpuSpec};
+use crate::lower::assemble::{assemble_with, Assembled, NpuSpec};
 use crate::passes::{self, PassOptions};
 use crate::target::Target;
 use std::fmt;
@@ -18,6 +18,10 @@ pub struct CompileOptions {
     /// Operators the NPU cannot run stay on the CPU (`--no-cpu-fallback` / `cpu_fallback = false`
     /// make them a compile error).
     pub cpu_fallback: bool,
+    /// Record each instruction's source-model nodes in the `.pte` (the chain's `stacktrace`,
+    /// which `kiln run --profile`, `kiln compare` and `kiln inspect` show; a few bytes of flash
+    /// per instruction, `--no-debug-info` leaves them out).
+    pub debug_info: bool,
 }
 
 impl Default for CompileOptions {
@@ -26,6 +30,7 @@ impl Default for CompileOptions {
             target: Target::host(),
             delegate: true,
             cpu_fallback: true,
+            debug_info: true,
         }
     }
 }
@@ -206,7 +211,7 @@ pub fn compile_bytes(path: &Path, bytes: &[u8], opts: &CompileOptions) -> Result
         constant_bytes,
         nodes,
         delegates,
-    } = assemble_for(&g, npu.as_ref())?;
+    } = assemble_with(&g, npu.as_ref(), opts.debug_info)?;
     let mut notes = Vec::new();
     if opts.target.npu.is_some() && !opts.delegate {
         notes.push(format!(

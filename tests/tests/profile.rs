@@ -150,3 +150,27 @@ fn cpu_and_npu_programs_count_the_same_macs() {
     assert_eq!(pc["totals"]["npu_cycles"], 0);
     assert!(pn["totals"]["npu_cycles"].as_u64().unwrap() > 0);
 }
+
+/// The source names cost flash; without debug information the program is smaller, runs the
+/// same, and its profile rows have no source.
+#[test]
+fn debug_info_is_optional() {
+    let model = fixtures().join("kws_dscnn/kws_dscnn_int8.tflite");
+    let target = Target::lookup("cortex-m55").unwrap();
+    let with = compile_file(&model, &CompileOptions::for_target(target))
+        .unwrap()
+        .pte;
+    let opts = CompileOptions {
+        debug_info: false,
+        ..CompileOptions::for_target(target)
+    };
+    let without = compile_file(&model, &opts).unwrap().pte;
+    assert!(without.len() < with.len());
+    let x = input("kws_dscnn", "tflm_int8");
+    let (a, pa) = kiln_cli::profile::profile(&with, std::slice::from_ref(&x)).unwrap();
+    let (b, pb) = kiln_cli::profile::profile(&without, std::slice::from_ref(&x)).unwrap();
+    assert_eq!(a, b);
+    assert!(rows(&pa).iter().all(|r| r["source"] != ""));
+    assert!(rows(&pb).iter().all(|r| r["source"] == ""));
+    assert_eq!(pa["totals"]["macs"], pb["totals"]["macs"]);
+}

@@ -116,6 +116,12 @@ fn npu_cost(ops: &[crate::ethos_u::segment::OpSummary], node: &str) -> String {
 /// Partitions `g` for the NPU (when `npu` is given), compiles the NPU segments, lowers the
 /// rest for the CPU, plans memory and writes the `.pte`.
 pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
+    assemble_with(g, npu, true)
+}
+
+/// [`assemble_for`], recording each instruction's source nodes in the `.pte` when
+/// `debug_info` (the chain's `stacktrace`).
+pub fn assemble_with(g: &Graph, npu: Option<&NpuSpec>, debug_info: bool) -> Result<Assembled> {
     let folded;
     let g = match npu {
         Some(_) => {
@@ -382,7 +388,9 @@ pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
                     .zip(&contexts)
                     .map(|(&i, c)| (g.nodes[i].name.as_str(), c.as_str()))
                     .collect();
-                b.set_source_frames(&frames);
+                if debug_info {
+                    b.set_source_frames(&frames);
+                }
                 continue;
             }
         };
@@ -422,7 +430,9 @@ pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
             }
             let op = b.op(call.op);
             b.kernel_call(op, &args);
-            b.set_source(&[g.nodes[*node].name.as_str()]);
+            if debug_info {
+                b.set_source(&[g.nodes[*node].name.as_str()]);
+            }
         }
     }
     b.set_inputs(&inputs);
