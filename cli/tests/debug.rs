@@ -31,7 +31,9 @@ fn stdout(o: &Output) -> String {
 }
 
 fn compile(model: &str, file: &str, target: &str) -> PathBuf {
-    let out = tmp(&format!("{file}.{target}.pte"));
+    // One file per test thread: tests that compile the same model run in parallel.
+    let thread = format!("{:?}", std::thread::current().id()).replace(['(', ')'], "");
+    let out = tmp(&format!("{file}.{target}.{thread}.pte"));
     let m = fixtures().join(model).join(file);
     let r = kiln(&["compile", s(&m), "--target", target, "-o", s(&out)]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
