@@ -167,8 +167,8 @@ fn memory_order(t: &kiln_rt::exec::TensorRef<'_>) -> Option<NpyArray> {
 }
 
 /// Runs `model` once on `inputs`, tracing every instruction; with `capture`, every
-/// instruction's outputs are copied too. Returns the program's outputs and the trace (up to
-/// and including a failed instruction, whose error is returned only when nothing ran).
+/// instruction's outputs are copied too. Returns the program's outputs and the trace, one
+/// entry per instruction in execution order; a failing run returns its error.
 pub fn trace_run(
     model: &mut HostModel,
     inputs: &[NpyArray],
