@@ -369,6 +369,7 @@ impl Builder {
                 delegate: spec.delegate(),
                 cpu_fallback: spec.cpu_fallback(),
                 sram_budget: spec.sram_budget.as_ref().map(|b| b.value),
+                debug_info: true,
             },
         )
         .map_err(|e| {

@@ -297,7 +297,7 @@ fn npu_compile_delegates_reports_and_inspects() {
     );
     // The same object for a Vela-compiled program.
     let vela = fixtures().join("vela/ethos-u55-128/kws_dscnn_int8_vela.tflite");
-    let vout = tmp("kws_vela.pte");
+    let vout = tmp("kws_vela_inspected.pte");
     assert!(kiln(&[
         "compile",
         s(&vela),

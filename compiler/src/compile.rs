@@ -2,7 +2,7 @@
 
 use crate::error::{CompileError, Result};
 use crate::ir::Graph;
-use crate::lower::assemble::{assemble_for, Assembled, NpuSpec};
+use crate::lower::assemble::{assemble_with, Assembled, NpuSpec};
 use crate::passes::{self, PassOptions};
 use crate::target::Target;
 use std::fmt;
@@ -21,6 +21,10 @@ pub struct CompileOptions {
     /// Most bytes of SRAM the NPU may use (`--sram-budget` / `sram_budget = N`): the U55's
     /// scratch, the U65's fast scratch; `None`: what the system gives.
     pub sram_budget: Option<u64>,
+    /// Record each instruction's source-model nodes in the `.pte` (the chain's `stacktrace`,
+    /// which `kiln run --profile`, `kiln compare` and `kiln inspect` show; a few bytes of flash
+    /// per instruction, `--no-debug-info` leaves them out).
+    pub debug_info: bool,
 }
 
 impl Default for CompileOptions {
@@ -30,6 +34,7 @@ impl Default for CompileOptions {
             delegate: true,
             cpu_fallback: true,
             sram_budget: None,
+            debug_info: true,
         }
     }
 }
@@ -213,7 +218,7 @@ pub fn compile_bytes(path: &Path, bytes: &[u8], opts: &CompileOptions) -> Result
         constant_bytes,
         nodes,
         delegates,
-    } = assemble_for(&g, npu.as_ref())?;
+    } = assemble_with(&g, npu.as_ref(), opts.debug_info)?;
     let mut notes = Vec::new();
     if opts.target.npu.is_some() && !opts.delegate {
         notes.push(format!(

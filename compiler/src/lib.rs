@@ -21,6 +21,7 @@ pub mod quant;
 pub mod report;
 pub mod run;
 pub mod target;
+pub mod trace;
 pub mod vela;
 
 pub use error::{CompileError, Result};

@@ -4,9 +4,9 @@
 use crate::npy::{NpyArray, NpyDType};
 use kiln_rt::ethos_u::blob::VelaBlob;
 use kiln_rt::ethos_u::payload::{Payload, Product};
-use kiln_rt::ethos_u::sim::{NpuModel, SimConfig};
+use kiln_rt::ethos_u::sim::{NpuModel, NpuObserver, ObservedNpu, SimConfig};
 use kiln_rt::ethos_u::{Driver, DriverConfig, EthosUBackend};
-use kiln_rt::exec::{Backend, KernelEntry, Method};
+use kiln_rt::exec::{Backend, KernelEntry, Method, Observer};
 use kiln_rt::pte::{Program, ScalarType, Value};
 use kiln_rt::RtError;
 use std::fmt;
@@ -134,7 +134,8 @@ impl AlignedBytes {
     }
 }
 
-fn npy_dtype(st: ScalarType) -> Option<NpyDType> {
+/// The `.npy` element type of a `.pte` scalar type, if `.npy` has one.
+pub fn npy_dtype(st: ScalarType) -> Option<NpyDType> {
     Some(match st {
         ScalarType::Char => NpyDType::I8,
         ScalarType::Byte => NpyDType::U8,
@@ -216,6 +217,11 @@ impl HostModel {
         })
     }
 
+    /// The program's bytes (16-byte aligned).
+    pub fn pte_bytes(&self) -> &[u8] {
+        self.pte.as_slice()
+    }
+
     /// Arena bytes the program needs.
     pub fn arena_bytes(&self) -> usize {
         self.arena.len
@@ -223,6 +229,17 @@ impl HostModel {
 
     /// Runs the `forward` plan on `inputs`.
     pub fn run(&mut self, inputs: &[NpyArray]) -> Result<Vec<NpyArray>, RunError> {
+        self.run_observed(inputs, &mut (), None)
+    }
+
+    /// Runs the `forward` plan on `inputs` with `observer` around every instruction and, when
+    /// the program has Ethos-U delegates, `npu` told about every NPU operation.
+    pub fn run_observed<O: Observer>(
+        &mut self,
+        inputs: &[NpyArray],
+        observer: &mut O,
+        npu: Option<&mut dyn NpuObserver>,
+    ) -> Result<Vec<NpyArray>, RunError> {
         let program = Program::load(self.pte.as_slice())?;
         let mut m = Method::load(
             &program,
@@ -258,8 +275,8 @@ impl HostModel {
             }
             m.set_input(i, &x.data)?;
         }
-        match self.npu.as_mut() {
-            Some(n) => {
+        match (self.npu.as_mut(), npu) {
+            (Some(n), None) => {
                 let driver = Driver::new(NpuModel::new(n.config), DriverConfig::default());
                 let mut backend = EthosUBackend::new(
                     driver,
@@ -267,9 +284,23 @@ impl HostModel {
                     n.fast_scratch.as_mut_slice(),
                 );
                 let mut backends: [&mut dyn Backend; 1] = [&mut backend];
-                m.execute_with(&mut backends)?;
+                m.execute_observed(&mut backends, observer)?;
             }
-            None => m.execute()?,
+            (Some(n), Some(npu)) => {
+                let model = ObservedNpu {
+                    model: NpuModel::new(n.config),
+                    observer: npu,
+                };
+                let driver = Driver::new(model, DriverConfig::default());
+                let mut backend = EthosUBackend::new(
+                    driver,
+                    n.scratch.as_mut_slice(),
+                    n.fast_scratch.as_mut_slice(),
+                );
+                let mut backends: [&mut dyn Backend; 1] = [&mut backend];
+                m.execute_observed(&mut backends, observer)?;
+            }
+            (None, _) => m.execute_observed(&mut [], observer)?,
         }
         let mut outs = Vec::new();
         for i in 0..m.outputs() {

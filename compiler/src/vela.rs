@@ -195,6 +195,19 @@ pub fn compile_vela(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
     }
     let d = b.add_delegate(BACKEND_ID, blob, specs, DataLocation::Inline);
     b.delegate_call(d, &values);
+    // Vela's operator is opaque: name what it produces (TFLite names a node by its output),
+    // so layer-by-layer comparisons can match the outputs.
+    let outputs: Vec<(String, String)> = m
+        .outputs
+        .iter()
+        .enumerate()
+        .map(|(j, &t)| (m.tensors[t].name.clone(), format!("output {j}")))
+        .collect();
+    let frames: Vec<(&str, &str)> = outputs
+        .iter()
+        .map(|(n, c)| (n.as_str(), c.as_str()))
+        .collect();
+    b.set_source_frames(&frames);
     let n_in = m.inputs.len();
     b.set_inputs(&values[..n_in]);
     b.set_outputs(&values[n_in..]);

@@ -614,12 +614,20 @@ mod tests {
                 }),
                 Ok(run(1000, 100, 400)),
                 Ok(run(1500, 50, 200)),
+                Processes {
+                    kiln: Ok(Duration::from_millis(5)),
+                    vela: Ok(Duration::from_millis(500)),
+                },
             ),
             (
                 case("ethos-u65-256"),
                 Err("no csv".into()),
                 Err("boom".into()),
                 Ok(run(1, 1, 1)),
+                Processes {
+                    kiln: Ok(Duration::from_millis(5)),
+                    vela: Err("no vela".into()),
+                },
             ),
         ];
         let t = table(&rows, 7);
@@ -644,9 +652,14 @@ mod tests {
                 "400",
                 "0.50",
                 "1.50",
+                "5.0",
+                "500.0",
+                "100",
+                "333",
                 "250"
             ]
         );
+        assert!(t.contains("Vela process: no vela"), "{t}");
         assert!(lines[5].contains(" - "), "{t}");
         assert!(t.contains("kws (ethos-u65-256) Vela: boom"), "{t}");
         assert!(t.contains("no csv"), "{t}");

@@ -119,6 +119,12 @@ fn npu_cost(ops: &[crate::ethos_u::segment::OpSummary], node: &str) -> String {
 /// Partitions `g` for the NPU (when `npu` is given), compiles the NPU segments, lowers the
 /// rest for the CPU, plans memory and writes the `.pte`.
 pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
+    assemble_with(g, npu, true)
+}
+
+/// [`assemble_for`], recording each instruction's source nodes in the `.pte` when
+/// `debug_info` (the chain's `stacktrace`).
+pub fn assemble_with(g: &Graph, npu: Option<&NpuSpec>, debug_info: bool) -> Result<Assembled> {
     let folded;
     let g = match npu {
         Some(_) => {
@@ -343,7 +349,7 @@ pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
     for &t in &g.outputs {
         outputs.push(tensor_value(&mut b, t, None, &mut constant_bytes)?);
     }
-    for (_, step) in &steps {
+    for (node, step) in &steps {
         let calls = match step {
             Step::Cpu(calls) => calls,
             Step::Npu(k) => {
@@ -378,6 +384,24 @@ pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
                     DataLocation::Inline,
                 );
                 b.delegate_call(di, &args);
+                // Which node produces each delegate output, for layer-by-layer comparisons.
+                let contexts: Vec<String> = segments[*k]
+                    .iter()
+                    .map(|&i| {
+                        d.outputs
+                            .iter()
+                            .position(|t| g.nodes[i].outputs.contains(t))
+                            .map_or(String::new(), |j| format!("output {j}"))
+                    })
+                    .collect();
+                let frames: Vec<(&str, &str)> = segments[*k]
+                    .iter()
+                    .zip(&contexts)
+                    .map(|(&i, c)| (g.nodes[i].name.as_str(), c.as_str()))
+                    .collect();
+                if debug_info {
+                    b.set_source_frames(&frames);
+                }
                 continue;
             }
         };
@@ -417,6 +441,9 @@ pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
             }
             let op = b.op(call.op);
             b.kernel_call(op, &args);
+            if debug_info {
+                b.set_source(&[g.nodes[*node].name.as_str()]);
+            }
         }
     }
     b.set_inputs(&inputs);

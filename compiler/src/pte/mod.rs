@@ -141,6 +141,9 @@ struct PlanData {
     outputs: Vec<usize>,
     operators: Vec<(String, String)>,
     instructions: Vec<Instr>,
+    /// Per instruction, the source-model nodes it implements (written as the chain's
+    /// `stacktrace`, one `Frame` per node: debug information the runtimes do not read).
+    sources: Vec<Vec<(String, String)>>,
     delegates: Vec<DelegateSpec>,
     non_const_buffer_sizes: Vec<i64>,
 }
@@ -230,6 +233,25 @@ impl ProgramBuilder {
             op: op_index,
             args: args.to_vec(),
         });
+        self.main.sources.push(Vec::new());
+    }
+
+    /// Records the source-model nodes the last instruction implements (its `stacktrace`
+    /// entry: one `Frame` named after each node; ExecuTorch keeps it as debug information).
+    pub fn set_source(&mut self, nodes: &[&str]) {
+        let frames: Vec<(&str, &str)> = nodes.iter().map(|&n| (n, "")).collect();
+        self.set_source_frames(&frames);
+    }
+
+    /// Like [`ProgramBuilder::set_source`] with a `context` per frame (kiln writes
+    /// `output <j>` on the node that produces a delegate's output `j`).
+    pub fn set_source_frames(&mut self, frames: &[(&str, &str)]) {
+        if let Some(s) = self.main.sources.last_mut() {
+            *s = frames
+                .iter()
+                .map(|(n, c)| (n.to_string(), c.to_string()))
+                .collect();
+        }
     }
 
     /// Adds a backend delegate; returns its index. Identical blobs are stored once.
@@ -266,6 +288,7 @@ impl ProgramBuilder {
             delegate: delegate_index,
             args: args.to_vec(),
         });
+        self.main.sources.push(Vec::new());
     }
 
     /// The plan's input values.
@@ -659,11 +682,43 @@ impl Ctx<'_> {
             })
             .collect();
         let instrs = fbb.create_vector(&instrs);
+        // One FrameList per instruction, written only when some instruction has a source.
+        let stacktrace = if p.sources.iter().any(|s| !s.is_empty()) {
+            let lists: Vec<_> = p
+                .sources
+                .iter()
+                .map(|nodes| {
+                    let frames: Vec<_> = nodes
+                        .iter()
+                        .map(|(n, c)| {
+                            let name = fbb.create_string(n);
+                            let context = (!c.is_empty()).then(|| fbb.create_string(c));
+                            let s = fbb.start_table();
+                            fbb.push_slot_always(vo(F::Frame::name), name);
+                            if let Some(c) = context {
+                                fbb.push_slot_always(vo(F::Frame::context), c);
+                            }
+                            fbb.end_table(s)
+                        })
+                        .collect();
+                    let items = fbb.create_vector(&frames);
+                    let s = fbb.start_table();
+                    fbb.push_slot_always(vo(F::FrameList::items), items);
+                    fbb.end_table(s)
+                })
+                .collect();
+            Some(fbb.create_vector(&lists))
+        } else {
+            None
+        };
         let empty = fbb.create_vector::<i32>(&[]);
         let chain = fbb.start_table();
         fbb.push_slot_always(vo(F::Chain::inputs), empty);
         fbb.push_slot_always(vo(F::Chain::outputs), empty);
         fbb.push_slot_always(vo(F::Chain::instructions), instrs);
+        if let Some(st) = stacktrace {
+            fbb.push_slot_always(vo(F::Chain::stacktrace), st);
+        }
         let chain = fbb.end_table(chain);
         let chains = fbb.create_vector(&[chain]);
         let ops: Vec<_> = p

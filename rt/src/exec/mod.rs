@@ -16,9 +16,11 @@
 
 mod ctx;
 mod tensor;
+mod trace;
 
 pub use ctx::{DelegateArgs, IntList, KernelCtx, TensorList, MAX_TENSOR_LIST};
 pub use tensor::{Dims, Element, TensorMut, TensorRef, MAX_RANK};
+pub use trace::{CycleTrace, TraceEntry};
 
 use crate::error::{Name, RtError};
 use crate::ops::OpKind;
@@ -45,6 +47,38 @@ pub trait Backend {
     /// Runs the delegate's processed `blob` on `args`.
     fn execute(&mut self, blob: &[u8], args: &mut DelegateArgs<'_>) -> Result<(), RtError>;
 }
+
+/// Hooks around every executed instruction, for profiling: on the device `before`/`after`
+/// read a cycle counter (DWT CYCCNT, SysTick), on the host a clock. Generic parameter of
+/// [`Method::execute_observed`], so a run without an observer (`()`) compiles to the same code
+/// as one that never heard of observers; nothing is allocated.
+pub trait Observer {
+    /// Called before instruction `index` of chain 0 runs.
+    fn before(&mut self, index: usize) {
+        let _ = index;
+    }
+    /// Called after instruction `index` returned (`ok`: without error); `values` reads the
+    /// tensors as they are now (e.g. to keep an intermediate result before its memory is reused).
+    fn after(&mut self, index: usize, ok: bool, values: &Values<'_, '_>) {
+        let _ = (index, ok, values);
+    }
+}
+
+/// Read access to a running method's values, for [`Observer::after`].
+pub struct Values<'m, 'p> {
+    env: &'m Env<'p>,
+    arena: &'m [u8],
+}
+
+impl Values<'_, '_> {
+    /// Tensor value `v` as it is now (planned, constant or aliasing another value).
+    pub fn tensor(&self, v: u32) -> Result<TensorRef<'_>, RtError> {
+        tensor_ref(self.env, self.arena, v)
+    }
+}
+
+/// No observer: the hooks are empty and vanish when inlined.
+impl Observer for () {}
 
 /// Maximum operators per plan.
 pub const MAX_OPERATORS: usize = 64;
@@ -394,9 +428,25 @@ impl<'p, 'a> Method<'p, 'a> {
 
     /// Runs chain 0, dispatching `DelegateCall`s to the backend whose id matches the delegate's.
     pub fn execute_with(&mut self, backends: &mut [&mut dyn Backend]) -> Result<(), RtError> {
+        self.execute_observed(backends, &mut ())
+    }
+
+    /// Like [`Method::execute_with`], calling `observer` around every instruction.
+    pub fn execute_observed<O: Observer + ?Sized>(
+        &mut self,
+        backends: &mut [&mut dyn Backend],
+        observer: &mut O,
+    ) -> Result<(), RtError> {
         self.failed_at = None;
         for i in 0..self.instruction_count {
-            if let Err(e) = self.step(i, backends) {
+            observer.before(i);
+            let r = self.step(i, backends);
+            let values = Values {
+                env: &self.env,
+                arena: &*self.arena,
+            };
+            observer.after(i, r.is_ok(), &values);
+            if let Err(e) = r {
                 self.failed_at = Some(i as u32);
                 return Err(e);
             }

@@ -196,6 +196,42 @@ fn portable_program_matches_executorch_output() {
     assert!(m.output(1).is_err());
 }
 
+/// The firmware's trace: one entry per instruction with the clock's ticks, the array never
+/// overrun, a wrapping 32-bit counter measured right, and the same outputs as without it.
+#[test]
+fn cycle_trace_records_every_instruction_without_changing_results() {
+    let f = fixture("conv_pool_fc_portable.pte");
+    let p = Program::load(f.bytes()).unwrap();
+    let mut mem = Aligned::new(&[0u8; 22576]);
+    let mut m = Method::load(&p, "forward", PORTABLE, mem.bytes_mut()).unwrap();
+    m.set_input(0, &npy("conv_pool_fc_input0.npy")).unwrap();
+    m.execute().unwrap();
+    let want: std::vec::Vec<f32> = m.output_as::<f32>(0).unwrap().to_vec();
+    // A counter 3 ticks below the wrap that advances 5 per read: every instruction is 5 ticks.
+    let mut t = u32::MAX - 3;
+    let mut trace = CycleTrace::<_, 8>::new(|| {
+        t = t.wrapping_add(5);
+        t
+    });
+    // The plan reuses the input's bytes once it is consumed: set it again.
+    m.set_input(0, &npy("conv_pool_fc_input0.npy")).unwrap();
+    m.execute_observed(&mut [], &mut trace).unwrap();
+    assert_eq!(m.output_as::<f32>(0).unwrap(), &want[..]);
+    let e = trace.entries();
+    assert_eq!(e.len(), 5);
+    assert!(e
+        .iter()
+        .enumerate()
+        .all(|(i, x)| x.instruction == i as u32 && x.ticks == 5 && x.ok));
+    assert_eq!((trace.total(), trace.dropped()), (25, 0));
+    // A full array counts the rest.
+    let mut small = CycleTrace::<_, 2>::new(|| 0);
+    m.execute_observed(&mut [], &mut small).unwrap();
+    assert_eq!((small.entries().len(), small.dropped()), (2, 3));
+    small.clear();
+    assert_eq!((small.entries().len(), small.dropped()), (0, 0));
+}
+
 #[test]
 fn load_errors_name_the_problem() {
     let f = fixture("conv_pool_fc_portable.pte");

@@ -11,7 +11,8 @@ mod program;
 pub mod schema;
 
 pub use program::{
-    Delegate, ExtendedHeader, Instruction, Operator, Plan, Program, Tensor, TensorData, Value,
+    Delegate, ExtendedHeader, Instruction, Operator, Plan, Program, Sources, Tensor, TensorData,
+    Value,
 };
 pub use schema::{DataLocation, InstrTag, ScalarType, ShapeDynamism, Tag};
 

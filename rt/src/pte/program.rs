@@ -443,6 +443,58 @@ impl<'a> Plan<'a> {
         let t = fb::required(self.instructions()?, f)?.get(i)?;
         Instruction::decode(&t)
     }
+
+    /// The source frames of instruction `i` of chain 0 (the chain's optional `stacktrace`:
+    /// kiln names the source-model nodes an instruction implements there). Empty when the
+    /// program records none for it.
+    pub fn instruction_sources(&self, i: usize) -> Result<Sources<'a>, RtError> {
+        let Some(lists) = self
+            .chain()?
+            .map(|c| c.get_tables(F::Chain::stacktrace))
+            .transpose()?
+            .flatten()
+        else {
+            return Ok(Sources { frames: None });
+        };
+        if i >= lists.len() {
+            return Ok(Sources { frames: None });
+        }
+        Ok(Sources {
+            frames: lists.get(i)?.get_tables(F::FrameList::items)?,
+        })
+    }
+}
+
+/// The frames (`stacktrace` entry) of one instruction: see [`Plan::instruction_sources`].
+#[derive(Clone, Copy, Debug)]
+pub struct Sources<'a> {
+    frames: Option<Tables<'a>>,
+}
+
+impl<'a> Sources<'a> {
+    /// Number of frames.
+    pub fn len(&self) -> usize {
+        self.frames.map_or(0, |f| f.len())
+    }
+    /// True when the instruction has no recorded source.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The name of frame `k` (a source-model node for kiln's programs; "" when unnamed).
+    pub fn name(&self, k: usize) -> Result<&'a str, RtError> {
+        match self.frames {
+            None => Ok(""),
+            Some(f) => Ok(f.get(k)?.get_str(F::Frame::name)?.unwrap_or("")),
+        }
+    }
+    /// The context of frame `k` ("" when absent; kiln writes `output <j>` on the node that
+    /// produces a delegate's output `j`).
+    pub fn context(&self, k: usize) -> Result<&'a str, RtError> {
+        match self.frames {
+            None => Ok(""),
+            Some(f) => Ok(f.get(k)?.get_str(F::Frame::context)?.unwrap_or("")),
+        }
+    }
 }
 
 /// An operator as the program names it.

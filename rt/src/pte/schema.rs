@@ -276,6 +276,8 @@ pub mod fields {
     table!(FreeCall { value_index = 0 });
     table!(Instruction { instr_args_type = 0, instr_args = 1 });
     table!(Chain { inputs = 0, outputs = 1, instructions = 2, stacktrace = 3 });
+    table!(FrameList { items = 0 });
+    table!(Frame { filename = 0, lineno = 1, name = 2, context = 3 });
     table!(BackendDelegateDataReference { location = 0, index = 1 });
     table!(CompileSpec { key = 0, value = 1 });
     table!(BackendDelegate { id = 0, processed = 1, compile_specs = 2 });

@@ -276,6 +276,8 @@ pub struct OpReport {
     pub bytes: [u64; MAX_REGIONS],
     /// Modelled cycles.
     pub cycles: u64,
+    /// The OFM's height, width and depth as the registers set them (zeros for a DMA).
+    pub ofm: [u32; 3],
 }
 
 /// Totals of one run.
@@ -456,7 +458,16 @@ impl NpuModel {
             stats.commands += 1;
             stats.qread = c.offset + c.len_bytes();
             match self.step(&c, memory) {
-                Ok(Some(report)) => {
+                Ok(Some(mut report)) => {
+                    if report.kind != OpKind::Dma {
+                        use regs::Cmd0Op as C0;
+                        report.ofm = [
+                            C0::SET_OFM_HEIGHT_M1,
+                            C0::SET_OFM_WIDTH_M1,
+                            C0::SET_OFM_DEPTH_M1,
+                        ]
+                        .map(|r| u32::from(self.regs.r0(r)) + 1);
+                    }
                     stats.ops += 1;
                     if matches!(report.kind, OpKind::Conv | OpKind::Depthwise) {
                         stats.macs += report.work;
@@ -609,15 +620,27 @@ impl NpuRegisters for NpuModel {
     }
 
     fn wait(&mut self, memory: &mut NpuMemory<'_, '_>) {
+        self.wait_observed(memory, &mut |_| {});
+    }
+}
+
+impl NpuModel {
+    /// [`NpuRegisters::wait`], calling `observe` after every operation; returns whether a
+    /// command stream ran (its statistics are then [`NpuModel::last_stats`]).
+    fn wait_observed(
+        &mut self,
+        memory: &mut NpuMemory<'_, '_>,
+        observe: &mut dyn FnMut(&OpReport),
+    ) -> bool {
         if !self.started {
             core::hint::spin_loop();
-            return;
+            return false;
         }
         self.started = false;
         let n = (self.qsize as usize).min(memory.command_stream.len());
         let stream = memory.command_stream;
         let stream = stream.get(..n).unwrap_or(stream);
-        match self.run(stream, memory) {
+        match self.run_with(stream, memory, observe) {
             Ok(stats) => {
                 self.qread = stats.qread;
                 self.last_error = None;
@@ -633,6 +656,55 @@ impl NpuRegisters for NpuModel {
                 self.last_error = Some(e);
                 self.status = regs::status::IRQ_RAISED | e.status_bit();
             }
+        }
+        true
+    }
+}
+
+/// Receives what the NPU model does while a driver runs it (host profiling): every
+/// operation's report, then the run's totals.
+pub trait NpuObserver {
+    /// Called after every operation of a command stream.
+    fn op(&mut self, report: &OpReport);
+    /// Called when a command stream ends (also after a fault), with its totals.
+    fn finished(&mut self, stats: &RunStats) {
+        let _ = stats;
+    }
+}
+
+impl<O: NpuObserver + ?Sized> NpuObserver for &mut O {
+    fn op(&mut self, report: &OpReport) {
+        (**self).op(report)
+    }
+    fn finished(&mut self, stats: &RunStats) {
+        (**self).finished(stats)
+    }
+}
+
+/// An [`NpuModel`] that reports every operation to an [`NpuObserver`]; a register backend for
+/// the [`Driver`](super::driver::Driver) like the bare model (which pays nothing for this).
+pub struct ObservedNpu<O> {
+    /// The model.
+    pub model: NpuModel,
+    /// Who is told.
+    pub observer: O,
+}
+
+impl<O: NpuObserver> NpuRegisters for ObservedNpu<O> {
+    fn read(&mut self, offset: u32) -> u32 {
+        self.model.read(offset)
+    }
+    fn write(&mut self, offset: u32, value: u32) {
+        self.model.write(offset, value)
+    }
+    fn bus_address(&self, addr: usize) -> u64 {
+        self.model.bus_address(addr)
+    }
+    fn wait(&mut self, memory: &mut NpuMemory<'_, '_>) {
+        let observer = &mut self.observer;
+        let ran = self.model.wait_observed(memory, &mut |r| observer.op(r));
+        if ran {
+            self.observer.finished(&self.model.last_stats());
         }
     }
 }

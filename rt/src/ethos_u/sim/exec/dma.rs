@@ -103,5 +103,6 @@ pub(crate) fn dma(
         work: len,
         bytes,
         cycles: perf::dma(&m.config, src_region, to, len),
+        ofm: [0; 3],
     })
 }

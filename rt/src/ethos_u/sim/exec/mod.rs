@@ -581,6 +581,7 @@ fn report(offset: u32, kind: OpKind, work: u64, cost: Cost) -> OpReport {
         work,
         bytes: cost.bytes,
         cycles: cost.cycles,
+        ofm: [0; 3],
     }
 }
 

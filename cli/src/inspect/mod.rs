@@ -87,6 +87,28 @@ fn value_json(plan: &Plan<'_>, v: &Value<'_>) -> Result<Json, RtError> {
     })
 }
 
+/// The tensor values instruction `ins` reads or writes (list arguments by their items).
+fn tensor_args(plan: &Plan<'_>, ins: &Instruction<'_>) -> Result<Vec<u32>, RtError> {
+    let args: Vec<i32> = match ins {
+        Instruction::KernelCall { args, .. } | Instruction::DelegateCall { args, .. } => {
+            args.iter().collect()
+        }
+        _ => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for a in args {
+        match plan.value(usize::try_from(a).unwrap_or(usize::MAX))? {
+            Value::Tensor(_) => out.push(a as u32),
+            Value::TensorList(items) => out.extend(items.iter().map(|x| x as u32)),
+            Value::OptionalTensorList(items) => {
+                out.extend(items.iter().filter(|&x| x >= 0).map(|x| x as u32))
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 fn describe_plan(program: &Program<'_>, plan: &Plan<'_>) -> Result<Json, RtError> {
     let mut values = Vec::new();
     let mut arena = Vec::new();
@@ -105,13 +127,27 @@ fn describe_plan(program: &Program<'_>, plan: &Plan<'_>) -> Result<Json, RtError
         let op = plan.operator(i)?;
         operators.push(format!("{}.{}", op.name, op.overload));
     }
+    let outputs_of = kiln_compiler::trace::instruction_outputs(program, plan)?;
+    let n_instr = plan.instruction_count()?;
     let mut instructions = Vec::new();
-    for i in 0..plan.instruction_count()? {
-        instructions.push(match plan.instruction(i)? {
+    // Lifetimes: the first and last instruction that reads or writes each tensor value.
+    let mut live: std::collections::BTreeMap<u32, (usize, usize)> = Default::default();
+    for i in 0..n_instr {
+        let sources = crate::profile::instruction_sources(plan, i)?;
+        let outputs = outputs_of.get(i).cloned().unwrap_or_default();
+        let ins = plan.instruction(i)?;
+        for v in tensor_args(plan, &ins)? {
+            let e = live.entry(v).or_insert((i, i));
+            e.0 = e.0.min(i);
+            e.1 = e.1.max(i);
+        }
+        instructions.push(match ins {
             Instruction::KernelCall { op_index, args } => json!({
                 "kernel": usize::try_from(op_index).ok().and_then(|k| operators.get(k)).cloned()
                     .unwrap_or_else(|| format!("<bad operator {op_index}>")),
                 "args": args.iter().collect::<Vec<_>>(),
+                "outputs": outputs,
+                "sources": sources,
             }),
             Instruction::DelegateCall {
                 delegate_index,
@@ -119,9 +155,38 @@ fn describe_plan(program: &Program<'_>, plan: &Plan<'_>) -> Result<Json, RtError
             } => json!({
                 "delegate": delegate_index,
                 "args": args.iter().collect::<Vec<_>>(),
+                "outputs": outputs,
+                "sources": sources,
             }),
             other => json!({"other": format!("{other:?}")}),
         });
+    }
+    let plan_inputs: Vec<i32> = plan.inputs()?.iter().collect();
+    let plan_outputs: Vec<i32> = plan.outputs()?.iter().collect();
+    let mut memory_plan = Vec::new();
+    for &(memory_id, offset, bytes, v) in &arena {
+        let Value::Tensor(t) = plan.value(v)? else {
+            continue;
+        };
+        let v32 = v as u32;
+        let is_in = plan_inputs.contains(&(v as i32));
+        let is_out = plan_outputs.contains(&(v as i32));
+        let (mut first, mut last) = live
+            .get(&v32)
+            .map_or((None, None), |&(a, b)| (Some(a), Some(b)));
+        // Inputs are live from before the first instruction, outputs until after the last.
+        if is_in {
+            first = Some(0);
+        }
+        if is_out {
+            last = Some(n_instr.saturating_sub(1));
+        }
+        memory_plan.push(json!({
+            "value": v, "memory_id": memory_id, "offset": offset, "bytes": bytes,
+            "dtype": t.scalar_type.name(), "sizes": t.sizes.iter().collect::<Vec<_>>(),
+            "first_instruction": first, "last_instruction": last,
+            "role": if is_in { "input" } else if is_out { "output" } else { "intermediate" },
+        }));
     }
     let mut delegates = Vec::new();
     for i in 0..plan.delegate_count()? {
@@ -180,6 +245,7 @@ fn describe_plan(program: &Program<'_>, plan: &Plan<'_>) -> Result<Json, RtError
         "instructions": instructions,
         "delegates": delegates,
         "values": values,
+        "memory_plan": memory_plan,
         "arena_map": arena.iter().map(|(m, o, n, v)| json!({"memory_id": m, "offset": o, "bytes": n, "value": v})).collect::<Vec<_>>(),
     }))
 }
@@ -191,7 +257,7 @@ fn describe_plan(program: &Program<'_>, plan: &Plan<'_>) -> Result<Json, RtError
 pub fn npu_summary(blob: &[u8], fast_scratch: usize) -> Json {
     use kiln_rt::ethos_u::blob::VelaBlob;
     use kiln_rt::ethos_u::payload::{Payload, Product};
-    use kiln_rt::ethos_u::sim::{NpuModel, OpKind, SimConfig};
+    use kiln_rt::ethos_u::sim::{NpuModel, SimConfig};
     let Ok(b) = VelaBlob::parse(blob) else {
         return json!({"error": "not a vela_bin_stream blob"});
     };
@@ -226,14 +292,10 @@ pub fn npu_summary(blob: &[u8], fast_scratch: usize) -> Json {
     let mut ops = Vec::new();
     let mut model = NpuModel::new(sim);
     let run = model.run_with(payload.command_stream, &mut mem, &mut |r| {
-        let kind = match r.kind {
-            OpKind::Conv => "conv".to_string(),
-            OpKind::Depthwise => "depthwise".to_string(),
-            OpKind::Pool(m) => format!("pool {}", m.name()),
-            OpKind::Elementwise(m) => format!("elementwise {}", m.name()),
-            OpKind::Dma => "dma".to_string(),
-        };
-        ops.push(json!({"kind": kind, "offset": r.offset, "cycles": r.cycles}));
+        ops.push(json!({
+            "kind": crate::profile::npu_kind_name(r.kind), "offset": r.offset, "cycles": r.cycles,
+            "macs": crate::profile::npu_op_macs(r),
+        }));
     });
     match run {
         Ok(stats) => json!({
@@ -246,127 +308,8 @@ pub fn npu_summary(blob: &[u8], fast_scratch: usize) -> Json {
     }
 }
 
-/// Renders the description as text for people.
-pub fn render_text(d: &Json) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "file: {} bytes, {} segment(s) {:?}, {} constant tensor(s) in {} bytes",
-        d["file_bytes"],
-        d["segments"].as_array().map_or(0, |a| a.len()),
-        d["segments"],
-        d["constants"],
-        d["constant_segment_bytes"]
-    );
-    for p in d["plans"].as_array().into_iter().flatten() {
-        let _ = writeln!(
-            s,
-            "\nplan '{}': inputs {} outputs {}",
-            p["name"].as_str().unwrap_or("?"),
-            p["inputs"],
-            p["outputs"]
-        );
-        let _ = writeln!(
-            s,
-            "  memory: non_const_buffer_sizes {}",
-            p["non_const_buffer_sizes"]
-        );
-        let ops = p["operators"].as_array().cloned().unwrap_or_default();
-        if !ops.is_empty() {
-            let _ = writeln!(s, "  operators:");
-            for (i, o) in ops.iter().enumerate() {
-                let _ = writeln!(s, "    [{i}] {}", o.as_str().unwrap_or("?"));
-            }
-        }
-        let _ = writeln!(s, "  instructions:");
-        for (i, ins) in p["instructions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            if let Some(k) = ins["kernel"].as_str() {
-                let _ = writeln!(s, "    {i:>3}: {k} args {}", ins["args"]);
-            } else if ins.get("delegate").is_some() {
-                let _ = writeln!(
-                    s,
-                    "    {i:>3}: delegate #{} args {}",
-                    ins["delegate"], ins["args"]
-                );
-            } else {
-                let _ = writeln!(s, "    {i:>3}: {}", ins["other"]);
-            }
-        }
-        for dlg in p["delegates"].as_array().into_iter().flatten() {
-            let _ = writeln!(
-                s,
-                "  delegate {} ({} bytes, {} #{})",
-                dlg["id"], dlg["bytes"], dlg["location"], dlg["index"]
-            );
-            let npu = &dlg["npu"];
-            if npu.is_object() {
-                let _ = writeln!(
-                    s,
-                    "    npu {}: {} cycles (cycle model), SRAM {} B, flash {} B",
-                    npu["config"].as_str().unwrap_or("?"),
-                    npu["cycles"],
-                    npu["sram_bytes"],
-                    npu["flash_bytes"]
-                );
-                let _ = writeln!(
-                    s,
-                    "    {:>4}  {:<28} {:>10}  source",
-                    "op", "kind", "cycles"
-                );
-                for (k, op) in npu["ops"].as_array().into_iter().flatten().enumerate() {
-                    let _ = writeln!(
-                        s,
-                        "    {k:>4}  {:<28} {:>10}  {}",
-                        op["kind"].as_str().unwrap_or("?"),
-                        op["cycles"],
-                        op["source"].as_str().unwrap_or("-")
-                    );
-                }
-            }
-            if let Some(d) = dlg["disassembly"].as_str().filter(|d| !d.is_empty()) {
-                for line in d.lines() {
-                    let _ = writeln!(s, "    {line}");
-                }
-            }
-        }
-        let _ = writeln!(s, "  tensors:");
-        for (i, v) in p["values"].as_array().into_iter().flatten().enumerate() {
-            if v["kind"] == "tensor" {
-                let _ = writeln!(
-                    s,
-                    "    v{i:<4} {:<6} sizes {} dim_order {:?} {} bytes, {}",
-                    v["dtype"].as_str().unwrap_or("?"),
-                    v["sizes"],
-                    v["dim_order"]
-                        .as_array()
-                        .map(|a| a
-                            .iter()
-                            .map(|x| x.to_string())
-                            .collect::<Vec<_>>()
-                            .join(","))
-                        .unwrap_or_default(),
-                    v["bytes"],
-                    v["storage"]
-                );
-            }
-        }
-        let _ = writeln!(s, "  arena map (memory_id, offset, bytes, value):");
-        for a in p["arena_map"].as_array().into_iter().flatten() {
-            let _ = writeln!(
-                s,
-                "    mem {} @ {:>8} {:>8} B  v{}",
-                a["memory_id"], a["offset"], a["bytes"], a["value"]
-            );
-        }
-    }
-    s
-}
+mod text;
+pub use text::render_text;
 
 #[cfg(test)]
 mod tests {
