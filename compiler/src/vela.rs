@@ -22,7 +22,7 @@
 //! are rejected with an error that says so.
 
 use crate::error::{CompileError, Result};
-use crate::import::tflite::{read_vela_custom_ops, EthosUOp, VelaModel};
+use crate::import::tflite::{read_vela_custom_ops, EthosUOp, VelaModel, ETHOS_U_CUSTOM_CODE};
 use crate::ir::DType;
 use crate::pte::{DataLocation, ProgramBuilder, ScalarType, Storage, TensorSpec};
 use kiln_rt::ethos_u::blob::BlobParts;
@@ -39,6 +39,7 @@ pub const FAST_SCRATCH_SPEC: &str = kiln_rt::ethos_u::backend::FAST_SCRATCH_SPEC
 /// custom operator (how `kiln compile` recognizes Vela output).
 pub fn is_vela_tflite(path: &Path, bytes: &[u8]) -> bool {
     bytes.get(4..8) == Some(b"TFL3")
+        && crate::import::tflite::has_custom_op(bytes, ETHOS_U_CUSTOM_CODE)
         && read_vela_custom_ops(path, bytes)
             .is_ok_and(|m| m.npu_ops().count() > 0 && m.cpu_ops().count() == 0)
 }

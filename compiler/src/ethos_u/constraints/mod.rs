@@ -1080,19 +1080,27 @@ impl<'a> Checker<'a> {
                 );
             }
         }
-        if shape_ok && oc > 0 && w.dtype.size() == 1 {
-            if let Some(vals) = int_values(w) {
-                let zp = |o: usize| -> i64 {
-                    w.quant.as_ref().map_or(0, |q| match q.zero_point.len() {
-                        0 => 0,
-                        1 => q.zero_point[0] as i64,
-                        _ => q.zero_point.get(o).copied().unwrap_or(0) as i64,
+        let bytes = w.data.as_deref().filter(|d| d.len() == w.nbytes());
+        if let (true, Some(vals)) = (shape_ok && oc > 0 && w.dtype.size() == 1, bytes) {
+            {
+                // Read in place: one byte per weight, signed for int8.
+                let signed = w.dtype == DType::I8;
+                let val = |b: u8| if signed { b as i8 as i64 } else { b as i64 };
+                let zp: Vec<i64> = (0..oc)
+                    .map(|o| {
+                        w.quant.as_ref().map_or(0, |q| match q.zero_point.len() {
+                            0 => 0,
+                            1 => q.zero_point[0] as i64,
+                            _ => q.zero_point.get(o).copied().unwrap_or(0) as i64,
+                        })
                     })
-                };
+                    .collect();
                 let sums: Vec<i64> = if matches!(n.op, Op::DepthwiseConv2d { .. }) {
                     let mut s = vec![0i64; oc];
-                    for (i, v) in vals.iter().enumerate() {
-                        s[i % oc] += (v - zp(i % oc)).abs();
+                    for row in vals.chunks(oc) {
+                        for ((acc, &b), &z) in s.iter_mut().zip(row).zip(&zp) {
+                            *acc += (val(b) - z).abs();
+                        }
                     }
                     s
                 } else {
@@ -1101,7 +1109,7 @@ impl<'a> Checker<'a> {
                         .map(|o| {
                             vals[o * per..(o + 1) * per]
                                 .iter()
-                                .map(|v| (v - zp(o)).abs())
+                                .map(|&b| (val(b) - zp[o]).abs())
                                 .sum()
                         })
                         .collect()

@@ -21,6 +21,7 @@ mod vela;
 #[cfg(test)]
 mod tests;
 
+pub use model::has_custom_op;
 pub use vela::{
     read_vela_custom_ops, CpuOp, EthosUOp, VelaModel, VelaOp, COP1, ETHOS_U_CUSTOM_CODE,
     MAX_REGIONS,

@@ -269,6 +269,25 @@ impl<'a> Model<'a> {
     }
 }
 
+/// Whether the model's operator codes include the custom operator `code`: read from the
+/// header and the code table only (deciding how to import a file without reading it twice).
+pub fn has_custom_op(bytes: &[u8], code: &str) -> bool {
+    let Ok(buf) = fb::Buffer::new(bytes) else {
+        return false;
+    };
+    if buf.file_identifier() != Some(IDENTIFIER) {
+        return false;
+    }
+    let Ok(root) = buf.root("Model") else {
+        return false;
+    };
+    read_opcodes(Path::new(""), &root).is_ok_and(|codes| {
+        codes
+            .iter()
+            .any(|c| matches!(c, OpCode::Custom(n) if n == code))
+    })
+}
+
 /// `Model.operator_codes`, with the effective code `max(deprecated_builtin_code, builtin_code)`.
 fn read_opcodes(path: &Path, root: &Table<'_>) -> Result<Vec<OpCode>, CompileError> {
     let fbe = fb_err(path);
