@@ -304,10 +304,11 @@ pub fn encode_values(values: &[i16]) -> Result<Vec<u8>, WeightError> {
     while out.len % 8 != 0 {
         out.put(1, 1);
     }
-    while out.buf.len() % 16 != 0 {
-        out.buf.push(0xFF);
+    let mut bytes = out.into_bytes();
+    while bytes.len() % 16 != 0 {
+        bytes.push(0xFF);
     }
-    Ok(out.buf)
+    Ok(bytes)
 }
 
 /// One 10-byte bias/scale record per OFM channel, as the NPU model's
@@ -331,10 +332,14 @@ pub fn scale_records(channels: &[(i64, u32, u8)]) -> Result<Vec<u8>, WeightError
 
 // ---------------------------------------------------------------- bit writer
 
-/// LSB-first bit packing, as the decoder reads.
+/// LSB-first bit packing, as the decoder reads: bits gather in a 64-bit accumulator and
+/// leave it four bytes at a time.
 #[derive(Clone, Debug, Default)]
 struct Bits {
     buf: Vec<u8>,
+    acc: u64,
+    /// Bits in `acc` (below 32 between calls).
+    pending: u32,
     len: u64,
 }
 
@@ -345,20 +350,22 @@ impl Bits {
             return;
         }
         let v = u64::from(v) & ((1u64 << n) - 1);
-        let used = (self.len % 8) as u32;
-        // The open byte's bits and the new ones: at most 7 + 32 bits, whole bytes out.
-        let mut acc = v << used;
-        if used > 0 {
-            if let Some(last) = self.buf.pop() {
-                acc |= u64::from(last);
-            }
-        }
-        let total = used + n;
-        for _ in 0..total.div_ceil(8) {
-            self.buf.push(acc as u8);
-            acc >>= 8;
-        }
+        self.acc |= v << self.pending;
+        self.pending += n;
         self.len += u64::from(n);
+        if self.pending >= 32 {
+            self.buf.extend_from_slice(&(self.acc as u32).to_le_bytes());
+            self.acc >>= 32;
+            self.pending -= 32;
+        }
+    }
+
+    /// The bytes written so far (the last one padded with zero bits).
+    fn into_bytes(mut self) -> Vec<u8> {
+        let tail = self.pending.div_ceil(8) as usize;
+        self.buf
+            .extend_from_slice(&self.acc.to_le_bytes()[..tail]);
+        self.buf
     }
 }
 
