@@ -175,13 +175,12 @@ pub enum InputScaling {
     ScaleB(Scale),
 }
 
-/// A DMA to the LUT area of SHRAM, run before the operation.
+/// A table the operation looks its results up in: the stream puts it in a LUT slot of SHRAM
+/// (by DMA, unless that slot still holds it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LutLoad {
-    /// The 256-byte table in the read-only region.
+    /// The table in the read-only region (256 bytes, or 1 KiB of int32 entries).
     pub src: Span,
-    /// LUT slot (0..8) of 256 bytes.
-    pub slot: u8,
 }
 
 /// One NPU operation, fully planned.

@@ -865,3 +865,62 @@ mod tests {
         assert!(outputs[0].iter().any(|&v| v != outputs[0][0]));
     }
 }
+
+#[cfg(test)]
+mod lut_tests {
+    use super::*;
+    use crate::lower::assemble::{assemble_for, NpuSpec};
+    use crate::npy::NpyArray;
+    use crate::passes::testutil::B;
+    use kiln_rt::ethos_u::blob::VelaBlob;
+    use kiln_rt::ethos_u::cmd::CommandIter;
+    use kiln_rt::ethos_u::config::by_name;
+    use kiln_rt::ethos_u::payload::Payload;
+    use kiln_rt::ethos_u::regs::{Cmd0Op, Opcode};
+
+    /// sigmoid(x), tanh(x), sigmoid(x) again: the second sigmoid finds its table still in its
+    /// LUT slot (2 LUT loads, not 3), and the program on the NPU model gives what it gives on
+    /// the CPU.
+    #[test]
+    fn equal_tables_are_loaded_once() {
+        let mut b = B::new();
+        let x = b.q8("x", &[1, 4, 4, 16], 0.05, 3);
+        let s1 = b.q8("s1", &[1, 4, 4, 16], 1.0 / 256.0, -128);
+        let t = b.q8("t", &[1, 4, 4, 16], 1.0 / 128.0, 0);
+        let s2 = b.q8("s2", &[1, 4, 4, 16], 1.0 / 256.0, -128);
+        b.g.inputs.push(x);
+        b.node("sig1", Op::Logistic, &[x], &[s1]);
+        b.node("tanh", Op::Tanh, &[x], &[t]);
+        b.node("sig2", Op::Logistic, &[x], &[s2]);
+        for y in [s1, t, s2] {
+            b.output(y);
+        }
+        let cfg = by_name("ethos-u55-128").unwrap();
+        let seg = compile_segment(&b.g, &[0, 1, 2], cfg).unwrap();
+        let blob = VelaBlob::parse(&seg.blob).unwrap();
+        let stream = Payload::parse(blob.cmd_data).unwrap().command_stream;
+        let dmas = CommandIter::from_bytes(stream)
+            .filter_map(Result::ok)
+            .filter(|c| c.opcode == Opcode::Cmd0(Cmd0Op::OP_DMA_START))
+            .count();
+        assert_eq!(dmas, 2, "LUT loads");
+        let npu = assemble_for(
+            &b.g,
+            Some(&NpuSpec {
+                cfg,
+                cpu_fallback: false,
+                sram_budget: None,
+            }),
+        )
+        .unwrap();
+        let cpu = assemble_for(&b.g, None).unwrap();
+        let input: Vec<i8> = (0..256).map(|i| (i * 7 % 256) as u8 as i8).collect();
+        let x = NpyArray::from_slice(&[1, 4, 4, 16], &input).unwrap();
+        let a = crate::run::run_pte(&npu.pte, std::slice::from_ref(&x)).unwrap();
+        let c = crate::run::run_pte(&cpu.pte, std::slice::from_ref(&x)).unwrap();
+        assert_eq!(a.len(), 3);
+        for (a, c) in a.iter().zip(&c) {
+            assert_eq!(a.data, c.data);
+        }
+    }
+}

@@ -12,7 +12,7 @@
 //! `NPU_OP_DMA_WAIT 0` before the operation that reads what a DMA wrote.
 
 use super::buffering::WeightDma;
-use super::npu_op::{FeatureMap, InputScaling, Layout, NpuKind, NpuOp, Operand2};
+use super::npu_op::{FeatureMap, InputScaling, Layout, NpuKind, NpuOp, Operand2, Span};
 use kiln_ethos_u::regs::{
     Activation, ActivationFormat, ActivationFunction, ActivationPrecision, ActivationType,
     Cmd0Op as C0, Cmd1Op as C1, DmaRegion, DmaRegionMode, DmaStrideMode, Ifm2Broadcast,
@@ -30,7 +30,14 @@ pub struct StreamBuilder {
     kernel_ops: usize,
     /// A weight DMA was started and not yet waited for.
     dma_pending: bool,
+    /// The table (read-only span) loaded at each LUT slot it starts at.
+    luts: [Option<Span>; LUT_SLOTS],
+    /// Where the next table goes when none is loaded.
+    next_slot: usize,
 }
+
+/// 256-byte LUT slots in SHRAM.
+const LUT_SLOTS: usize = (SHRAM_LUT_BYTES / SHRAM_LUT_SLOT_BYTES) as usize;
 
 impl StreamBuilder {
     fn set0(&mut self, op: C0, param: u16) {
@@ -82,33 +89,63 @@ impl StreamBuilder {
         self.dma_pending = true;
     }
 
+    /// The LUT slot holding `table`, and whether it must be loaded: a table loaded before
+    /// (the same bytes of the read-only region) is used again where it is; a new one goes to
+    /// the next free slots (a 1 KiB int32 table takes 4, aligned), round-robin.
+    fn lut_slot(&mut self, table: Span) -> (usize, bool) {
+        if let Some(s) = self.luts.iter().position(|l| *l == Some(table)) {
+            return (s, false);
+        }
+        let n = (table.len.div_ceil(SHRAM_LUT_SLOT_BYTES) as usize).clamp(1, LUT_SLOTS);
+        let mut at = self.next_slot.next_multiple_of(n);
+        if at + n > LUT_SLOTS {
+            at = 0;
+        }
+        // Tables overlapping the new one's slots are gone.
+        for (s, l) in self.luts.iter_mut().enumerate() {
+            if let Some(t) = l {
+                let len = (t.len.div_ceil(SHRAM_LUT_SLOT_BYTES) as usize).max(1);
+                if s < at + n && at < s + len {
+                    *l = None;
+                }
+            }
+        }
+        self.luts[at] = Some(table);
+        self.next_slot = (at + n) % LUT_SLOTS;
+        (at, true)
+    }
+
     /// Appends one operation (and the LUT load it needs).
     pub fn push(&mut self, op: &NpuOp, shram_kib: u32) {
-        if let Some(lut) = op.lut {
-            if self.kernel_ops > 0 {
-                self.cmd0(C0::OP_KERNEL_WAIT, 0);
+        let lut_slot = op.lut.map(|lut| {
+            let (slot, load) = self.lut_slot(lut.src);
+            if load {
+                if self.kernel_ops > 0 {
+                    self.cmd0(C0::OP_KERNEL_WAIT, 0);
+                }
+                let lut_base = shram_kib * 1024 - SHRAM_LUT_BYTES;
+                self.set0(
+                    C0::SET_DMA0_SRC_REGION,
+                    Self::dma_region(lut.src.region, DmaRegionMode::External),
+                );
+                self.set1(C1::SET_DMA0_SRC, 0, lut.src.offset);
+                // Internal mode: the destination is SHRAM.
+                self.set0(
+                    C0::SET_DMA0_DST_REGION,
+                    Self::dma_region(0, DmaRegionMode::Internal),
+                );
+                self.set1(
+                    C1::SET_DMA0_DST,
+                    0,
+                    lut_base + slot as u32 * SHRAM_LUT_SLOT_BYTES,
+                );
+                self.set1(C1::SET_DMA0_LEN, 0, lut.src.len);
+                self.cmd0(C0::OP_DMA_START, 0);
+                self.cmd0(C0::OP_DMA_WAIT, 0);
+                self.dma_pending = false;
             }
-            let lut_base = shram_kib * 1024 - SHRAM_LUT_BYTES;
-            self.set0(
-                C0::SET_DMA0_SRC_REGION,
-                Self::dma_region(lut.src.region, DmaRegionMode::External),
-            );
-            self.set1(C1::SET_DMA0_SRC, 0, lut.src.offset);
-            // Internal mode: the destination is SHRAM.
-            self.set0(
-                C0::SET_DMA0_DST_REGION,
-                Self::dma_region(0, DmaRegionMode::Internal),
-            );
-            self.set1(
-                C1::SET_DMA0_DST,
-                0,
-                lut_base + lut.slot as u32 * SHRAM_LUT_SLOT_BYTES,
-            );
-            self.set1(C1::SET_DMA0_LEN, 0, lut.src.len);
-            self.cmd0(C0::OP_DMA_START, 0);
-            self.cmd0(C0::OP_DMA_WAIT, 0);
-            self.dma_pending = false;
-        }
+            slot as u32
+        });
         self.ifm(op);
         self.ofm(op);
         let elementwise = matches!(op.kind, NpuKind::Elementwise(_));
@@ -155,9 +192,8 @@ impl StreamBuilder {
             self.set1(C1::SET_OPA_SCALE, a.shift as u16, a.multiplier);
             self.set1(C1::SET_OPB_SCALE, 0, b);
         }
-        let function = op
-            .lut
-            .and_then(|l| ActivationFunction::from_bits(16 + l.slot as u32))
+        let function = lut_slot
+            .and_then(|slot| ActivationFunction::from_bits(16 + slot))
             .unwrap_or(ActivationFunction::Relu);
         let act = Activation {
             function,

@@ -233,7 +233,7 @@ pub(super) fn lut_op(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Npu
     if ifm.shape != ofm.shape {
         return Err("input and output shapes differ".into());
     }
-    let src = ro.push(&table);
+    let src = ro.push_table(&table);
     let block = cx.block(BlockRequest {
         kind: BlockOpKind::Pool,
         ofm: ofm.shape,
@@ -261,7 +261,7 @@ pub(super) fn lut_op(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Npu
         ifm_rounding: RoundMode::Dbl,
         clamp: (-128, 127),
         clip_range: ClipRange::OfmPrecision,
-        lut: Some(LutLoad { src, slot: 0 }),
+        lut: Some(LutLoad { src }),
         upscale_nearest: false,
         reversed: false,
         block,

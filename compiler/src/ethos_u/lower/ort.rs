@@ -497,8 +497,7 @@ fn map_op(
         ifm.zero_point = 0;
         ofm.zero_point = 0;
         LutLoad {
-            src: ro.push(t),
-            slot: 0,
+            src: ro.push_table(t),
         }
     });
     let block = cx.block(BlockRequest {

@@ -29,6 +29,8 @@ pub struct ReadOnly {
     /// The bytes, every item 16-byte aligned.
     pub bytes: Vec<u8>,
     pending: Vec<Pending>,
+    /// Tables pushed with [`ReadOnly::push_table`], by content.
+    tables: std::collections::HashMap<Vec<u8>, Span>,
 }
 
 impl ReadOnly {
@@ -42,6 +44,17 @@ impl ReadOnly {
             offset: offset as u32,
             len: data.len() as u32,
         }
+    }
+
+    /// Appends a lookup table, or returns where the same bytes already are (so operations with
+    /// equal tables share one, and the stream keeps it in its LUT slot).
+    pub fn push_table(&mut self, data: &[u8]) -> Span {
+        if let Some(&span) = self.tables.get(data) {
+            return span;
+        }
+        let span = self.push(data);
+        self.tables.insert(data.to_vec(), span);
+        span
     }
 
     /// Weights in stream order (each -255..=255) to encode in [`ReadOnly::finish`], and their

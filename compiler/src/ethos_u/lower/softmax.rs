@@ -376,8 +376,7 @@ pub(super) fn softmax(cx: &Ctx<'_>, node: &Node, ro: &mut ReadOnly) -> Result<Ve
     let mut exp_ofm = exp;
     exp_ofm.zero_point = 127;
     let lut = LutLoad {
-        src: ro.push(&table),
-        slot: 0,
+        src: ro.push_table(&table),
     };
     let op = b.push(
         NpuKind::Elementwise(ElementwiseMode::Sub),

@@ -363,8 +363,7 @@ impl Bits {
     /// The bytes written so far (the last one padded with zero bits).
     fn into_bytes(mut self) -> Vec<u8> {
         let tail = self.pending.div_ceil(8) as usize;
-        self.buf
-            .extend_from_slice(&self.acc.to_le_bytes()[..tail]);
+        self.buf.extend_from_slice(&self.acc.to_le_bytes()[..tail]);
         self.buf
     }
 }

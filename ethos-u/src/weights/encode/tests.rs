@@ -428,9 +428,17 @@ fn rejects_bad_layouts_and_weights() {
 #[test]
 fn zz_time_encoder() {
     let mut r = Rng(7);
-    let values: Vec<i16> = (0..81920).map(|_| { let a = r.range(-40, 40); let b = r.range(-40, 40); ((a + b) / 2) as i16 }).collect();
+    let values: Vec<i16> = (0..81920)
+        .map(|_| {
+            let a = r.range(-40, 40);
+            let b = r.range(-40, 40);
+            ((a + b) / 2) as i16
+        })
+        .collect();
     let t = std::time::Instant::now();
-    for _ in 0..10 { let _ = encode_values(&values).unwrap(); }
+    for _ in 0..10 {
+        let _ = encode_values(&values).unwrap();
+    }
     std::println!("encode 81920: {:?} per call", t.elapsed() / 10);
     let t = std::time::Instant::now();
     let c = candidates(&values, FULL_SEARCH);
