@@ -424,33 +424,3 @@ fn rejects_bad_layouts_and_weights() {
     );
     assert!(encode_values(&[0, -256]).is_err());
 }
-
-#[test]
-fn zz_time_encoder() {
-    let mut r = Rng(7);
-    let values: Vec<i16> = (0..81920)
-        .map(|_| {
-            let a = r.range(-40, 40);
-            let b = r.range(-40, 40);
-            ((a + b) / 2) as i16
-        })
-        .collect();
-    let t = std::time::Instant::now();
-    for _ in 0..10 {
-        let _ = encode_values(&values).unwrap();
-    }
-    std::println!("encode 81920: {:?} per call", t.elapsed() / 10);
-    let t = std::time::Instant::now();
-    let c = candidates(&values, FULL_SEARCH);
-    std::println!("candidates: {:?}", t.elapsed());
-    let t = std::time::Instant::now();
-    let (p, _) = plan_slices_estimated(&c[0]);
-    std::println!("full search: {:?}", t.elapsed());
-    let t = std::time::Instant::now();
-    let _ = slice_search(&c[0], 4);
-    std::println!("sampled search: {:?}", t.elapsed());
-    let t = std::time::Instant::now();
-    let mut b = Bits::default();
-    write_section(&mut b, &c[0], &p);
-    std::println!("write: {:?}", t.elapsed());
-}
