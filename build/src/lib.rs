@@ -332,17 +332,19 @@ impl Builder {
             Target::lookup(&spec.target.value).map_err(|e| err(Field::Target, e.to_string()))?;
         let limit = memory_limit(target, spec)?;
         let path = self.manifest_dir.join(&spec.path.value);
-        let bytes = std::fs::read(&path).map_err(|e| {
+        let bytes = kiln_compiler::limits::read_file(&path).map_err(|e| {
+            let not_found = matches!(&e, kiln_compiler::limits::ReadError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound);
             err(
                 Field::Path,
-                if e.kind() == std::io::ErrorKind::NotFound {
+                if not_found {
                     format!(
                         "model file not found: {} (include_model! paths are relative to the crate's Cargo.toml folder, {})",
                         spec.path.value,
                         self.manifest_dir.display()
                     )
                 } else {
-                    format!("{}: cannot read: {e}", path.display())
+                    e.to_string()
                 },
             )
         })?;

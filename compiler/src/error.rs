@@ -15,6 +15,9 @@ pub enum CompileError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The model file is larger than [`crate::limits::MAX_FILE_BYTES`] (or never ends).
+    #[error(transparent)]
+    Read(#[from] crate::limits::ReadError),
     /// The file is not a well-formed model of its format.
     #[error("{path}: malformed {format} model: {reason}")]
     Malformed {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ethos_u;
 pub mod import;
 pub mod ir;
+pub mod limits;
 pub mod lower;
 pub mod npy;
 pub mod passes;

@@ -129,6 +129,9 @@ pub enum NpyError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The file could not be read, or is larger than [`crate::limits::MAX_FILE_BYTES`].
+    #[error(transparent)]
+    Read(#[from] crate::limits::ReadError),
     /// The file does not start with `\x93NUMPY`.
     #[error("{path}: not a .npy file: bad magic (expected \\x93NUMPY)")]
     BadMagic {
@@ -360,10 +363,7 @@ impl NpyArray {
     /// Reads and parses a `.npy` file.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, NpyError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| NpyError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = crate::limits::read_file(path)?;
         Self::parse(path, &bytes)
     }
 
