@@ -17,7 +17,7 @@ pub enum CompileError {
     },
     /// The model file is larger than [`crate::limits::MAX_FILE_BYTES`] (or never ends).
     #[error(transparent)]
-    Read(#[from] crate::limits::ReadError),
+    Read(crate::limits::ReadError),
     /// The file is not a well-formed model of its format.
     #[error("{path}: malformed {format} model: {reason}")]
     Malformed {
@@ -78,6 +78,15 @@ pub enum CompileError {
         /// What is wrong (lists the valid values where there is a list).
         reason: String,
     },
+}
+
+impl From<crate::limits::ReadError> for CompileError {
+    fn from(e: crate::limits::ReadError) -> Self {
+        match e {
+            crate::limits::ReadError::Io { path, source } => CompileError::Io { path, source },
+            too_large => CompileError::Read(too_large),
+        }
+    }
 }
 
 impl CompileError {

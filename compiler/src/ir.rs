@@ -386,6 +386,10 @@ impl Graph {
     pub fn producer(&self, id: TensorId) -> Option<usize> {
         self.nodes.iter().position(|n| n.outputs.contains(&id))
     }
+    /// Who reads and writes every tensor, in one pass over the nodes (see [`Uses`]).
+    pub fn uses(&self) -> Uses {
+        Uses::new(self)
+    }
     /// Removes tensors that no node, input or output references, renumbering ids.
     pub fn compact(&mut self) {
         let mut used = vec![false; self.tensors.len()];
@@ -413,5 +417,55 @@ impl Graph {
         }
         self.inputs.iter_mut().for_each(m);
         self.outputs.iter_mut().for_each(m);
+    }
+}
+
+/// The readers and writer of every tensor of a graph, computed once: [`Graph::consumers`] and
+/// [`Graph::producer`] scan all nodes, which a pass asking for every node would make quadratic.
+/// It describes the graph as it was when built; a pass rebuilds it after changing the graph.
+#[derive(Clone, Debug, Default)]
+pub struct Uses {
+    /// The first node writing each tensor (`usize::MAX`: none).
+    producer: Vec<usize>,
+    /// Nodes reading each tensor, ascending, each once.
+    consumers: Vec<Vec<usize>>,
+}
+
+impl Uses {
+    /// The index of `g`.
+    pub fn new(g: &Graph) -> Self {
+        let mut producer = vec![usize::MAX; g.tensors.len()];
+        let mut consumers = vec![Vec::new(); g.tensors.len()];
+        for (i, n) in g.nodes.iter().enumerate() {
+            for t in n.inputs.iter().flatten() {
+                if let Some(c) = consumers.get_mut(t.0) {
+                    if c.last() != Some(&i) {
+                        c.push(i);
+                    }
+                }
+            }
+            for t in &n.outputs {
+                if let Some(p) = producer.get_mut(t.0) {
+                    if *p == usize::MAX {
+                        *p = i;
+                    }
+                }
+            }
+        }
+        Uses {
+            producer,
+            consumers,
+        }
+    }
+    /// As [`Graph::consumers`].
+    pub fn consumers(&self, id: TensorId) -> &[usize] {
+        self.consumers.get(id.0).map_or(&[], |c| c.as_slice())
+    }
+    /// As [`Graph::producer`].
+    pub fn producer(&self, id: TensorId) -> Option<usize> {
+        self.producer
+            .get(id.0)
+            .copied()
+            .filter(|&p| p != usize::MAX)
     }
 }

@@ -21,6 +21,7 @@ pub mod pte;
 pub mod quant;
 pub mod report;
 pub mod run;
+pub mod synth;
 pub mod target;
 pub mod vela;
 

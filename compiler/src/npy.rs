@@ -129,7 +129,7 @@ pub enum NpyError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The file could not be read, or is larger than [`crate::limits::MAX_FILE_BYTES`].
+    /// The file is larger than [`crate::limits::MAX_FILE_BYTES`] (or never ends).
     #[error(transparent)]
     Read(#[from] crate::limits::ReadError),
     /// The file does not start with `\x93NUMPY`.
@@ -363,7 +363,10 @@ impl NpyArray {
     /// Reads and parses a `.npy` file.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, NpyError> {
         let path = path.as_ref();
-        let bytes = crate::limits::read_file(path)?;
+        let bytes = crate::limits::read_file(path).map_err(|e| match e {
+            crate::limits::ReadError::Io { path, source } => NpyError::Io { path, source },
+            too_large => NpyError::Read(too_large),
+        })?;
         Self::parse(path, &bytes)
     }
 

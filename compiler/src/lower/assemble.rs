@@ -263,17 +263,21 @@ pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
     }
     let mut roots: Vec<TensorId> = live.keys().copied().collect();
     roots.sort();
+    // An aliased buffer must hold the largest view of it (they are equal for reshapes); one
+    // pass over the tensors, not one per buffer.
+    let mut root_bytes = vec![0usize; g.tensors.len()];
+    for (t, r) in root.iter().enumerate() {
+        root_bytes[r.0] = root_bytes[r.0].max(g.tensors[t].nbytes());
+    }
     let buffers: Vec<Buffer> = roots
         .iter()
         .map(|r| {
             let (first, last) = live[r];
-            // An aliased buffer must hold the largest view of it (they are equal for reshapes).
-            let size = (0..g.tensors.len())
-                .filter(|&t| root[t] == *r)
-                .map(|t| g.tensors[t].nbytes())
-                .max()
-                .unwrap_or(0);
-            Buffer { size, first, last }
+            Buffer {
+                size: root_bytes[r.0],
+                first,
+                last,
+            }
         })
         .collect();
     let memory = plan::plan(&buffers, ARENA_ALIGN);

@@ -7,14 +7,17 @@
 use super::util::{self, bypass, sole_consumer};
 use super::PassReport;
 use crate::error::Result;
-use crate::ir::{Act, DType, Graph, Op};
+use crate::ir::{Act, DType, Graph, Op, Uses};
 
 /// Runs fusion over the whole graph.
 pub(crate) fn run(g: &mut Graph, report: &mut PassReport) -> Result<bool> {
     let mut changed = false;
     let mut i = 0;
+    // Who reads and writes what, rebuilt after each rewrite (a chain of n nodes asks n times).
+    let mut uses = g.uses();
     while i < g.nodes.len() {
-        if absorb(g, i) || fuse(g, i) {
+        if absorb(g, i) || fuse(g, &uses, i) {
+            uses = g.uses();
             report.fused_activations += 1;
             changed = true;
         } else {
@@ -97,12 +100,12 @@ fn absorb(g: &mut Graph, i: usize) -> bool {
 }
 
 /// Moves an activation into the fused slot of its input's producer.
-fn fuse(g: &mut Graph, i: usize) -> bool {
+fn fuse(g: &mut Graph, u: &Uses, i: usize) -> bool {
     let Some((x, y, lo, hi)) = activation(g, i) else {
         return false;
     };
-    let Some(p) = g.producer(x) else { return false };
-    if sole_consumer(g, x) != Some(i) || g.nodes[p].outputs.len() != 1 {
+    let Some(p) = u.producer(x) else { return false };
+    if sole_consumer(g, u, x) != Some(i) || g.nodes[p].outputs.len() != 1 {
         return false;
     }
     let (xt, yt) = (g.tensor(x), g.tensor(y));
