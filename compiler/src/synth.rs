@@ -154,6 +154,32 @@ mod tests {
         }
     }
 
+    /// An 8k TFLite chain on the NPU, for a profiler.
+    #[test]
+    #[ignore = "timing probe"]
+    fn timing_npu_8k() {
+        let npu = crate::target::Target::lookup("ethos-u55-128").unwrap();
+        let bytes = tflite_relu_chain(8000);
+        let t = std::time::Instant::now();
+        compile_bytes(
+            Path::new("c.tflite"),
+            &bytes,
+            &CompileOptions::for_target(npu),
+        )
+        .unwrap();
+        println!("{:?}", t.elapsed());
+    }
+
+    /// One 100k TFLite chain, for a profiler.
+    #[test]
+    #[ignore = "timing probe"]
+    fn timing_tflite_100k() {
+        let bytes = tflite_relu_chain(100_000);
+        let t = std::time::Instant::now();
+        compile_bytes(Path::new("c.tflite"), &bytes, &CompileOptions::default()).unwrap();
+        println!("{:?}", t.elapsed());
+    }
+
     /// `cargo test --release -p kiln-compiler synth::tests::timing -- --ignored --nocapture`
     #[test]
     #[ignore = "timing probe"]
@@ -167,6 +193,22 @@ mod tests {
                 compile_bytes(Path::new(file), &bytes, &CompileOptions::default()).unwrap();
                 println!("{file} {n}: {:?}", t.elapsed());
             }
+        }
+        let npu = crate::target::Target::lookup("ethos-u55-128").unwrap();
+        for n in [1000, 2000, 4000] {
+            let bytes = tflite_relu_chain(n);
+            let t = std::time::Instant::now();
+            let r = compile_bytes(
+                Path::new("chain.tflite"),
+                &bytes,
+                &CompileOptions::for_target(npu),
+            );
+            println!(
+                "chain.tflite {n} on {}: {:?} {}",
+                npu.name,
+                t.elapsed(),
+                r.is_ok()
+            );
         }
     }
 }

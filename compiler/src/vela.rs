@@ -38,7 +38,11 @@ pub const FAST_SCRATCH_SPEC: &str = kiln_rt::ethos_u::backend::FAST_SCRATCH_SPEC
 /// True when `bytes` is a TFLite model whose operators are all Vela's `ethos-u`
 /// custom operator (how `kiln compile` recognizes Vela output).
 pub fn is_vela_tflite(path: &Path, bytes: &[u8]) -> bool {
+    // A Vela model names its NPU operator's custom code; without those bytes anywhere in the
+    // file it is not one, and the full read (as long as the import itself) is skipped.
+    let code = crate::import::tflite::ETHOS_U_CUSTOM_CODE.as_bytes();
     bytes.get(4..8) == Some(b"TFL3")
+        && bytes.windows(code.len()).any(|w| w == code)
         && read_vela_custom_ops(path, bytes)
             .is_ok_and(|m| m.npu_ops().count() > 0 && m.cpu_ops().count() == 0)
 }

@@ -88,17 +88,13 @@ enum Step {
 
 /// The cost note of an NPU-placed node: how many NPU operations implement it, by kind
 /// (e.g. a softmax's `27 NPU ops: 2 pool, 25 elementwise`).
-fn npu_cost(ops: &[crate::ethos_u::segment::OpSummary], node: &str) -> String {
-    let mine: Vec<&str> = ops
-        .iter()
-        .filter(|o| o.source == node)
-        .map(|o| o.kind.as_str())
-        .collect();
+/// `mine`: the kinds of the NPU operations whose source is the node, in stream order.
+fn npu_cost(mine: &[&str]) -> String {
     if mine.is_empty() {
         return "no NPU operation".into();
     }
     let mut kinds: Vec<(&str, usize)> = Vec::new();
-    for k in &mine {
+    for k in mine {
         match kinds.iter_mut().find(|(n, _)| n == k) {
             Some((_, c)) => *c += 1,
             None => kinds.push((k, 1)),
@@ -177,6 +173,20 @@ pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
     let mut root: Vec<TensorId> = (0..g.tensors.len()).map(TensorId).collect();
     let mut steps: Vec<(usize, Step)> = Vec::new();
     let mut nodes = Vec::new();
+    // Each delegate's operation kinds by source node, in stream order, gathered once (not a
+    // scan of the delegate's operations per node).
+    let ops_by_source: Vec<HashMap<&str, Vec<&str>>> = delegates
+        .iter()
+        .map(|d| {
+            let mut m: HashMap<&str, Vec<&str>> = HashMap::new();
+            for o in &d.ops {
+                m.entry(o.source.as_str())
+                    .or_default()
+                    .push(o.kind.as_str());
+            }
+            m
+        })
+        .collect();
     for (i, node) in g.nodes.iter().enumerate() {
         if let Some(&k) = segment_of.get(&i) {
             nodes.push(NodeReport {
@@ -184,7 +194,11 @@ pub fn assemble_for(g: &Graph, npu: Option<&NpuSpec>) -> Result<Assembled> {
                 source_op: node.source_op.clone(),
                 kernels: vec![format!(
                     "ethos-u delegate {k}, {}",
-                    npu_cost(&delegates[k].ops, &node.name)
+                    npu_cost(
+                        ops_by_source[k]
+                            .get(node.name.as_str())
+                            .map_or(&[][..], |v| v.as_slice())
+                    )
                 )],
                 placement: "npu".into(),
             });
