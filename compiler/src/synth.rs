@@ -154,6 +154,35 @@ mod tests {
         }
     }
 
+    /// Compile time grows linearly with the chain: four times the operators may take about
+    /// four times as long (a quadratic pass would take sixteen). Generous bounds: the machine
+    /// may be busy.
+    #[test]
+    fn compile_time_is_linear_in_chain_length() {
+        let time = |file: &str, bytes: &[u8]| {
+            let t = std::time::Instant::now();
+            compile_bytes(Path::new(file), bytes, &CompileOptions::default()).unwrap();
+            t.elapsed().as_secs_f64()
+        };
+        for file in ["chain.onnx", "chain.tflite"] {
+            let model = |n| {
+                if file.ends_with(".onnx") {
+                    onnx_relu_chain(n)
+                } else {
+                    tflite_relu_chain(n)
+                }
+            };
+            let (small, large) = (model(4000), model(16_000));
+            // Best of three, against scheduling noise.
+            let t_small = (0..3).map(|_| time(file, &small)).fold(f64::MAX, f64::min);
+            let t_large = (0..3).map(|_| time(file, &large)).fold(f64::MAX, f64::min);
+            assert!(
+                t_large < 9.0 * t_small + 0.05,
+                "{file}: 4,000 operators {t_small:.3} s, 16,000 {t_large:.3} s"
+            );
+        }
+    }
+
     /// An 8k TFLite chain on the NPU, for a profiler.
     #[test]
     #[ignore = "timing probe"]
