@@ -468,4 +468,10 @@ impl Uses {
             .copied()
             .filter(|&p| p != usize::MAX)
     }
+    /// Records that node `node` now writes `id` (for a pass that rewires a producer in place).
+    pub fn set_producer(&mut self, id: TensorId, node: usize) {
+        if let Some(p) = self.producer.get_mut(id.0) {
+            *p = node;
+        }
+    }
 }

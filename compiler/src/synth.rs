@@ -199,6 +199,39 @@ mod tests {
         println!("{:?}", t.elapsed());
     }
 
+    /// Fusion-heavy chain (Relu after Relu6 would not fuse; after an activation-slot op it
+    /// does): ONNX `Add(x, c) -> Relu` pairs.
+    #[test]
+    #[ignore = "timing probe"]
+    fn timing_fused_pairs() {
+        for n in [2000, 4000, 8000] {
+            let mut m =
+                crate::import::onnx::proto::ModelProto::decode(&onnx_relu_chain(n)[..]).unwrap();
+            let g = m.graph.as_mut().unwrap();
+            for (k, node) in g.node.iter_mut().enumerate() {
+                if k % 2 == 0 {
+                    node.op_type = "Add".into();
+                    node.input.push("c".into());
+                }
+            }
+            g.initializer.push(TensorProto {
+                name: "c".into(),
+                dims: vec![1, 16],
+                data_type: 1,
+                float_data: vec![0.5; 16],
+                ..Default::default()
+            });
+            let bytes = m.encode_to_vec();
+            let t = std::time::Instant::now();
+            let c = compile_bytes(Path::new("p.onnx"), &bytes, &CompileOptions::default()).unwrap();
+            println!(
+                "{n} ops (Add+Relu pairs): {:?}, {} nodes after",
+                t.elapsed(),
+                c.graph.nodes.len()
+            );
+        }
+    }
+
     /// One 100k TFLite chain, for a profiler.
     #[test]
     #[ignore = "timing probe"]
