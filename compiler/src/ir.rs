@@ -427,24 +427,42 @@ impl Graph {
 pub struct Uses {
     /// The first node writing each tensor (`usize::MAX`: none).
     producer: Vec<usize>,
-    /// Nodes reading each tensor, ascending, each once.
-    consumers: Vec<Vec<usize>>,
+    /// Nodes reading tensor `t`: `readers[start[t]..start[t + 1]]`, ascending, each once (one
+    /// flat list rather than a list per tensor: passes rebuild this after every rewrite).
+    start: Vec<usize>,
+    readers: Vec<usize>,
 }
 
 impl Uses {
     /// The index of `g`.
     pub fn new(g: &Graph) -> Self {
-        let mut producer = vec![usize::MAX; g.tensors.len()];
-        let mut consumers = vec![Vec::new(); g.tensors.len()];
-        for (i, n) in g.nodes.iter().enumerate() {
-            for t in n.inputs.iter().flatten() {
-                if let Some(c) = consumers.get_mut(t.0) {
-                    if c.last() != Some(&i) {
-                        c.push(i);
+        let n = g.tensors.len();
+        let mut producer = vec![usize::MAX; n];
+        // Each node once per tensor it reads, even if it reads it twice.
+        let reads = |node: &Node, f: &mut dyn FnMut(usize)| {
+            for (k, t) in node.inputs.iter().enumerate() {
+                if let Some(t) = t {
+                    if t.0 < n && !node.inputs[..k].contains(&Some(*t)) {
+                        f(t.0);
                     }
                 }
             }
-            for t in &n.outputs {
+        };
+        let mut start = vec![0usize; n + 1];
+        for node in &g.nodes {
+            reads(node, &mut |t| start[t + 1] += 1);
+        }
+        for t in 0..n {
+            start[t + 1] += start[t];
+        }
+        let mut fill = start.clone();
+        let mut readers = vec![0usize; start[n]];
+        for (i, node) in g.nodes.iter().enumerate() {
+            reads(node, &mut |t| {
+                readers[fill[t]] = i;
+                fill[t] += 1;
+            });
+            for t in &node.outputs {
                 if let Some(p) = producer.get_mut(t.0) {
                     if *p == usize::MAX {
                         *p = i;
@@ -454,12 +472,16 @@ impl Uses {
         }
         Uses {
             producer,
-            consumers,
+            start,
+            readers,
         }
     }
     /// As [`Graph::consumers`].
     pub fn consumers(&self, id: TensorId) -> &[usize] {
-        self.consumers.get(id.0).map_or(&[], |c| c.as_slice())
+        match (self.start.get(id.0), self.start.get(id.0 + 1)) {
+            (Some(&a), Some(&b)) => &self.readers[a..b],
+            _ => &[],
+        }
     }
     /// As [`Graph::producer`].
     pub fn producer(&self, id: TensorId) -> Option<usize> {

@@ -232,6 +232,65 @@ mod tests {
         }
     }
 
+    /// QDQ chain: `DequantizeLinear -> Relu -> QuantizeLinear` per step, folded to int8.
+    #[test]
+    #[ignore = "timing probe"]
+    fn timing_qdq_chain() {
+        for n in [1000, 2000, 4000] {
+            let mut m =
+                crate::import::onnx::proto::ModelProto::decode(&onnx_relu_chain(n)[..]).unwrap();
+            let g = m.graph.as_mut().unwrap();
+            let mut nodes = Vec::new();
+            for (k, node) in g.node.iter().enumerate() {
+                let (x, y) = (node.input[0].clone(), node.output[0].clone());
+                let mk = |op: &str, name: String, i: Vec<String>, o: String| NodeProto {
+                    op_type: op.into(),
+                    name,
+                    input: i,
+                    output: vec![o],
+                    ..Default::default()
+                };
+                nodes.push(mk(
+                    "QuantizeLinear",
+                    format!("q{k}"),
+                    vec![x.clone(), "s".into(), "z".into()],
+                    format!("{x}_q"),
+                ));
+                nodes.push(mk(
+                    "DequantizeLinear",
+                    format!("d{k}"),
+                    vec![format!("{x}_q"), "s".into(), "z".into()],
+                    format!("{x}_d"),
+                ));
+                nodes.push(mk("Relu", format!("r{k}"), vec![format!("{x}_d")], y));
+            }
+            g.node = nodes;
+            g.initializer.push(TensorProto {
+                name: "s".into(),
+                dims: vec![],
+                data_type: 1,
+                float_data: vec![0.05],
+                ..Default::default()
+            });
+            g.initializer.push(TensorProto {
+                name: "z".into(),
+                dims: vec![],
+                data_type: 3,
+                int32_data: vec![0],
+                ..Default::default()
+            });
+            let bytes = m.encode_to_vec();
+            let t = std::time::Instant::now();
+            let c = compile_bytes(Path::new("q.onnx"), &bytes, &CompileOptions::default());
+            println!(
+                "{} nodes (QDQ): {:?}, {:?}",
+                3 * n,
+                t.elapsed(),
+                c.map(|c| c.graph.nodes.len()).map_err(|e| e.to_string())
+            );
+        }
+    }
+
     /// One 100k TFLite chain, for a profiler.
     #[test]
     #[ignore = "timing probe"]
