@@ -20,6 +20,14 @@
 //!
 //! It never panics and never fails the build script itself. A content hash (model bytes,
 //! options, compiler identity) in `<name>.hash` skips recompiling unchanged models.
+//!
+//! Every run stamps the models it handled with its own id (`<name>.build-id`) and hands the id
+//! to the crate's compilation (`cargo:rustc-env=KILN_BUILD_ID=...`); `include_model!` refuses
+//! outputs with another stamp — left in `OUT_DIR` by an earlier build whose build script no
+//! longer runs or no longer sees the call — instead of embedding a possibly stale model. The
+//! scan honours `#[cfg]`: a call behind a disabled feature (`CARGO_FEATURE_*`) or another
+//! target (`CARGO_CFG_*`) is not compiled; a cfg the build script cannot decide (`test`)
+//! compiles the model.
 //! `ethos-u*` targets are compiled CPU-only for their Cortex-M55 until kiln compiles for the
 //! NPU, with a `cargo:warning` saying so.
 //!
@@ -28,6 +36,7 @@
 //! explicit `budget = <bytes>`, which overrides the region's size. Targets without a memory
 //! map (host, ...) are only checked against an explicit budget.
 
+mod cfg;
 mod codegen;
 pub use codegen::generate;
 
@@ -71,6 +80,13 @@ pub fn compile_models() {
         // Cargo reads one directive per line.
         println!("cargo:warning={}", w.replace('\n', " "));
     }
+    // `include_model!` uses only outputs stamped with this id (cargo replays this line while
+    // the build script does not need to rerun, and the stamps stay as they are).
+    println!(
+        "cargo:rustc-env={}={}",
+        kiln_model_syntax::BUILD_ID_ENV,
+        report.build_id
+    );
     for script in &report.linker_scripts {
         if let (Some(dir), Some(file)) = (script.parent(), script.file_name()) {
             println!("cargo:rustc-link-search={}", dir.display());
@@ -106,6 +122,7 @@ pub struct Builder {
     out_dir: PathBuf,
     sources: Vec<PathBuf>,
     bare_metal: bool,
+    cfg: cfg::CfgEnv,
 }
 
 /// One `include_model!` call and what became of it.
@@ -143,6 +160,9 @@ pub struct BuildReport {
     pub warnings: Vec<String>,
     /// Linker scripts the firmware must link (`arena_region`: the sections per region).
     pub linker_scripts: Vec<PathBuf>,
+    /// The id of this run, stamped next to every model's outputs; [`compile_models`] hands it
+    /// to the crate's compilation as [`kiln_model_syntax::BUILD_ID_ENV`].
+    pub build_id: String,
 }
 
 /// Input or output of a compiled program, as the generated code types it.
@@ -218,7 +238,18 @@ impl Builder {
             out_dir,
             sources,
             bare_metal: false,
+            cfg: cfg::CfgEnv::from_env(),
         }
+    }
+
+    /// The enabled features (by default the `CARGO_FEATURE_*` variables cargo gives build
+    /// scripts): a call behind `#[cfg(feature = "...")]` of another feature is not compiled.
+    pub fn features<S: AsRef<str>>(mut self, features: &[S]) -> Builder {
+        self.cfg.features = features
+            .iter()
+            .map(|f| cfg::feature_key(f.as_ref()))
+            .collect();
+        self
     }
 
     /// Whether the crate is built for a bare-metal target (`*-none-*`): only then are arenas
@@ -239,7 +270,10 @@ impl Builder {
 
     /// Finds the calls, builds every model, writes `$OUT_DIR/kiln/`.
     pub fn run(&self) -> BuildReport {
-        let mut report = BuildReport::default();
+        let mut report = BuildReport {
+            build_id: build_id(),
+            ..BuildReport::default()
+        };
         let mut files = Vec::new();
         for s in &self.sources {
             if s.exists() {
@@ -257,7 +291,10 @@ impl Builder {
             let Ok(ast) = syn::parse_file(&text) else {
                 continue;
             };
-            let mut v = Finder::default();
+            let mut v = Finder {
+                cfg: &self.cfg,
+                calls: Vec::new(),
+            };
             syn::visit::Visit::visit_file(&mut v, &ast);
             // A call the parser rejects is the macro's to report (same parser, precise span).
             calls.extend(v.calls.into_iter().map(|s| (f.clone(), s)));
@@ -311,6 +348,14 @@ impl Builder {
                 self.build_one(&name, &spec, &mut report.warnings)
             };
             self.write_result(&name, &result, &mut report.warnings);
+            // Written on every run, built or cached: this run vouches for the outputs.
+            let stamp = kiln_model_syntax::generated_stamp(&self.out_dir, &name);
+            if let Err(e) = std::fs::write(&stamp, &report.build_id) {
+                report.warnings.push(format!(
+                    "kiln: model `{name}`: cannot write {}: {e}",
+                    stamp.display()
+                ));
+            }
             report.models.push(ModelOutcome {
                 name,
                 source,
@@ -332,17 +377,19 @@ impl Builder {
             Target::lookup(&spec.target.value).map_err(|e| err(Field::Target, e.to_string()))?;
         let limit = memory_limit(target, spec)?;
         let path = self.manifest_dir.join(&spec.path.value);
-        let bytes = std::fs::read(&path).map_err(|e| {
+        let bytes = kiln_compiler::limits::read_file(&path).map_err(|e| {
+            let not_found = matches!(&e, kiln_compiler::limits::ReadError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound);
             err(
                 Field::Path,
-                if e.kind() == std::io::ErrorKind::NotFound {
+                if not_found {
                     format!(
                         "model file not found: {} (include_model! paths are relative to the crate's Cargo.toml folder, {})",
                         spec.path.value,
                         self.manifest_dir.display()
                     )
                 } else {
-                    format!("{}: cannot read: {e}", path.display())
+                    e.to_string()
                 },
             )
         })?;
@@ -686,13 +733,61 @@ fn check_npu_scratch(
 }
 
 /// Suffix of the names for input/output `i`: none for 0, `_1`, `_2`, ... after.
-/// Collects `include_model!` calls whose arguments parse.
-#[derive(Default)]
-struct Finder {
+/// An id no other run of a build script (in this process or another) has: the time, the
+/// process and a counter.
+fn build_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{nanos:x}-{:x}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Collects `include_model!` calls whose arguments parse, except those behind a `#[cfg]` that
+/// is false for this build.
+struct Finder<'c> {
+    cfg: &'c cfg::CfgEnv,
     calls: Vec<ModelSpec>,
 }
 
-impl<'ast> syn::visit::Visit<'ast> for Finder {
+impl<'ast> syn::visit::Visit<'ast> for Finder<'_> {
+    fn visit_item(&mut self, i: &'ast syn::Item) {
+        if self.cfg.enabled(cfg::item_attrs(i)) {
+            syn::visit::visit_item(self, i);
+        }
+    }
+    fn visit_stmt(&mut self, s: &'ast syn::Stmt) {
+        let attrs: &[syn::Attribute] = match s {
+            syn::Stmt::Local(l) => &l.attrs,
+            syn::Stmt::Macro(m) => &m.attrs,
+            syn::Stmt::Expr(e, _) => cfg::expr_attrs(e),
+            syn::Stmt::Item(_) => &[],
+        };
+        if self.cfg.enabled(attrs) {
+            syn::visit::visit_stmt(self, s);
+        }
+    }
+    fn visit_expr(&mut self, e: &'ast syn::Expr) {
+        if self.cfg.enabled(cfg::expr_attrs(e)) {
+            syn::visit::visit_expr(self, e);
+        }
+    }
+    fn visit_impl_item(&mut self, i: &'ast syn::ImplItem) {
+        let attrs: &[syn::Attribute] = match i {
+            syn::ImplItem::Const(c) => &c.attrs,
+            syn::ImplItem::Fn(f) => &f.attrs,
+            syn::ImplItem::Macro(m) => &m.attrs,
+            _ => &[],
+        };
+        if self.cfg.enabled(attrs) {
+            syn::visit::visit_impl_item(self, i);
+        }
+    }
     fn visit_macro(&mut self, m: &'ast syn::Macro) {
         if m.path
             .segments
@@ -770,6 +865,48 @@ mod tests {
             .find(|m| m.name == name)
             .expect("model listed");
         m.result.as_ref().expect_err("an error")
+    }
+
+    #[test]
+    fn cfg_disabled_calls_are_not_compiled_and_every_run_stamps_its_outputs() {
+        let kws = fixture("kws_dscnn/kws_dscnn_int8.tflite");
+        let call = |name: &str| {
+            format!("kiln::include_model!({kws:?}, target = \"cortex-m55\", delegate = false, name = {name});")
+        };
+        let (root, out) = scratch(
+            "cfg",
+            &format!(
+                "#[cfg(feature = \"big-model\")]\n{}\n\
+                 #[cfg(not(feature = \"big-model\"))]\n{}\n\
+                 #[cfg(feature = \"other\")]\nmod m {{ {} }}\n\
+                 fn main() {{ #[cfg(any(test, feature = \"other\"))] {} }}",
+                call("on"),
+                call("off"),
+                call("in_mod"),
+                call("in_fn")
+            ),
+        );
+        let names =
+            |r: &BuildReport| -> Vec<String> { r.models.iter().map(|m| m.name.clone()).collect() };
+        let r1 = Builder::new(root.clone(), out.clone())
+            .features(&["big-model"])
+            .run();
+        // `any(test, ..)`: whether `test` holds the build script cannot tell, so it is compiled.
+        assert_eq!(names(&r1), ["in_fn", "on"], "{r1:#?}");
+        let stamp =
+            |n: &str| std::fs::read_to_string(kiln_model_syntax::generated_stamp(&out, n)).ok();
+        assert_eq!(stamp("on").as_deref(), Some(r1.build_id.as_str()));
+        // The next run (model cached) stamps anew; a model it no longer sees keeps the old stamp.
+        let r2 = Builder::new(root.clone(), out.clone()).run();
+        assert_ne!(r1.build_id, r2.build_id);
+        assert_eq!(names(&r2), ["in_fn", "off"]);
+        assert!(r2
+            .models
+            .iter()
+            .all(|m| m.result.as_ref().is_ok_and(|b| b.cached) || m.name == "off"));
+        assert_eq!(stamp("in_fn").as_deref(), Some(r2.build_id.as_str()));
+        assert_eq!(stamp("on").as_deref(), Some(r1.build_id.as_str()));
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

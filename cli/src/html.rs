@@ -7,17 +7,17 @@
 use crate::inspect::describe;
 use crate::profile::{instruction_macs, instruction_sources};
 use kiln_compiler::compile::CompileReport;
+use kiln_compiler::run::RunError;
 use kiln_compiler::trace::instruction_outputs;
 use kiln_rt::ethos_u::blob::VelaBlob;
 use kiln_rt::ethos_u::payload::Payload;
 use kiln_rt::pte::{Instruction, Program};
-use kiln_rt::RtError;
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// The report's data (the JSON twin; the page is rendered from it).
-pub fn report_data(pte: &[u8], report: &CompileReport) -> Result<Json, RtError> {
+pub fn report_data(pte: &[u8], report: &CompileReport) -> Result<Json, RunError> {
     let d = describe(pte)?;
     let p = &d["plans"][0];
     let program = Program::load(pte)?;

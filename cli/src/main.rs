@@ -195,8 +195,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             profile,
             profile_json,
         } => {
-            let bytes =
-                std::fs::read(&pte).with_context(|| format!("{}: cannot read", pte.display()))?;
+            let bytes = kiln_compiler::limits::read_file(&pte)?;
             let mut arrays = Vec::new();
             for p in &inputs {
                 arrays.push(NpyArray::read(p)?);
@@ -243,8 +242,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Inspect { pte, json } => {
-            let bytes =
-                std::fs::read(&pte).with_context(|| format!("{}: cannot read", pte.display()))?;
+            let bytes = kiln_compiler::limits::read_file(&pte)?;
             let d = kiln_cli::inspect::describe(&bytes)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", pte.display()))?;
             if json {

@@ -221,6 +221,51 @@ fn bad_npy_inputs() {
 }
 
 #[test]
+fn endless_inputs_and_hostile_sizes_fail_promptly() {
+    let pte = compile_fixture("synth_i_conv_pool_fc", "synth_i_conv_pool_fc_f32.onnx");
+    let input = fixtures().join("synth_i_conv_pool_fc/ref/onnx_f32/input_0.npy");
+    let t = std::time::Instant::now();
+    fails(
+        &kiln(&["run", "/dev/zero", "--input", s(&input)]),
+        &["/dev/zero", "MAX_FILE_BYTES"],
+    );
+    fails(
+        &kiln(&["run", s(&pte), "--input", "/dev/zero"]),
+        &["/dev/zero", "MAX_FILE_BYTES"],
+    );
+    fails(
+        &kiln(&["inspect", "/dev/zero"]),
+        &["/dev/zero", "MAX_FILE_BYTES"],
+    );
+    let out = tmp("zero.pte");
+    fails(
+        &kiln(&["compile", "/dev/zero", "-o", s(&out)]),
+        &["/dev/zero", "MAX_FILE_BYTES"],
+    );
+    assert!(t.elapsed().as_secs() < 20, "{:?}", t.elapsed());
+    // An upstream Ethos-U program whose Vela blob asks for 4 GiB of scratch: `kiln run` and
+    // `kiln inspect` refuse it alike, naming the file and the field.
+    let good = std::fs::read(fixtures().join("executorch/conv_pool_fc_u55_128.pte")).unwrap();
+    let at = good
+        .windows(16)
+        .position(|w| w == b"scratch_size\0\0\0\0")
+        .expect("scratch_size block")
+        + 32;
+    let mut bad = good.clone();
+    bad[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let p = tmp("scratch_4g.pte");
+    std::fs::write(&p, bad).unwrap();
+    let x = fixtures().join("executorch/conv_pool_fc_input0.npy");
+    let want = [
+        "scratch_4g.pte",
+        "vela_bin_stream.scratch_size",
+        "HOST_MEMORY_LIMIT",
+    ];
+    fails(&kiln(&["run", s(&p), "--input", s(&x)]), &want);
+    fails(&kiln(&["inspect", s(&p)]), &want);
+}
+
+#[test]
 fn missing_model_file() {
     let r = kiln(&["compile", "no/such/model.onnx", "-o", s(&tmp("m.pte"))]);
     fails(&r, &["no/such/model.onnx"]);

@@ -186,10 +186,7 @@ pub fn import(path: &Path, bytes: &[u8]) -> Result<(ModelFormat, Graph)> {
 
 /// Compiles the model at `path`.
 pub fn compile_file(path: &Path, opts: &CompileOptions) -> Result<Compiled> {
-    let bytes = std::fs::read(path).map_err(|source| CompileError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::limits::read_file(path)?;
     compile_bytes(path, &bytes, opts)
 }
 

@@ -15,6 +15,9 @@ pub enum CompileError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The model file is larger than [`crate::limits::MAX_FILE_BYTES`] (or never ends).
+    #[error(transparent)]
+    Read(crate::limits::ReadError),
     /// The file is not a well-formed model of its format.
     #[error("{path}: malformed {format} model: {reason}")]
     Malformed {
@@ -87,6 +90,15 @@ pub enum CompileError {
         /// What is wrong (lists the valid values where there is a list).
         reason: String,
     },
+}
+
+impl From<crate::limits::ReadError> for CompileError {
+    fn from(e: crate::limits::ReadError) -> Self {
+        match e {
+            crate::limits::ReadError::Io { path, source } => CompileError::Io { path, source },
+            too_large => CompileError::Read(too_large),
+        }
+    }
 }
 
 impl CompileError {

@@ -386,6 +386,10 @@ impl Graph {
     pub fn producer(&self, id: TensorId) -> Option<usize> {
         self.nodes.iter().position(|n| n.outputs.contains(&id))
     }
+    /// Who reads and writes every tensor, in one pass over the nodes (see [`Uses`]).
+    pub fn uses(&self) -> Uses {
+        Uses::new(self)
+    }
     /// Removes tensors that no node, input or output references, renumbering ids.
     pub fn compact(&mut self) {
         let mut used = vec![false; self.tensors.len()];
@@ -413,5 +417,83 @@ impl Graph {
         }
         self.inputs.iter_mut().for_each(m);
         self.outputs.iter_mut().for_each(m);
+    }
+}
+
+/// The readers and writer of every tensor of a graph, computed once: [`Graph::consumers`] and
+/// [`Graph::producer`] scan all nodes, which a pass asking for every node would make quadratic.
+/// It describes the graph as it was when built; a pass rebuilds it after changing the graph.
+#[derive(Clone, Debug, Default)]
+pub struct Uses {
+    /// The first node writing each tensor (`usize::MAX`: none).
+    producer: Vec<usize>,
+    /// Nodes reading tensor `t`: `readers[start[t]..start[t + 1]]`, ascending, each once (one
+    /// flat list rather than a list per tensor: passes rebuild this after every rewrite).
+    start: Vec<usize>,
+    readers: Vec<usize>,
+}
+
+impl Uses {
+    /// The index of `g`.
+    pub fn new(g: &Graph) -> Self {
+        let n = g.tensors.len();
+        let mut producer = vec![usize::MAX; n];
+        // Each node once per tensor it reads, even if it reads it twice.
+        let reads = |node: &Node, f: &mut dyn FnMut(usize)| {
+            for (k, t) in node.inputs.iter().enumerate() {
+                if let Some(t) = t {
+                    if t.0 < n && !node.inputs[..k].contains(&Some(*t)) {
+                        f(t.0);
+                    }
+                }
+            }
+        };
+        let mut start = vec![0usize; n + 1];
+        for node in &g.nodes {
+            reads(node, &mut |t| start[t + 1] += 1);
+        }
+        for t in 0..n {
+            start[t + 1] += start[t];
+        }
+        let mut fill = start.clone();
+        let mut readers = vec![0usize; start[n]];
+        for (i, node) in g.nodes.iter().enumerate() {
+            reads(node, &mut |t| {
+                readers[fill[t]] = i;
+                fill[t] += 1;
+            });
+            for t in &node.outputs {
+                if let Some(p) = producer.get_mut(t.0) {
+                    if *p == usize::MAX {
+                        *p = i;
+                    }
+                }
+            }
+        }
+        Uses {
+            producer,
+            start,
+            readers,
+        }
+    }
+    /// As [`Graph::consumers`].
+    pub fn consumers(&self, id: TensorId) -> &[usize] {
+        match (self.start.get(id.0), self.start.get(id.0 + 1)) {
+            (Some(&a), Some(&b)) => &self.readers[a..b],
+            _ => &[],
+        }
+    }
+    /// As [`Graph::producer`].
+    pub fn producer(&self, id: TensorId) -> Option<usize> {
+        self.producer
+            .get(id.0)
+            .copied()
+            .filter(|&p| p != usize::MAX)
+    }
+    /// Records that node `node` now writes `id` (for a pass that rewires a producer in place).
+    pub fn set_producer(&mut self, id: TensorId, node: usize) {
+        if let Some(p) = self.producer.get_mut(id.0) {
+            *p = node;
+        }
     }
 }

@@ -129,6 +129,9 @@ pub enum NpyError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The file is larger than [`crate::limits::MAX_FILE_BYTES`] (or never ends).
+    #[error(transparent)]
+    Read(#[from] crate::limits::ReadError),
     /// The file does not start with `\x93NUMPY`.
     #[error("{path}: not a .npy file: bad magic (expected \\x93NUMPY)")]
     BadMagic {
@@ -360,9 +363,9 @@ impl NpyArray {
     /// Reads and parses a `.npy` file.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, NpyError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| NpyError::Io {
-            path: path.to_path_buf(),
-            source,
+        let bytes = crate::limits::read_file(path).map_err(|e| match e {
+            crate::limits::ReadError::Io { path, source } => NpyError::Io { path, source },
+            too_large => NpyError::Read(too_large),
         })?;
         Self::parse(path, &bytes)
     }

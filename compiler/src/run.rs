@@ -1,6 +1,7 @@
 //! Running a `.pte` on the host with the very runtime code that ships on the
 //! device (`kiln-rt`), for `kiln run`, the tests and the benchmarks.
 
+pub use crate::limits::HOST_MEMORY_LIMIT;
 use crate::npy::{NpyArray, NpyDType};
 use kiln_rt::ethos_u::blob::VelaBlob;
 use kiln_rt::ethos_u::payload::{Payload, Product};
@@ -56,6 +57,31 @@ pub enum RunError {
         /// The type.
         dtype: &'static str,
     },
+    /// The program asks for more host memory than [`HOST_MEMORY_LIMIT`].
+    TooLarge {
+        /// The field, e.g. `vela_bin_stream.scratch_size`.
+        field: &'static str,
+        /// The index of the entry (memory id, delegate).
+        index: usize,
+        /// Bytes the field (or, for the total, all fields together) declares.
+        declared: u64,
+        /// The limit.
+        limit: usize,
+    },
+    /// A declared memory size does not match what the program's own content needs.
+    SizeMismatch {
+        /// The field, e.g. `ExecutionPlan.non_const_buffer_sizes`.
+        field: &'static str,
+        /// The index of the entry (memory id, delegate).
+        index: usize,
+        /// Bytes declared.
+        declared: usize,
+        /// Bytes the content needs (a tensor's or an I/O entry's end; for an upper bound, the
+        /// most the content can use).
+        content: usize,
+        /// What the content is and which way it fails.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for RunError {
@@ -91,6 +117,27 @@ impl fmt::Display for RunError {
                     "output {index}: element type {dtype} cannot be written as .npy"
                 )
             }
+            RunError::TooLarge {
+                field,
+                index,
+                declared,
+                limit,
+            } => write!(
+                f,
+                "{field}[{index}] declares {declared} bytes, more than the {limit} bytes a program \
+                 may allocate on the host (kiln_compiler::limits::HOST_MEMORY_LIMIT)"
+            ),
+            RunError::SizeMismatch {
+                field,
+                index,
+                declared,
+                content,
+                what,
+            } => write!(
+                f,
+                "{field}[{index}] declares {declared} bytes but {what} ({content} bytes): \
+                 the file is corrupt"
+            ),
         }
     }
 }
@@ -150,8 +197,8 @@ pub fn npy_dtype(st: ScalarType) -> Option<NpyDType> {
 }
 
 /// The Ethos-U configuration a program's `EthosUBackend` delegates were compiled for (from the
-/// `COP1` payload of the first one), and the fast-scratch size Vela asked for.
-fn npu_config(program: &Program<'_>) -> Result<Option<(SimConfig, usize)>, RtError> {
+/// `COP1` payload of the first one).
+fn npu_config(program: &Program<'_>) -> Result<Option<SimConfig>, RtError> {
     let plan = program.plan_by_name("forward")?;
     for i in 0..plan.delegate_count()? {
         let d = plan.delegate(i)?;
@@ -160,20 +207,117 @@ fn npu_config(program: &Program<'_>) -> Result<Option<(SimConfig, usize)>, RtErr
         }
         let blob = VelaBlob::parse(program.delegate_data(d.location, d.index)?)?;
         let payload = Payload::parse(blob.cmd_data)?;
-        let fast = d
-            .compile_spec_value(crate::vela::FAST_SCRATCH_SPEC)?
-            .and_then(|v| v.try_into().ok())
-            .map_or(0, |b: [u8; 4]| u32::from_le_bytes(b) as usize);
         let Some(cfg) = payload.config else { continue };
         let macs = cfg.config.macs_per_cc();
-        let sim = match cfg.config.product() {
+        return Ok(match cfg.config.product() {
             Some(Product::EthosU55) => SimConfig::ethos_u55(macs),
             Some(Product::EthosU65) => SimConfig::ethos_u65(macs),
             _ => None,
-        };
-        return Ok(sim.map(|s| (s, fast)));
+        });
     }
     Ok(None)
+}
+
+/// Bytes a memory id may declare beyond what its tensors use before the file is refused: the
+/// larger of this and the used size itself (planners round, pad and keep spare room; none asks
+/// for more than twice what its tensors reach plus a little).
+pub const ARENA_SLACK: usize = 64 << 10;
+
+/// The host memory a program needs, every size checked (see [`check_memory`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostMemory {
+    /// Arena bytes (all memory ids of `non_const_buffer_sizes`).
+    pub arena: usize,
+    /// NPU scratch (region 1): the largest `scratch_size` of the `EthosUBackend` delegates.
+    pub scratch: usize,
+    /// NPU fast scratch (region 2): the largest [`crate::vela::FAST_SCRATCH_SPEC`].
+    pub fast_scratch: usize,
+}
+
+/// Checks every memory size plan `forward` of `program` declares, before anything is
+/// allocated: each memory id of `non_const_buffer_sizes` against what its tensors reach (at
+/// least their end, at most [`ARENA_SLACK`] or twice that beyond it), each Ethos-U delegate's
+/// `scratch_size` (its I/O entries must fit, which the blob parser checks), and every size and
+/// their total against
+/// [`HOST_MEMORY_LIMIT`]. `kiln run`, [`HostModel`] and `kiln inspect` call it.
+pub fn check_memory(program: &Program<'_>) -> Result<HostMemory, RunError> {
+    const ARENA: &str = "ExecutionPlan.non_const_buffer_sizes";
+    const SCRATCH: &str = "vela_bin_stream.scratch_size";
+    let limit = HOST_MEMORY_LIMIT;
+    let too_large = |field, index, declared: u64| RunError::TooLarge {
+        field,
+        index,
+        declared,
+        limit,
+    };
+    let plan = program.plan_by_name("forward")?;
+    // Sizes are checked one by one as i64 before the runtime's layout adds them up, so that
+    // i64::MAX is "too large", not an overflow.
+    let sizes = plan.non_const_buffer_sizes()?;
+    for (id, s) in sizes.iter().enumerate().skip(1) {
+        if s > limit as i64 {
+            return Err(too_large(ARENA, id, s as u64));
+        }
+    }
+    let usage = Method::arena_use(program, "forward")?;
+    for id in 1..usage.count {
+        let (declared, used) = (usage.declared[id], usage.used[id]);
+        if declared > used + used.max(ARENA_SLACK) {
+            return Err(RunError::SizeMismatch {
+                field: ARENA,
+                index: id,
+                declared,
+                content: used,
+                what: "its tensors reach no further than",
+            });
+        }
+    }
+    if usage.total > limit {
+        return Err(too_large(ARENA, 0, usage.total as u64));
+    }
+    let mut scratch = 0usize;
+    let mut fast_scratch = 0usize;
+    for i in 0..plan.delegate_count()? {
+        let d = plan.delegate(i)?;
+        if d.id != kiln_rt::ethos_u::BACKEND_ID {
+            continue;
+        }
+        let blob =
+            VelaBlob::parse(program.delegate_data(d.location, d.index)?).map_err(RtError::from)?;
+        // The blob parser has checked every I/O entry against `scratch_size` (its lower bound).
+        let declared = blob.scratch_size as usize;
+        if declared > limit {
+            return Err(too_large(SCRATCH, i, declared as u64));
+        }
+        scratch = scratch.max(declared);
+        if let Some(v) = d.compile_spec_value(crate::vela::FAST_SCRATCH_SPEC)? {
+            let b: [u8; 4] = v.try_into().map_err(|_| {
+                RunError::Runtime(RtError::InvalidProgram {
+                    field: "BackendDelegate.compile_specs[fast_scratch_size]",
+                    what: "not a 4-byte little-endian size",
+                    value: v.len() as i64,
+                })
+            })?;
+            let fast = u32::from_le_bytes(b) as usize;
+            if fast > limit {
+                return Err(too_large(
+                    "BackendDelegate.compile_specs[fast_scratch_size]",
+                    i,
+                    fast as u64,
+                ));
+            }
+            fast_scratch = fast_scratch.max(fast);
+        }
+    }
+    let total = usage.total as u64 + scratch as u64 + fast_scratch as u64;
+    if total > limit as u64 {
+        return Err(too_large("arena + NPU scratch + fast scratch", 0, total));
+    }
+    Ok(HostMemory {
+        arena: usage.total,
+        scratch,
+        fast_scratch,
+    })
 }
 
 /// NPU scratch memory for the host's Ethos-U model.
@@ -198,20 +342,16 @@ impl HostModel {
     pub fn new(pte: &[u8]) -> Result<Self, RunError> {
         let pte = AlignedBytes::copy_of(pte);
         let program = Program::load(pte.as_slice())?;
-        let size = Method::arena_size(&program, "forward")?;
-        let npu = match npu_config(&program)? {
-            Some((config, fast)) => Some(NpuScratch {
-                config,
-                scratch: AlignedBytes::zeroed(EthosUBackend::<NpuModel>::scratch_size(
-                    &program, "forward",
-                )?),
-                fast_scratch: AlignedBytes::zeroed(fast),
-            }),
-            None => None,
-        };
+        // Nothing the file declares is allocated before it is checked.
+        let mem = check_memory(&program)?;
+        let npu = npu_config(&program)?.map(|config| NpuScratch {
+            config,
+            scratch: AlignedBytes::zeroed(mem.scratch),
+            fast_scratch: AlignedBytes::zeroed(mem.fast_scratch),
+        });
         Ok(HostModel {
             pte,
-            arena: AlignedBytes::zeroed(size),
+            arena: AlignedBytes::zeroed(mem.arena),
             kernels: all_kernels(),
             npu,
         })

@@ -38,6 +38,8 @@ pub const FAST_SCRATCH_SPEC: &str = kiln_rt::ethos_u::backend::FAST_SCRATCH_SPEC
 /// True when `bytes` is a TFLite model whose operators are all Vela's `ethos-u`
 /// custom operator (how `kiln compile` recognizes Vela output).
 pub fn is_vela_tflite(path: &Path, bytes: &[u8]) -> bool {
+    // A Vela model names its NPU operator's custom code in its operator codes; without it the
+    // full read (as long as the import itself) is skipped.
     bytes.get(4..8) == Some(b"TFL3")
         && crate::import::tflite::has_custom_op(bytes, ETHOS_U_CUSTOM_CODE)
         && read_vela_custom_ops(path, bytes)

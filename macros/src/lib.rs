@@ -10,7 +10,9 @@
 //! (`kiln-model-syntax`), then either includes the generated file into `pub mod <name>` or
 //! turns the recorded error into a `compile_error!` pointing at the argument it is about.
 
-use kiln_model_syntax::{generated_error, generated_rs, BuildError, ModelSpec};
+use kiln_model_syntax::{
+    generated_error, generated_rs, generated_stamp, BuildError, ModelSpec, BUILD_ID_ENV,
+};
 use proc_macro2::{Delimiter, Ident, Span, TokenStream, TokenTree};
 use quote::quote;
 use std::path::PathBuf;
@@ -47,14 +49,40 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
             format!("include_model!: this crate has no build script, so model `{name}` was never compiled: {SETUP}"),
         ));
     };
-    if let Ok(text) = std::fs::read_to_string(generated_error(&out_dir, &name)) {
+    // Only what the build script wrote or checked in this build counts: its run id, handed to
+    // this compilation by `cargo:rustc-env`, must be the one stamped next to the outputs.
+    // Otherwise the files are left over from an earlier build (the build script no longer
+    // calls kiln_build::compile_models(), or no longer sees this call) and may be stale.
+    let rs = generated_rs(&out_dir, &name);
+    let error = generated_error(&out_dir, &name);
+    if rs.is_file() || error.is_file() {
+        let stamp = std::fs::read_to_string(generated_stamp(&out_dir, &name)).ok();
+        let this_build = std::env::var(BUILD_ID_ENV).ok();
+        if this_build.is_none() || stamp != this_build {
+            let why = if this_build.is_none() {
+                format!("the build script did not run kiln_build::compile_models() in this build: {SETUP}")
+            } else {
+                "the build script did not see this call in this build (it reads include_model! \
+                 calls in src/ and examples/; a call inside another macro's input, or behind a \
+                 #[cfg] it found false, is not compiled)"
+                    .to_string()
+            };
+            return Err(syn::Error::new(
+                spec.path.span,
+                format!(
+                    "include_model!: the outputs for model `{name}` in OUT_DIR are left over from \
+                     an earlier build and may be stale: {why}"
+                ),
+            ));
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(&error) {
         let e = BuildError::from_file(&text);
         return Err(syn::Error::new(
             spec.span_of(e.field),
             format!("include_model!: {}", e.message),
         ));
     }
-    let rs = generated_rs(&out_dir, &name);
     if !rs.is_file() {
         return Err(syn::Error::new(
             spec.path.span,

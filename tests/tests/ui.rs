@@ -40,14 +40,33 @@ fn ui() {
     // ethos-u55-128 models compile for the NPU: no "CPU only" warnings any more.
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
 
-    // Single-threaded from here: this is the only test in this binary.
+    // Outputs an earlier build left for a call this build's scan does not see
+    // (ui/fail/stale_output.rs), stamped with that build's id.
+    let kiln_dir = out.join(kiln_model_syntax::GENERATED_DIR);
+    std::fs::copy(
+        kiln_model_syntax::generated_rs(&out, "kws_dscnn_int8"),
+        kiln_model_syntax::generated_rs(&out, "stale"),
+    )
+    .unwrap();
+    std::fs::write(kiln_dir.join("stale.build-id"), "an-earlier-build").unwrap();
+    for hidden in ["stale", "behind_feature"] {
+        assert!(
+            !report.models.iter().any(|m| m.name == hidden),
+            "the scan must not compile `{hidden}`: {report:#?}"
+        );
+    }
+
+    // Single-threaded from here: this is the only test in this binary. The build id is what
+    // `compile_models()` hands the crate's compilation with `cargo:rustc-env`.
     std::env::set_var("OUT_DIR", &out);
+    std::env::set_var(kiln_model_syntax::BUILD_ID_ENV, &report.build_id);
     {
         let t = trybuild::TestCases::new();
         t.pass("ui/pass/*.rs");
         t.compile_fail("ui/fail/*.rs");
     } // trybuild runs the cases when `t` is dropped
     std::env::remove_var("OUT_DIR");
+    std::env::remove_var(kiln_model_syntax::BUILD_ID_ENV);
     let t = trybuild::TestCases::new();
     t.pass("ui/no_build_script/no_models.rs");
     t.compile_fail("ui/no_build_script/no_build_script.rs");

@@ -1,5 +1,7 @@
 //! `cargo xtask bench`: per fixture model and format, compile time, `.pte`
-//! size, arena size against the liveness lower bound, and host inference time.
+//! size, arena size against the liveness lower bound, and host inference time; then the
+//! compile time of synthetic 10,000- and 100,000-operator chains (ONNX and TFLite, generated in
+//! process by `kiln_compiler::synth`), which shows any pass that is not linear in graph size.
 //!
 //! Timing a debug build would measure the wrong thing, so unless it is already
 //! an optimized build with the `bench` feature (which links the compiler and
@@ -23,7 +25,7 @@ pub struct BenchArgs {
     /// Inferences per model (the median is reported).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub infer_runs: u32,
-    /// Only models whose folder name contains this text.
+    /// Only models whose folder name contains this text (`chain`: only the synthetic chains).
     #[arg(long)]
     pub model: Option<String>,
     /// Compiler target.
@@ -129,7 +131,8 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<bool> {
     }
 
     let cases = discover(&root.join("tests/fixtures"), args.model.as_deref())?;
-    if cases.is_empty() {
+    let synth_only = args.model.as_deref().is_some_and(|m| "chain".contains(m));
+    if cases.is_empty() && !synth_only {
         bail!("no fixture models match (looked for *{{_int8.tflite,_f32.onnx,_qdq_int8.onnx}} in tests/fixtures/*/)");
     }
     let mut rows = Vec::with_capacity(cases.len());
@@ -150,10 +153,83 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<bool> {
             infer,
         });
     }
-    print!("{}", table(&rows, args));
-    Ok(rows
-        .iter()
-        .all(|r| r.compile.is_ok() && r.infer.as_ref().is_some_and(|i| i.is_ok())))
+    if !rows.is_empty() {
+        print!("{}", table(&rows, args));
+    }
+    let synth_ok = if args.model.as_deref().is_none_or(|m| "chain".contains(m)) {
+        let synth = synthetic(&args.target, args.runs);
+        print!("{}", synth_table(&synth, args.runs));
+        synth.iter().all(|r| r.compile.is_ok())
+    } else {
+        true
+    };
+    Ok(synth_ok
+        && rows
+            .iter()
+            .all(|r| r.compile.is_ok() && r.infer.as_ref().is_some_and(|i| i.is_ok())))
+}
+
+/// One synthetic graph: a chain of `ops` operators, generated in process.
+struct SynthRow {
+    name: &'static str,
+    ops: usize,
+    compile: Result<(Duration, CompileOutput), String>,
+}
+
+/// Chain lengths of the synthetic rows: compile time must grow linearly with them.
+const SYNTH_OPS: [usize; 2] = [10_000, 100_000];
+
+/// Compiles chains of ONNX `Relu` and TFLite int8 `RELU` operators ([`SYNTH_OPS`] long):
+/// graphs in which any pass that visits every node per node is quadratic and shows.
+fn synthetic(target: &str, runs: u32) -> Vec<SynthRow> {
+    let mut rows = Vec::new();
+    for ops in SYNTH_OPS {
+        for (name, file) in [
+            ("onnx Relu chain", "chain.onnx"),
+            ("tflite RELU chain", "chain.tflite"),
+        ] {
+            eprintln!("bench: {name}, {ops} operators");
+            let compile = engine::synth_model(file, ops).and_then(|bytes| {
+                let mut times = Vec::with_capacity(runs as usize);
+                let mut last = None;
+                for _ in 0..runs {
+                    let start = std::time::Instant::now();
+                    let out = engine::compile_bytes(Path::new(file), &bytes, target)?;
+                    times.push(start.elapsed());
+                    last = Some(out);
+                }
+                Ok((median(times), last.ok_or("no compile runs")?))
+            });
+            rows.push(SynthRow { name, ops, compile });
+        }
+    }
+    rows
+}
+
+fn synth_table(rows: &[SynthRow], runs: u32) -> String {
+    let mut out = format!(
+        "\nsynthetic chains (generated in process); compile: median of {runs} runs\n{:<18}  {:>9}  {:>11}  {:>11}  {:>10}\n",
+        "graph", "operators", "compile ms", ".pte B", "arena B"
+    );
+    for r in rows {
+        match &r.compile {
+            Ok((t, o)) => {
+                let _ = writeln!(
+                    out,
+                    "{:<18}  {:>9}  {:>11.1}  {:>11}  {:>10}",
+                    r.name,
+                    r.ops,
+                    t.as_secs_f64() * 1e3,
+                    o.pte.len(),
+                    o.arena_bytes
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(out, "{:<18}  {:>9}  error: {e}", r.name, r.ops);
+            }
+        }
+    }
+    out
 }
 
 fn rerun_optimized(root: &Path, args: &BenchArgs) -> Result<bool> {
@@ -373,6 +449,27 @@ mod engine {
         })
     }
 
+    /// Compiles model `bytes` (named `name`, which decides the format) for `target`.
+    pub fn compile_bytes(name: &Path, bytes: &[u8], target: &str) -> Result<CompileOutput, String> {
+        let opts = CompileOptions::for_target(Target::lookup(target).map_err(|e| e.to_string())?);
+        let out =
+            kiln_compiler::compile::compile_bytes(name, bytes, &opts).map_err(|e| e.to_string())?;
+        Ok(CompileOutput {
+            pte: out.pte,
+            arena_bytes: out.report.arena_bytes,
+            liveness_bound: out.report.liveness_bound,
+        })
+    }
+
+    /// A synthetic chain of `ops` operators in the format of `file` (`.onnx`, `.tflite`).
+    pub fn synth_model(file: &str, ops: usize) -> Result<Vec<u8>, String> {
+        Ok(if file.ends_with(".onnx") {
+            kiln_compiler::synth::onnx_relu_chain(ops)
+        } else {
+            kiln_compiler::synth::tflite_relu_chain(ops)
+        })
+    }
+
     /// Runs the `.pte` on `inputs` `runs` times; the time of each run
     /// (loading the program and reading the inputs are not timed).
     pub fn infer(pte: &[u8], inputs: &[PathBuf], runs: u32) -> Result<Vec<Duration>, String> {
@@ -402,6 +499,20 @@ mod engine {
 
     /// Always an error: the compiler is not linked.
     pub fn compile(_model: &Path, _target: &str) -> Result<CompileOutput, String> {
+        Err(NOT_LINKED.to_owned())
+    }
+
+    /// Always an error: the compiler is not linked.
+    pub fn compile_bytes(
+        _name: &Path,
+        _bytes: &[u8],
+        _target: &str,
+    ) -> Result<CompileOutput, String> {
+        Err(NOT_LINKED.to_owned())
+    }
+
+    /// Always an error: the compiler is not linked.
+    pub fn synth_model(_file: &str, _ops: usize) -> Result<Vec<u8>, String> {
         Err(NOT_LINKED.to_owned())
     }
 

@@ -2,13 +2,18 @@
 //! tensors, the arena map and sizes — as text or JSON. Reads with the
 //! runtime's own reader, so anything it shows is what the device will see.
 
+use kiln_compiler::run::RunError;
 use kiln_rt::pte::{Instruction, Plan, Program, TensorData, Value};
 use kiln_rt::RtError;
 use serde_json::{json, Value as Json};
 
-/// Builds the JSON description of a `.pte` (the text form is rendered from it).
-pub fn describe(pte: &[u8]) -> Result<Json, RtError> {
+/// Builds the JSON description of a `.pte` (the text form is rendered from it). The program's
+/// memory sizes are checked as `kiln run` checks them ([`kiln_compiler::run::check_memory`]):
+/// a file `kiln run` refuses is an error here too, and nothing it declares is allocated
+/// unchecked (the NPU summary runs the command stream in scratch of the declared size).
+pub fn describe(pte: &[u8]) -> Result<Json, RunError> {
     let program = Program::load(pte)?;
+    let memory = kiln_compiler::run::check_memory(&program)?;
     let mut plans = Vec::new();
     for p in 0..program.plan_count()? {
         plans.push(describe_plan(&program, &program.plan(p)?)?);
@@ -26,6 +31,11 @@ pub fn describe(pte: &[u8]) -> Result<Json, RtError> {
     }
     Ok(json!({
         "file_bytes": pte.len(),
+        "host_memory": {
+            "arena": memory.arena,
+            "scratch": memory.scratch,
+            "fast_scratch": memory.fast_scratch,
+        },
         "version": program.version()?,
         "extended_header": header,
         "segments": segments,
@@ -275,6 +285,11 @@ pub fn npu_summary(blob: &[u8], fast_scratch: usize) -> Json {
     };
     let config = format!("ethos-{family}-{macs}");
     let sram = b.scratch_size as usize + fast_scratch;
+    // `describe` has checked these against the program; a direct caller gets the same limit.
+    let limit = kiln_compiler::limits::HOST_MEMORY_LIMIT;
+    if b.scratch_size as usize > limit || fast_scratch > limit {
+        return json!({"error": format!("scratch of {sram} bytes is over the host limit of {limit} bytes")});
+    }
     let flash = payload.command_stream.len() + b.weight_data.len();
     let Some(sim) = sim else {
         return json!({"config": config, "sram_bytes": sram, "flash_bytes": flash, "cycles": null, "ops": []});

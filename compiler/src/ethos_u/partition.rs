@@ -71,26 +71,24 @@ pub fn segments(g: &Graph, placement: &mut [Placement]) -> Vec<Vec<usize>> {
         while i < placement.len() && placement[i] == Placement::Npu {
             i += 1;
         }
-        let mut run: Vec<usize> = (start..i).collect();
-        while run
-            .last()
-            .is_some_and(|&k| matches!(g.nodes[k].op, Op::Reshape))
-        {
-            run.pop();
+        // The run trimmed of reshapes at both ends is the range `lo..hi` (bounds, not list
+        // searches: a run of k operators costs O(k)).
+        let is_reshape = |k: usize| matches!(g.nodes[k].op, Op::Reshape);
+        let mut hi = i;
+        while hi > start && is_reshape(hi - 1) {
+            hi -= 1;
         }
-        while run
-            .first()
-            .is_some_and(|&k| matches!(g.nodes[k].op, Op::Reshape))
-        {
-            run.remove(0);
+        let mut lo = start;
+        while lo < hi && is_reshape(lo) {
+            lo += 1;
         }
         for (k, p) in placement.iter_mut().enumerate().take(i).skip(start) {
-            if !run.contains(&k) {
+            if !(lo..hi).contains(&k) {
                 *p = Placement::Cpu("reshape outside an NPU segment (free on the CPU)".into());
             }
         }
-        if !run.is_empty() {
-            out.push(run);
+        if lo < hi {
+            out.push((lo..hi).collect());
         }
     }
     out

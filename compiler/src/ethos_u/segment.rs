@@ -102,30 +102,52 @@ pub struct CompiledSegment {
     pub ops: Vec<OpSummary>,
 }
 
-/// Tensors a run of nodes reads from outside and writes for outside (non-constant).
+/// Tensors a run of nodes reads from outside and writes for outside (non-constant), each once,
+/// in order of first appearance.
+///
+/// `nodes` are consecutive in execution order, so a tensor they write is read outside only by
+/// a later node: one scan of the nodes after the run, set lookups instead of list searches
+/// (a segment of `k` operators costs `O(k)` plus the nodes after it, not `k` times the graph).
 pub fn segment_io(g: &Graph, nodes: &[usize]) -> (Vec<TensorId>, Vec<TensorId>) {
-    let inside: std::collections::HashSet<usize> = nodes.iter().copied().collect();
-    let produced: std::collections::HashSet<TensorId> = nodes
+    use std::collections::HashSet;
+    let inside: HashSet<usize> = nodes.iter().copied().collect();
+    let produced: HashSet<TensorId> = nodes
         .iter()
         .flat_map(|&i| g.nodes[i].outputs.iter().copied())
         .collect();
     let mut inputs = Vec::new();
+    let mut seen = HashSet::new();
     for &i in nodes {
         for t in g.nodes[i].inputs.iter().flatten() {
-            if !g.tensor(*t).is_const() && !produced.contains(t) && !inputs.contains(t) {
+            if !g.tensor(*t).is_const() && !produced.contains(t) && seen.insert(*t) {
                 inputs.push(*t);
             }
         }
     }
+    // Everything the run writes that a node outside it or the graph's outputs read. (Nodes
+    // before the run cannot read it in execution order, but are scanned too when the run is
+    // not contiguous, so the answer never depends on that.)
+    let contiguous = nodes.windows(2).all(|w| w[1] == w[0] + 1);
+    let from = match (contiguous, nodes.first()) {
+        (true, Some(&first)) => first,
+        _ => 0,
+    };
+    let mut read_outside: HashSet<TensorId> = g
+        .outputs
+        .iter()
+        .copied()
+        .filter(|t| produced.contains(t))
+        .collect();
+    for (j, n) in g.nodes.iter().enumerate().skip(from) {
+        if !inside.contains(&j) {
+            read_outside.extend(n.inputs.iter().flatten().filter(|t| produced.contains(t)));
+        }
+    }
     let mut outputs = Vec::new();
+    let mut seen = HashSet::new();
     for &i in nodes {
         for &t in &g.nodes[i].outputs {
-            let used_outside = g.outputs.contains(&t)
-                || g.nodes
-                    .iter()
-                    .enumerate()
-                    .any(|(j, n)| !inside.contains(&j) && n.inputs.contains(&Some(t)));
-            if used_outside && !outputs.contains(&t) {
+            if read_outside.contains(&t) && seen.insert(t) {
                 outputs.push(t);
             }
         }

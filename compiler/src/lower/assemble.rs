@@ -91,17 +91,13 @@ enum Step {
 
 /// The cost note of an NPU-placed node: how many NPU operations implement it, by kind
 /// (e.g. a softmax's `27 NPU ops: 2 pool, 25 elementwise`).
-fn npu_cost(ops: &[crate::ethos_u::segment::OpSummary], node: &str) -> String {
-    let mine: Vec<&str> = ops
-        .iter()
-        .filter(|o| o.source == node)
-        .map(|o| o.kind.as_str())
-        .collect();
+/// `mine`: the kinds of the NPU operations whose source is the node, in stream order.
+fn npu_cost(mine: &[&str]) -> String {
     if mine.is_empty() {
         return "no NPU operation".into();
     }
     let mut kinds: Vec<(&str, usize)> = Vec::new();
-    for k in &mine {
+    for k in mine {
         match kinds.iter_mut().find(|(n, _)| n == k) {
             Some((_, c)) => *c += 1,
             None => kinds.push((k, 1)),
@@ -194,6 +190,20 @@ pub fn assemble_with(g: &Graph, npu: Option<&NpuSpec>, debug_info: bool) -> Resu
     let mut root: Vec<TensorId> = (0..g.tensors.len()).map(TensorId).collect();
     let mut steps: Vec<(usize, Step)> = Vec::new();
     let mut nodes = Vec::new();
+    // Each delegate's operation kinds by source node, in stream order, gathered once (not a
+    // scan of the delegate's operations per node).
+    let ops_by_source: Vec<HashMap<&str, Vec<&str>>> = delegates
+        .iter()
+        .map(|d| {
+            let mut m: HashMap<&str, Vec<&str>> = HashMap::new();
+            for o in &d.ops {
+                m.entry(o.source.as_str())
+                    .or_default()
+                    .push(o.kind.as_str());
+            }
+            m
+        })
+        .collect();
     for (i, node) in g.nodes.iter().enumerate() {
         if let Some(&k) = segment_of.get(&i) {
             nodes.push(NodeReport {
@@ -201,7 +211,11 @@ pub fn assemble_with(g: &Graph, npu: Option<&NpuSpec>, debug_info: bool) -> Resu
                 source_op: node.source_op.clone(),
                 kernels: vec![format!(
                     "ethos-u delegate {k}, {}",
-                    npu_cost(&delegates[k].ops, &node.name)
+                    npu_cost(
+                        ops_by_source[k]
+                            .get(node.name.as_str())
+                            .map_or(&[][..], |v| v.as_slice())
+                    )
                 )],
                 placement: "npu".into(),
             });
@@ -280,17 +294,21 @@ pub fn assemble_with(g: &Graph, npu: Option<&NpuSpec>, debug_info: bool) -> Resu
     }
     let mut roots: Vec<TensorId> = live.keys().copied().collect();
     roots.sort();
+    // An aliased buffer must hold the largest view of it (they are equal for reshapes); one
+    // pass over the tensors, not one per buffer.
+    let mut root_bytes = vec![0usize; g.tensors.len()];
+    for (t, r) in root.iter().enumerate() {
+        root_bytes[r.0] = root_bytes[r.0].max(g.tensors[t].nbytes());
+    }
     let buffers: Vec<Buffer> = roots
         .iter()
         .map(|r| {
             let (first, last) = live[r];
-            // An aliased buffer must hold the largest view of it (they are equal for reshapes).
-            let size = (0..g.tensors.len())
-                .filter(|&t| root[t] == *r)
-                .map(|t| g.tensors[t].nbytes())
-                .max()
-                .unwrap_or(0);
-            Buffer { size, first, last }
+            Buffer {
+                size: root_bytes[r.0],
+                first,
+                last,
+            }
         })
         .collect();
     let memory = plan::plan(&buffers, ARENA_ALIGN);

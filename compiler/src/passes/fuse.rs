@@ -7,21 +7,53 @@
 use super::util::{self, bypass, sole_consumer};
 use super::PassReport;
 use crate::error::Result;
-use crate::ir::{Act, DType, Graph, Op};
+use crate::ir::{Act, DType, Graph, Op, Uses};
 
 /// Runs fusion over the whole graph.
+///
+/// Linear in the graph: a fused activation is only marked dead (its producer now writes its
+/// output, so nothing reads or needs it) and all dead nodes go in one pass at the end, with
+/// the [`Uses`] index updated in place; removing each from the node list and re-indexing the
+/// graph per fusion would be quadratic in a chain of fusable pairs. An absorbed activation
+/// (rare: int8 only) edits the graph in place, so the dead ones go first and the index is
+/// rebuilt.
 pub(crate) fn run(g: &mut Graph, report: &mut PassReport) -> Result<bool> {
     let mut changed = false;
+    let mut uses = g.uses();
+    let mut dead = vec![false; g.nodes.len()];
     let mut i = 0;
     while i < g.nodes.len() {
-        if absorb(g, i) || fuse(g, i) {
+        if let Some(x) = absorbable(g, i) {
+            // Node `i` keeps its place among the live nodes.
+            i -= dead[..i].iter().filter(|&&d| d).count();
+            remove_dead(g, &dead);
+            let absorbed = bypass(g, i, x);
+            uses = g.uses();
+            dead = vec![false; g.nodes.len()];
+            if absorbed {
+                report.fused_activations += 1;
+                changed = true;
+                continue;
+            }
+        }
+        if fuse(g, &mut uses, i) {
+            dead[i] = true;
             report.fused_activations += 1;
             changed = true;
-        } else {
-            i += 1;
         }
+        i += 1;
     }
+    remove_dead(g, &dead);
     Ok(changed)
+}
+
+/// Drops the nodes marked in `dead` (same length as `g.nodes`).
+fn remove_dead(g: &mut Graph, dead: &[bool]) {
+    let mut k = 0;
+    g.nodes.retain(|_| {
+        k += 1;
+        !dead[k - 1]
+    });
 }
 
 /// The clamp an activation node applies, in real units.
@@ -75,34 +107,30 @@ fn activation(g: &Graph, i: usize) -> Option<(crate::ir::TensorId, crate::ir::Te
     Some((n.input(0)?, n.outputs[0], lo, hi))
 }
 
-/// Removes an int8 activation whose input range already lies inside the clamp.
-fn absorb(g: &mut Graph, i: usize) -> bool {
-    let Some((x, y, lo, hi)) = activation(g, i) else {
-        return false;
-    };
+/// For an int8 activation whose input range already lies inside the clamp: its input, which
+/// can replace its output ([`bypass`] removes it).
+fn absorbable(g: &Graph, i: usize) -> Option<crate::ir::TensorId> {
+    let (x, y, lo, hi) = activation(g, i)?;
     let (xt, yt) = (g.tensor(x), g.tensor(y));
-    let (Some((s, zp)), Some((qlo, qhi))) = (util::per_tensor_q(xt), util::int_range(xt.dtype))
-    else {
-        return false;
-    };
+    let (s, zp) = util::per_tensor_q(xt)?;
+    let (qlo, qhi) = util::int_range(xt.dtype)?;
     if xt.dtype == DType::F32 || !util::same_meta(xt, yt) {
-        return false;
+        return None;
     }
     // Tolerance of half a step: the clamp bounds are themselves quantized by the kernel.
     let (rmin, rmax) = (s * (qlo - zp as i64) as f32, s * (qhi - zp as i64) as f32);
-    if rmin >= lo - s / 2.0 && rmax <= hi + s / 2.0 {
-        return bypass(g, i, x);
-    }
-    false
+    (rmin >= lo - s / 2.0 && rmax <= hi + s / 2.0).then_some(x)
 }
 
-/// Moves an activation into the fused slot of its input's producer.
-fn fuse(g: &mut Graph, i: usize) -> bool {
+/// Moves an activation into the fused slot of its input's producer, which then writes the
+/// activation's output; node `i` is left for the caller to remove (nothing reads its input or
+/// needs it any more), `u` updated.
+fn fuse(g: &mut Graph, u: &mut Uses, i: usize) -> bool {
     let Some((x, y, lo, hi)) = activation(g, i) else {
         return false;
     };
-    let Some(p) = g.producer(x) else { return false };
-    if sole_consumer(g, x) != Some(i) || g.nodes[p].outputs.len() != 1 {
+    let Some(p) = u.producer(x) else { return false };
+    if sole_consumer(g, u, x) != Some(i) || g.nodes[p].outputs.len() != 1 {
         return false;
     }
     let (xt, yt) = (g.tensor(x), g.tensor(y));
@@ -119,7 +147,7 @@ fn fuse(g: &mut Graph, i: usize) -> bool {
     }
     *slot = act_for(nlo, nhi);
     g.nodes[p].outputs[0] = y;
-    g.nodes.remove(i);
+    u.set_producer(y, p);
     true
 }
 

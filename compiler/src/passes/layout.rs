@@ -9,12 +9,14 @@
 use super::util::{self, bypass, sole_consumer};
 use super::PassReport;
 use crate::error::{CompileError, Result};
-use crate::ir::{Act, DType, Graph, Node, Op, Tensor, TensorId};
+use crate::ir::{Act, DType, Graph, Node, Op, Tensor, TensorId, Uses};
 
 /// Upper bound on rewrites in one call; see `MAX_ROUNDS` in the driver.
 const MAX_REWRITES: usize = 100_000;
 
-type Rule = fn(&mut Graph, usize, &mut PassReport) -> Result<bool>;
+/// A rewrite at node `i`; `Uses` describes the graph as it is on entry (rebuilt after every
+/// rewrite), so a rule asks it, not the graph, who reads and writes a tensor.
+type Rule = fn(&mut Graph, usize, &Uses, &mut PassReport) -> Result<bool>;
 
 fn apply(g: &mut Graph, rules: &[Rule], report: &mut PassReport) -> Result<bool> {
     let mut any = false;
@@ -22,15 +24,17 @@ fn apply(g: &mut Graph, rules: &[Rule], report: &mut PassReport) -> Result<bool>
     loop {
         let mut changed = false;
         let mut i = 0;
+        let mut uses = g.uses();
         while i < g.nodes.len() {
             let mut hit = false;
             for rule in rules {
-                if rule(g, i, report)? {
+                if rule(g, i, &uses, report)? {
                     hit = true;
                     break;
                 }
             }
             if hit {
+                uses = g.uses();
                 changed = true;
                 budget -= 1;
                 if budget == 0 {
@@ -109,7 +113,7 @@ fn unary_io(n: &Node) -> Option<(TensorId, TensorId)> {
         .and_then(|(x, y)| x.map(|x| (x, y)))
 }
 
-fn identity_transpose(g: &mut Graph, i: usize, _: &mut PassReport) -> Result<bool> {
+fn identity_transpose(g: &mut Graph, i: usize, _: &Uses, _: &mut PassReport) -> Result<bool> {
     let Some((perm, x, y)) = transpose_of(g, &g.nodes[i]) else {
         return Ok(false);
     };
@@ -119,7 +123,7 @@ fn identity_transpose(g: &mut Graph, i: usize, _: &mut PassReport) -> Result<boo
     Ok(bypass(g, i, x))
 }
 
-fn identity_reshape(g: &mut Graph, i: usize, _: &mut PassReport) -> Result<bool> {
+fn identity_reshape(g: &mut Graph, i: usize, _: &Uses, _: &mut PassReport) -> Result<bool> {
     let n = &g.nodes[i];
     let Some((x, y)) = unary_io(n).filter(|_| matches!(n.op, Op::Reshape)) else {
         return Ok(false);
@@ -134,7 +138,7 @@ fn per_tensor_or_none(t: &Tensor) -> bool {
     t.quant.as_ref().is_none_or(|q| q.is_per_tensor())
 }
 
-fn transpose_as_reshape(g: &mut Graph, i: usize, _: &mut PassReport) -> Result<bool> {
+fn transpose_as_reshape(g: &mut Graph, i: usize, _: &Uses, _: &mut PassReport) -> Result<bool> {
     let Some((perm, x, _)) = transpose_of(g, &g.nodes[i]) else {
         return Ok(false);
     };
@@ -146,11 +150,11 @@ fn transpose_as_reshape(g: &mut Graph, i: usize, _: &mut PassReport) -> Result<b
     Ok(true)
 }
 
-fn compose_transposes(g: &mut Graph, j: usize, _: &mut PassReport) -> Result<bool> {
+fn compose_transposes(g: &mut Graph, j: usize, u: &Uses, _: &mut PassReport) -> Result<bool> {
     let Some((q, t, y)) = transpose_of(g, &g.nodes[j]) else {
         return Ok(false);
     };
-    let Some(i) = g.producer(t) else {
+    let Some(i) = u.producer(t) else {
         return Ok(false);
     };
     let Some((p, a, _)) = transpose_of(g, &g.nodes[i]) else {
@@ -168,12 +172,12 @@ fn compose_transposes(g: &mut Graph, j: usize, _: &mut PassReport) -> Result<boo
     Ok(true)
 }
 
-fn merge_reshapes(g: &mut Graph, j: usize, _: &mut PassReport) -> Result<bool> {
+fn merge_reshapes(g: &mut Graph, j: usize, u: &Uses, _: &mut PassReport) -> Result<bool> {
     let n = &g.nodes[j];
     let Some((t, _)) = unary_io(n).filter(|_| matches!(n.op, Op::Reshape)) else {
         return Ok(false);
     };
-    let Some(i) = util::producer_where(g, t, |op| matches!(op, Op::Reshape)) else {
+    let Some(i) = util::producer_where_in(g, u, t, |op| matches!(op, Op::Reshape)) else {
         return Ok(false);
     };
     let Some((a, _)) = unary_io(&g.nodes[i]) else {
@@ -211,20 +215,20 @@ fn move_after(g: &mut Graph, from: usize, after: usize) {
 }
 
 /// `Transpose -> U` becomes `U -> Transpose` for a unary elementwise `U` (including `Quantize`).
-fn sink_transpose_unary(g: &mut Graph, j: usize, _: &mut PassReport) -> Result<bool> {
+fn sink_transpose_unary(g: &mut Graph, j: usize, ix: &Uses, _: &mut PassReport) -> Result<bool> {
     if !is_unary_elementwise(&g.nodes[j].op) {
         return Ok(false);
     }
     let Some((t, u)) = unary_io(&g.nodes[j]) else {
         return Ok(false);
     };
-    let Some(i) = g.producer(t) else {
+    let Some(i) = ix.producer(t) else {
         return Ok(false);
     };
     let Some((perm, a, _)) = transpose_of(g, &g.nodes[i]) else {
         return Ok(false);
     };
-    if sole_consumer(g, t) != Some(j) {
+    if sole_consumer(g, ix, t) != Some(j) {
         return Ok(false);
     }
     let ut = g.tensor(u);
@@ -270,7 +274,7 @@ type Operand = Result<TensorId, TensorId>;
 
 /// For a node whose operands all come out of `Transpose { perm }` (one perm) or are constants,
 /// the common perm and the pre-transpose operands; constants are not yet rewritten.
-fn common_transpose(g: &Graph, n: &Node) -> Option<(Vec<usize>, Vec<Operand>)> {
+fn common_transpose(g: &Graph, u: &Uses, n: &Node) -> Option<(Vec<usize>, Vec<Operand>)> {
     let mut perm: Option<Vec<usize>> = None;
     let mut srcs = Vec::new();
     for x in &n.inputs {
@@ -279,7 +283,7 @@ fn common_transpose(g: &Graph, n: &Node) -> Option<(Vec<usize>, Vec<Operand>)> {
             srcs.push(Err(x));
             continue;
         }
-        let p = g.producer(x)?;
+        let p = u.producer(x)?;
         let (pp, a, _) = transpose_of(g, &g.nodes[p])?;
         if perm.as_ref().is_some_and(|q| *q != pp) {
             return None;
@@ -332,7 +336,7 @@ fn reroute_through(g: &mut Graph, j: usize, perm: Vec<usize>, srcs: Vec<Operand>
 }
 
 /// `op(T(a), T(b))` becomes `T(op(a, b))` for elementwise binary operators (constants are transposed).
-fn sink_transpose_binary(g: &mut Graph, j: usize, _: &mut PassReport) -> Result<bool> {
+fn sink_transpose_binary(g: &mut Graph, j: usize, u: &Uses, _: &mut PassReport) -> Result<bool> {
     let n = &g.nodes[j];
     if !matches!(
         n.op,
@@ -341,7 +345,7 @@ fn sink_transpose_binary(g: &mut Graph, j: usize, _: &mut PassReport) -> Result<
     {
         return Ok(false);
     }
-    let Some((perm, srcs)) = common_transpose(g, n) else {
+    let Some((perm, srcs)) = common_transpose(g, u, n) else {
         return Ok(false);
     };
     let rank = g.tensor(n.outputs[0]).shape.len();
@@ -352,7 +356,7 @@ fn sink_transpose_binary(g: &mut Graph, j: usize, _: &mut PassReport) -> Result<
 }
 
 /// `Concat(T(a_i), axis)` becomes `T(Concat(a_i, perm[axis]))`.
-fn sink_transpose_concat(g: &mut Graph, j: usize, _: &mut PassReport) -> Result<bool> {
+fn sink_transpose_concat(g: &mut Graph, j: usize, u: &Uses, _: &mut PassReport) -> Result<bool> {
     let n = &g.nodes[j];
     let Op::Concat { axis } = n.op else {
         return Ok(false);
@@ -360,7 +364,7 @@ fn sink_transpose_concat(g: &mut Graph, j: usize, _: &mut PassReport) -> Result<
     if n.outputs.len() != 1 {
         return Ok(false);
     }
-    let Some((perm, srcs)) = common_transpose(g, n) else {
+    let Some((perm, srcs)) = common_transpose(g, u, n) else {
         return Ok(false);
     };
     let Some(&new_axis) = perm.get(axis) else {
@@ -394,7 +398,7 @@ fn moves_quantized(m: &Node, qt: &Tensor) -> bool {
 
 /// `Dequantize -> M` becomes `M -> Dequantize` for data-movement `M` (Transpose, Reshape, MaxPool,
 /// Pad, ResizeNearest; Concat when every operand is dequantized with the same parameters).
-fn sink_dequantize(g: &mut Graph, d: usize, _: &mut PassReport) -> Result<bool> {
+fn sink_dequantize(g: &mut Graph, d: usize, u: &Uses, _: &mut PassReport) -> Result<bool> {
     let dn = &g.nodes[d];
     if !matches!(dn.op, Op::Dequantize) {
         return Ok(false);
@@ -406,13 +410,13 @@ fn sink_dequantize(g: &mut Graph, d: usize, _: &mut PassReport) -> Result<bool> 
     if qt.dtype == DType::F32 || qt.quant.is_none() {
         return Ok(false);
     }
-    for m in g.consumers(f) {
+    for &m in u.consumers(f) {
         let mn = &g.nodes[m];
         if mn.outputs.len() != 1 || g.tensor(mn.outputs[0]).dtype != DType::F32 {
             continue;
         }
         if let Op::Concat { .. } = mn.op {
-            if let Some(srcs) = concat_dequantized(g, mn) {
+            if let Some(srcs) = concat_dequantized(g, u, mn) {
                 let o = mn.outputs[0];
                 let quant = g.tensor(srcs[0]).quant.clone();
                 let oq = new_int_like(g, o, g.tensor(q).dtype, quant);
@@ -446,10 +450,10 @@ fn sink_dequantize(g: &mut Graph, d: usize, _: &mut PassReport) -> Result<bool> 
 
 /// The quantized sources of a Concat whose operands are all `Dequantize` of per-tensor tensors with
 /// one dtype and identical parameters.
-fn concat_dequantized(g: &Graph, n: &Node) -> Option<Vec<TensorId>> {
+fn concat_dequantized(g: &Graph, u: &Uses, n: &Node) -> Option<Vec<TensorId>> {
     let mut srcs = Vec::new();
     for x in &n.inputs {
-        let p = util::producer_where(g, (*x)?, |op| matches!(op, Op::Dequantize))?;
+        let p = util::producer_where_in(g, u, (*x)?, |op| matches!(op, Op::Dequantize))?;
         let (q, _) = unary_io(&g.nodes[p])?;
         srcs.push(q);
     }
@@ -493,7 +497,7 @@ fn insert_dequantize(g: &mut Graph, m: usize, oq: TensorId, o: TensorId) {
 
 /// `M -> Quantize` becomes `Quantize -> M` for data-movement `M` (Reshape, MaxPool, Pad,
 /// ResizeNearest; transposes are handled by [`sink_transpose_unary`]).
-fn hoist_quantize(g: &mut Graph, k: usize, _: &mut PassReport) -> Result<bool> {
+fn hoist_quantize(g: &mut Graph, k: usize, u: &Uses, _: &mut PassReport) -> Result<bool> {
     let qn = &g.nodes[k];
     if !matches!(qn.op, Op::Quantize { .. }) {
         return Ok(false);
@@ -501,11 +505,11 @@ fn hoist_quantize(g: &mut Graph, k: usize, _: &mut PassReport) -> Result<bool> {
     let Some((f, q)) = unary_io(qn) else {
         return Ok(false);
     };
-    let Some(m) = g.producer(f) else {
+    let Some(m) = u.producer(f) else {
         return Ok(false);
     };
     let mn = &g.nodes[m];
-    if matches!(mn.op, Op::Transpose { .. }) || sole_consumer(g, f) != Some(k) {
+    if matches!(mn.op, Op::Transpose { .. }) || sole_consumer(g, u, f) != Some(k) {
         return Ok(false);
     }
     let Some((x, _)) = unary_io(mn) else {
@@ -537,7 +541,12 @@ fn hoist_quantize(g: &mut Graph, k: usize, _: &mut PassReport) -> Result<bool> {
 /// `x [B,H,W,C] -> Transpose [0,3,1,2] -> Reshape [B, C*H*W] -> FullyConnected(w)` becomes
 /// `x -> Reshape [B, H*W*C] -> FullyConnected(w')`, with `w'` the weight columns permuted from
 /// NCHW to NHWC order, so no transpose runs.
-fn flatten_into_fully_connected(g: &mut Graph, f: usize, report: &mut PassReport) -> Result<bool> {
+fn flatten_into_fully_connected(
+    g: &mut Graph,
+    f: usize,
+    u: &Uses,
+    report: &mut PassReport,
+) -> Result<bool> {
     let fc = &g.nodes[f];
     if !matches!(fc.op, Op::FullyConnected { .. }) {
         return Ok(false);
@@ -545,20 +554,20 @@ fn flatten_into_fully_connected(g: &mut Graph, f: usize, report: &mut PassReport
     let (Some(r), Some(w)) = (fc.input(0), fc.input(1)) else {
         return Ok(false);
     };
-    let Some(ri) = util::producer_where(g, r, |op| matches!(op, Op::Reshape)) else {
+    let Some(ri) = util::producer_where_in(g, u, r, |op| matches!(op, Op::Reshape)) else {
         return Ok(false);
     };
     let Some((t, _)) = unary_io(&g.nodes[ri]) else {
         return Ok(false);
     };
-    let Some(ti) = g.producer(t) else {
+    let Some(ti) = u.producer(t) else {
         return Ok(false);
     };
     let Some((perm, x, _)) = transpose_of(g, &g.nodes[ti]) else {
         return Ok(false);
     };
     let xs = g.tensor(x).shape.clone();
-    if perm != [0, 3, 1, 2] || sole_consumer(g, r) != Some(f) {
+    if perm != [0, 3, 1, 2] || sole_consumer(g, u, r) != Some(f) {
         return Ok(false);
     }
     let (b, h, wd, c) = (xs[0], xs[1], xs[2], xs[3]);
@@ -569,13 +578,13 @@ fn flatten_into_fully_connected(g: &mut Graph, f: usize, report: &mut PassReport
     let (holder, wc) = if g.tensor(w).is_const() {
         (f, w)
     } else {
-        let Some(d) = util::producer_where(g, w, |op| matches!(op, Op::Dequantize)) else {
+        let Some(d) = util::producer_where_in(g, u, w, |op| matches!(op, Op::Dequantize)) else {
             return Ok(false);
         };
         let Some((wq, _)) = unary_io(&g.nodes[d]) else {
             return Ok(false);
         };
-        if sole_consumer(g, w) != Some(f) || !g.tensor(wq).is_const() {
+        if sole_consumer(g, u, w) != Some(f) || !g.tensor(wq).is_const() {
             return Ok(false);
         }
         (d, wq)

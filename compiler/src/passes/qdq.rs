@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use super::util::{self, sole_consumer};
 use super::{KeptF32, PassReport};
 use crate::error::Result;
-use crate::ir::{DType, Graph, Node, Op, Quant, Rounding, Tensor, TensorId};
+use crate::ir::{DType, Graph, Node, Op, Quant, Rounding, Tensor, TensorId, Uses};
 
 /// Relative tolerance for a bias scale to count as `input_scale * weight_scale`.
 const BIAS_SCALE_RTOL: f32 = 1e-4;
@@ -27,13 +27,17 @@ pub(crate) fn run(
 ) -> Result<bool> {
     let mut changed = false;
     let mut i = 0;
+    // Who reads and writes what, rebuilt after each rewrite (a chain of n nodes asks n times).
+    let mut uses = g.uses();
     while i < g.nodes.len() {
-        if collapse_dq_q(g, i) {
+        if collapse_dq_q(g, &uses, i) {
+            uses = g.uses();
             changed = true;
             continue;
         }
-        match fold(g, i)? {
+        match fold(g, &uses, i)? {
             Outcome::Folded => {
+                uses = g.uses();
                 report.quantized_ops += 1;
                 changed = true;
             }
@@ -66,7 +70,7 @@ pub(crate) fn is_f32_node(g: &Graph, n: &Node) -> bool {
 }
 
 /// `Dequantize(q1) -> Quantize -> q2` becomes `q1` (same parameters) or `Quantize(q1) -> q2` (int to int).
-fn collapse_dq_q(g: &mut Graph, k: usize) -> bool {
+fn collapse_dq_q(g: &mut Graph, u: &Uses, k: usize) -> bool {
     let n = &g.nodes[k];
     if !matches!(n.op, Op::Quantize { .. }) || n.outputs.len() != 1 {
         return false;
@@ -74,7 +78,7 @@ fn collapse_dq_q(g: &mut Graph, k: usize) -> bool {
     let (Some(f), q2) = (n.input(0), n.outputs[0]) else {
         return false;
     };
-    let Some(d) = util::producer_where(g, f, |op| matches!(op, Op::Dequantize)) else {
+    let Some(d) = util::producer_where_in(g, u, f, |op| matches!(op, Op::Dequantize)) else {
         return false;
     };
     let Some(q1) = g.nodes[d].input(0) else {
@@ -164,12 +168,12 @@ struct Plan {
     requantize_from: Option<Quant>,
 }
 
-fn dequantized_source(g: &Graph, t: TensorId) -> Option<TensorId> {
-    let d = util::producer_where(g, t, |op| matches!(op, Op::Dequantize))?;
+fn dequantized_source(g: &Graph, u: &Uses, t: TensorId) -> Option<TensorId> {
+    let d = util::producer_where_in(g, u, t, |op| matches!(op, Op::Dequantize))?;
     g.nodes[d].input(0)
 }
 
-fn fold(g: &mut Graph, i: usize) -> Result<Outcome> {
+fn fold(g: &mut Graph, u: &Uses, i: usize) -> Result<Outcome> {
     let n = &g.nodes[i];
     if n.outputs.len() != 1
         || g.tensor(n.outputs[0]).dtype != DType::F32
@@ -179,16 +183,16 @@ fn fold(g: &mut Graph, i: usize) -> Result<Outcome> {
     }
     let out = n.outputs[0];
     let into_quantize =
-        sole_consumer(g, out).filter(|&k| matches!(g.nodes[k].op, Op::Quantize { .. }));
+        sole_consumer(g, u, out).filter(|&k| matches!(g.nodes[k].op, Op::Quantize { .. }));
     let from_dequantize = n
         .inputs
         .iter()
         .flatten()
-        .any(|t| dequantized_source(g, *t).is_some());
+        .any(|t| dequantized_source(g, u, *t).is_some());
     if into_quantize.is_none() && !from_dequantize {
         return Ok(Outcome::NotQdq);
     }
-    match plan(g, i, into_quantize) {
+    match plan(g, u, i, into_quantize) {
         Ok(p) => {
             apply(g, i, p);
             Ok(Outcome::Folded)
@@ -203,7 +207,12 @@ fn is_movement(op: &Op) -> bool {
     matches!(op, Op::Reshape | Op::Transpose { .. })
 }
 
-fn plan(g: &Graph, i: usize, into_quantize: Option<usize>) -> std::result::Result<Plan, String> {
+fn plan(
+    g: &Graph,
+    u: &Uses,
+    i: usize,
+    into_quantize: Option<usize>,
+) -> std::result::Result<Plan, String> {
     let n = &g.nodes[i];
     let Some(roles) = roles(&n.op, n.inputs.len()) else {
         return Err(format!("no int8 kernel for {}", n.op.name()));
@@ -246,7 +255,7 @@ fn plan(g: &Graph, i: usize, into_quantize: Option<usize>) -> std::result::Resul
         let name = &g.tensor(t).name;
         match *role {
             Role::Act => {
-                let Some(src) = dequantized_source(g, t) else {
+                let Some(src) = dequantized_source(g, u, t) else {
                     return Err(format!("operand '{name}' is not dequantized from int8"));
                 };
                 let st = g.tensor(src);
@@ -263,7 +272,7 @@ fn plan(g: &Graph, i: usize, into_quantize: Option<usize>) -> std::result::Resul
                 inputs[slot] = Some(src);
             }
             Role::Weight(axis) => {
-                let src = dequantized_source(g, t).filter(|s| g.tensor(*s).is_const());
+                let src = dequantized_source(g, u, t).filter(|s| g.tensor(*s).is_const());
                 let Some(src) = src else {
                     return Err(format!(
                         "weight '{name}' is not a dequantized int8 constant"
@@ -314,7 +323,7 @@ fn plan(g: &Graph, i: usize, into_quantize: Option<usize>) -> std::result::Resul
     let mut new_consts = Vec::new();
     if let (Some((slot, b)), Some((_, wscales, channels))) = (bias_slot, &weight) {
         let sx = act_q.first().map_or(1.0, |q| q.0);
-        match int32_bias(g, b, sx, wscales, *channels)? {
+        match int32_bias(g, u, b, sx, wscales, *channels)? {
             BiasPlan::Reuse(t) => inputs[slot] = Some(t),
             BiasPlan::New(t) => new_consts.push((slot, t)),
         }
@@ -378,6 +387,7 @@ enum BiasPlan {
 /// that, else requantized from its real values.
 fn int32_bias(
     g: &Graph,
+    u: &Uses,
     b: TensorId,
     sx: f32,
     ws: &[f32],
@@ -388,7 +398,7 @@ fn int32_bias(
     let src = if bt.is_const() {
         Some(b)
     } else {
-        dequantized_source(g, b).filter(|s| g.tensor(*s).is_const())
+        dequantized_source(g, u, b).filter(|s| g.tensor(*s).is_const())
     };
     let Some(src) = src else {
         return Err(format!("bias '{}' is not constant", bt.name));

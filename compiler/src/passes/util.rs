@@ -3,7 +3,7 @@
 //! constant data.
 
 use crate::error::{CompileError, Result};
-use crate::ir::{DType, Graph, Node, Op, Quant, Tensor, TensorId};
+use crate::ir::{DType, Graph, Node, Op, Quant, Tensor, TensorId, Uses};
 
 /// Relative tolerance under which two scales count as the same quantization.
 const SCALE_RTOL: f32 = 1e-6;
@@ -115,15 +115,21 @@ pub(crate) fn is_input(g: &Graph, id: TensorId) -> bool {
     g.inputs.contains(&id)
 }
 
-/// The single node reading `id`, when exactly one node reads it and it is not a graph output.
-pub(crate) fn sole_consumer(g: &Graph, id: TensorId) -> Option<usize> {
-    let c = g.consumers(id);
+/// The single node reading `id`, when exactly one node reads it and it is not a graph output
+/// (`u` is `g`'s current [`Uses`]).
+pub(crate) fn sole_consumer(g: &Graph, u: &Uses, id: TensorId) -> Option<usize> {
+    let c = u.consumers(id);
     (c.len() == 1 && !is_output(g, id)).then(|| c[0])
 }
 
-/// The producing node of `id` when it computes `op`-kind `pred`.
-pub(crate) fn producer_where(g: &Graph, id: TensorId, pred: impl Fn(&Op) -> bool) -> Option<usize> {
-    g.producer(id).filter(|&p| pred(&g.nodes[p].op))
+/// The producing node of `id` (by `g`'s current [`Uses`]) when it computes `op`-kind `pred`.
+pub(crate) fn producer_where_in(
+    g: &Graph,
+    u: &Uses,
+    id: TensorId,
+    pred: impl Fn(&Op) -> bool,
+) -> Option<usize> {
+    u.producer(id).filter(|&p| pred(&g.nodes[p].op))
 }
 
 /// Makes every node that reads `old` read `new` instead (graph outputs are untouched).
@@ -190,27 +196,33 @@ pub(crate) fn add_activation(
     })
 }
 
-/// Removes nodes none of whose outputs are used, repeatedly. Returns the count removed.
+/// Removes nodes none of whose outputs are used, repeatedly (a node whose only reader is
+/// removed goes too). Returns the count removed.
+///
+/// One sweep from the last node to the first: in execution order every reader of a node's
+/// outputs comes after it, so when the sweep reaches a node, whether any live node reads it is
+/// already known. (Removing one layer of dead nodes per scan would be quadratic in a dead chain.)
 pub(crate) fn remove_dead(g: &mut Graph) -> usize {
-    let mut removed = 0;
-    loop {
-        let mut used = vec![false; g.tensors.len()];
-        for n in &g.nodes {
+    let mut used = vec![false; g.tensors.len()];
+    for t in &g.outputs {
+        used[t.0] = true;
+    }
+    let mut live = vec![false; g.nodes.len()];
+    for (i, n) in g.nodes.iter().enumerate().rev() {
+        if n.outputs.iter().any(|o| used[o.0]) {
+            live[i] = true;
             for t in n.inputs.iter().flatten() {
                 used[t.0] = true;
             }
         }
-        for t in &g.outputs {
-            used[t.0] = true;
-        }
-        let before = g.nodes.len();
-        g.nodes.retain(|n| n.outputs.iter().any(|o| used[o.0]));
-        let gone = before - g.nodes.len();
-        if gone == 0 {
-            return removed;
-        }
-        removed += gone;
     }
+    let before = g.nodes.len();
+    let mut k = 0;
+    g.nodes.retain(|_| {
+        k += 1;
+        live[k - 1]
+    });
+    before - g.nodes.len()
 }
 
 /// Checks that nodes are in a valid execution order.

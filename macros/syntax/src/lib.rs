@@ -425,6 +425,17 @@ pub fn generated_error(out_dir: &Path, name: &str) -> PathBuf {
     out_dir.join(GENERATED_DIR).join(format!("{name}.error"))
 }
 
+/// `$out_dir/kiln/<name>.build-id`: the id of the build-script run that last wrote or checked
+/// `<name>`'s outputs. `include_model!` compares it with [`BUILD_ID_ENV`], so outputs an
+/// earlier build left in `OUT_DIR` are refused rather than silently used.
+pub fn generated_stamp(out_dir: &Path, name: &str) -> PathBuf {
+    out_dir.join(GENERATED_DIR).join(format!("{name}.build-id"))
+}
+
+/// The variable the build script sets for the crate's compilation (`cargo:rustc-env`) to the
+/// id of its run.
+pub const BUILD_ID_ENV: &str = "KILN_BUILD_ID";
+
 #[cfg(test)]
 mod tests {
     use super::*;

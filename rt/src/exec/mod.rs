@@ -139,6 +139,21 @@ fn layout(
     Ok((base, size, sizes.len(), end))
 }
 
+/// What a plan declares for each memory id next to what its tensors use: a host that sizes
+/// memory from a file compares the two before allocating (a declared size far beyond what any
+/// tensor needs is a corrupt or hostile file, not a reason to allocate gigabytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArenaUse {
+    /// `non_const_buffer_sizes[id]` (0 for id 0 and ids past `count`).
+    pub declared: [usize; MAX_MEMORY_IDS],
+    /// The largest `offset + bytes` of the plan's tensors planned in memory id `id`.
+    pub used: [usize; MAX_MEMORY_IDS],
+    /// Entries of `non_const_buffer_sizes`.
+    pub count: usize,
+    /// Arena bytes the declared sizes add up to ([`Method::arena_size`]).
+    pub total: usize,
+}
+
 /// A loaded method (execution plan) bound to a kernel table and an arena.
 pub struct Method<'p, 'a> {
     env: Env<'p>,
@@ -154,6 +169,39 @@ impl<'p, 'a> Method<'p, 'a> {
     /// Bytes of arena plan `plan` needs (all memory ids laid out as described in the module docs).
     pub fn arena_size(program: &Program<'p>, plan: &str) -> Result<usize, RtError> {
         Ok(layout(&program.plan_by_name(plan)?)?.3)
+    }
+
+    /// The declared and used bytes of every memory id of plan `plan` (see [`ArenaUse`]). Every
+    /// planned tensor is located as [`Method::load`] does, so a tensor outside its memory id is
+    /// an error here too.
+    pub fn arena_use(program: &Program<'p>, plan: &str) -> Result<ArenaUse, RtError> {
+        let plan = program.plan_by_name(plan)?;
+        let (mem_base, mem_size, mem_count, total) = layout(&plan)?;
+        let env = Env {
+            program: *program,
+            plan,
+            mem_base,
+            mem_size,
+            mem_count,
+        };
+        let mut used = [0usize; MAX_MEMORY_IDS];
+        for i in 0..plan.value_count()? {
+            if let Value::Tensor(t) = plan.value(i)? {
+                if let TensorData::Planned { memory_id, .. } = t.data {
+                    // `locate` checks the id and that offset + bytes lies inside its size.
+                    if let Loc::Arena { start, len } = env.locate(i as u32)?.loc {
+                        let id = memory_id as usize;
+                        used[id] = used[id].max(start - mem_base[id] + len);
+                    }
+                }
+            }
+        }
+        Ok(ArenaUse {
+            declared: mem_size,
+            used,
+            count: mem_count,
+            total,
+        })
     }
 
     /// Loads plan `plan` of `program`: resolves operators in `kernels`, checks

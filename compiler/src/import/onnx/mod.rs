@@ -96,10 +96,7 @@ const FORMAT: &str = "ONNX";
 
 /// Reads and imports the `.onnx` file at `path`.
 pub fn load(path: &Path) -> Result<Graph> {
-    let bytes = std::fs::read(path).map_err(|source| CompileError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::limits::read_file(path)?;
     import(path, &bytes)
 }
 
