@@ -642,6 +642,13 @@ impl Timeline {
         }
     }
 
+    /// When the last kernel operation issued so far ends (per-operation attribution: the
+    /// growth of this from one kernel operation to the next is the time that operation adds,
+    /// including any wait for the DMAs it depends on).
+    pub fn kernel_end(&self) -> u64 {
+        self.kernel_end
+    }
+
     /// The end of everything issued so far.
     pub fn total(&self) -> u64 {
         self.kernel_end.max(self.last_dma_end()).max(self.issue)
