@@ -139,6 +139,8 @@ pub struct Matched {
     pub sums: Sums,
     /// Vela rows no NPU operation matched, and NPU operations left over.
     pub unmatched: Vec<String>,
+    /// One line per matched row: category, Vela's cycles, the model's (exposed, own) cycles.
+    pub detail: Vec<String>,
 }
 
 /// Matches Vela's rows to the model's operations in stream order.
@@ -163,9 +165,11 @@ pub fn match_ops(rows: &[VelaRow], ops: &[ModelOp]) -> Matched {
             ));
             continue;
         }
-        let (mut cycles, mut macs) = (0u64, 0u64);
+        let (mut cycles, mut own, mut macs, mut n) = (0u64, 0u64, 0u64, 0);
         loop {
             cycles += ops[i].exposed;
+            own += ops[i].cycles;
+            n += 1;
             macs += ops[i].macs;
             i += 1;
             let more_macs = matches!(kind, Kind::Conv | Kind::Depthwise) && macs < row.macs;
@@ -173,6 +177,13 @@ pub fn match_ops(rows: &[VelaRow], ops: &[ModelOp]) -> Matched {
                 break;
             }
         }
+        m.detail.push(format!(
+            "{:<16} Vela {:>8.0}  model {:>8} (own {:>8}, {n} ops)",
+            category(row, kind),
+            row.cycles,
+            cycles,
+            own
+        ));
         let e = m.sums.entry(category(row, kind)).or_default();
         e.0 += cycles;
         e.1 += row.cycles;
@@ -260,6 +271,11 @@ fn table(rows: &[(String, Result<Matched, String>)]) -> String {
                         let e = all.entry(c.clone()).or_default();
                         e.0 += s.0;
                         e.1 += s.1;
+                    }
+                }
+                if std::env::var_os("KILN_FIDELITY_DETAIL").is_some() {
+                    for d in &m.detail {
+                        notes.push(format!("{name}: {d}"));
                     }
                 }
                 for u in &m.unmatched {
