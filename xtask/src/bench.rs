@@ -38,6 +38,10 @@ pub struct BenchArgs {
     /// Vela's estimate, host time); `--infer-runs` and `--model` apply.
     #[arg(long)]
     pub npu: bool,
+    /// Instead: the cycle model's fidelity, per operation type, to Vela's own estimate on
+    /// Vela's fixture streams; `--model` applies.
+    #[arg(long)]
+    pub npu_fidelity: bool,
 }
 
 /// Input formats of the fixtures and where their goldens live.
@@ -125,6 +129,9 @@ pub fn run(root: &Path, args: &BenchArgs) -> Result<bool> {
     }
     if cfg!(debug_assertions) {
         println!("note: measuring an unoptimized build (--here); timings are not representative");
+    }
+    if args.npu_fidelity {
+        return crate::bench_fidelity::run(root, args.model.as_deref());
     }
     if args.npu {
         return crate::bench_npu::run(root, args.infer_runs, args.model.as_deref());
@@ -260,6 +267,9 @@ fn rerun_optimized(root: &Path, args: &BenchArgs) -> Result<bool> {
     }
     if args.npu {
         cmd.arg("--npu");
+    }
+    if args.npu_fidelity {
+        cmd.arg("--npu-fidelity");
     }
     println!("bench measures an optimized build; running:");
     Ok(crate::pipeline::run_visible(cmd)?.success())
@@ -594,6 +604,7 @@ mod tests {
             target: "host".into(),
             here: true,
             npu: false,
+            npu_fidelity: false,
         };
         let t = table(&rows, &args);
         let lines: Vec<&str> = t.lines().collect();

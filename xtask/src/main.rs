@@ -8,6 +8,7 @@
 //! feature), so it builds and reports even while they are broken.
 
 mod bench;
+mod bench_fidelity;
 mod bench_npu;
 mod elf;
 mod fvp;
@@ -40,7 +41,8 @@ enum Command {
     /// Run every check CI runs: toolchain, fmt, clippy, no_std build for Cortex-M55, tests.
     Test,
     /// Measure compile time, .pte size, arena use and host inference time per fixture model
-    /// (`--npu`: Vela-compiled fixtures on the NPU model: cycles vs Vela, host time).
+    /// (`--npu`: Vela-compiled fixtures on the NPU model: cycles vs Vela, host time;
+    /// `--npu-fidelity`: the cycle model vs Vela's own estimate per operation type).
     Bench(bench::BenchArgs),
     /// Install what the tests need that cargo does not (rustup target, qemu-system-arm).
     Setup(setup::SetupArgs),

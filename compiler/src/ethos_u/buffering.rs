@@ -71,6 +71,8 @@ pub fn op_cost(sim: &SimConfig, op: &NpuOp) -> Cost {
                         depth: op.ofm.shape[2] as u64,
                         ..u
                     }),
+                    // A map operand is read in full (as before Vela's one-element rule).
+                    ifm2_elems: u64::MAX,
                     binary: op.ifm2.is_some(),
                     ofm: usage(&op.ofm),
                     lut: op.lut.is_some(),

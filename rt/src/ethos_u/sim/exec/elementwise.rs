@@ -140,6 +140,14 @@ pub(crate) fn elementwise(
             ifm2: ifm2
                 .filter(|_| !bc.broadcast_constant)
                 .map(|f| f.usage(od.d)),
+            ifm2_elems: [
+                (bc.broadcast_h, od.h),
+                (bc.broadcast_w, od.w),
+                (bc.broadcast_c, od.d),
+            ]
+            .iter()
+            .map(|&(b, n)| if b { 1 } else { n })
+            .product(),
             binary,
             ofm: ofm.usage(od.d),
             lut: !matches!(out.lut, Lut::None),
