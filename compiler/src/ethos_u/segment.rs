@@ -418,14 +418,18 @@ pub fn compile_segment_with(
     let (region, budget) = if slot == 1 {
         (REGION_FAST_SCRATCH, fast_budget)
     } else {
-        let budget = sram_budget.unwrap_or(usize::MAX);
-        if arena[0] > budget {
+        if let Some(budget) = sram_budget.filter(|&b| arena[0] > b) {
             return Err(SegmentError::SramBudget {
                 needed: arena[0],
                 budget,
             });
         }
-        (REGION_SCRATCH, budget)
+        // Without a budget, staged weights may grow the SRAM by at most the largest feature
+        // map's size: whole-weight buffers of a wide layer (kiln does not slice them by depth
+        // yet) would otherwise cost more SRAM than the feature maps themselves.
+        let largest = held[0].iter().map(|p| p.buffer.size).max().unwrap_or(0);
+        let default = arena[0] + largest.next_multiple_of(SCRATCH_ALIGN);
+        (REGION_SCRATCH, sram_budget.unwrap_or(default))
     };
     let last_op = ops.len().saturating_sub(1);
     let op_time = |step: usize| -> (usize, usize) {
