@@ -32,6 +32,9 @@ pub struct WeightDma {
     pub dst_region: u8,
     /// Destination byte address.
     pub dst: u32,
+    /// Single-buffered: the DMA starts when the previous operation has finished (its buffer
+    /// may overlap what that operation used), not while it runs.
+    pub single: bool,
 }
 
 /// The cycle model's cost of `op` as its registers will describe it.
@@ -150,14 +153,27 @@ pub fn plan_weight_buffering(
         let base = op_cost(sim, &ops[k]);
         let mut chosen = base;
         if let Some(span) = staged_span(&ops[k]) {
-            let buffer = Buffer {
-                size: span.len as usize,
-                first: k.saturating_sub(1),
-                last: k,
-            };
-            let at = plan::place_around(&placed, &buffer, ALIGN);
-            let end = at + buffer.size.next_multiple_of(ALIGN);
-            if end <= budget {
+            let dma = perf::dma(sim, REGION_WEIGHTS, Some(region), span.len as u64);
+            let hidden = prev.map_or(0, |p| {
+                p.cycles
+                    .saturating_sub(area_cycles(sim, &p, REGION_WEIGHTS))
+            });
+            // Double-buffered (loaded while the previous operation runs) where the buffer fits
+            // next to that operation's maps, else single-buffered (loaded after it, exposed).
+            for (first, exposed, single) in [
+                (k.saturating_sub(1), dma.saturating_sub(hidden), false),
+                (k, dma, true),
+            ] {
+                let buffer = Buffer {
+                    size: span.len as usize,
+                    first,
+                    last: k,
+                };
+                let at = plan::place_around(&placed, &buffer, ALIGN);
+                let end = at + buffer.size.next_multiple_of(ALIGN);
+                if end > budget {
+                    continue;
+                }
                 let mut staged = ops[k].clone();
                 for s in [&mut staged.weights, &mut staged.scales]
                     .into_iter()
@@ -167,12 +183,7 @@ pub fn plan_weight_buffering(
                     s.offset = at as u32 + (s.offset - span.offset);
                 }
                 let cost = op_cost(sim, &staged);
-                let dma = perf::dma(sim, REGION_WEIGHTS, Some(region), span.len as u64);
-                let hidden = prev.map_or(0, |p| {
-                    p.cycles
-                        .saturating_sub(area_cycles(sim, &p, REGION_WEIGHTS))
-                });
-                if cost.cycles + dma.saturating_sub(hidden) < base.cycles {
+                if cost.cycles + exposed < base.cycles {
                     placed.push(Placed { buffer, offset: at });
                     arena = arena.max(end);
                     ops[k] = staged;
@@ -180,9 +191,11 @@ pub fn plan_weight_buffering(
                         src: span,
                         dst_region: region,
                         dst: at as u32,
+                        single,
                     });
                     chosen = cost;
                 }
+                break;
             }
         }
         prev = Some(chosen);
@@ -233,7 +246,7 @@ pub fn replan_jointly(
             all.push(Placed {
                 buffer: Buffer {
                     size: d.src.len as usize,
-                    first: k.saturating_sub(1),
+                    first: if d.single { k } else { k.saturating_sub(1) },
                     last: k,
                 },
                 offset: d.dst as usize,

@@ -83,7 +83,8 @@ impl StreamBuilder {
         self.set1(C1::SET_DMA0_DST, 0, dma.dst);
         self.set1(C1::SET_DMA0_LEN, 0, dma.src.len);
         if self.kernel_ops > 0 {
-            self.cmd0(C0::OP_KERNEL_WAIT, 1);
+            // Double-buffered: the operation two back is done; single: all of them are.
+            self.cmd0(C0::OP_KERNEL_WAIT, if dma.single { 0 } else { 1 });
         }
         self.cmd0(C0::OP_DMA_START, 0);
         self.dma_pending = true;
