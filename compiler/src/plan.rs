@@ -73,14 +73,7 @@ pub fn plan(buffers: &[Buffer], align: usize) -> MemoryPlan {
                 .iter()
                 .map(|&j| (offsets[j].0, offsets[j].0 + sizes[j])),
         );
-        taken.sort_unstable();
-        let mut at = 0;
-        for &(start, end) in &taken {
-            if at + sizes[i] <= start {
-                break;
-            }
-            at = at.max(end);
-        }
+        let at = first_fit(&mut taken, sizes[i], align);
         offsets[i] = ArenaOffset(at);
         arena_bytes = arena_bytes.max(at + sizes[i]);
         // Zero-sized buffers take no room: nothing can conflict with them.
@@ -193,9 +186,15 @@ pub fn place_around(placed: &[Placed], buffer: &Buffer, align: usize) -> usize {
         .filter(|p| p.buffer.overlaps_in_time(buffer) && p.buffer.size > 0)
         .map(|p| (p.offset, p.offset + align_up(p.buffer.size, align)))
         .collect();
+    first_fit(&mut taken, size, align)
+}
+
+/// The lowest `align`-aligned offset where `size` bytes fit between the `taken` intervals
+/// (sorted here), each `[start, end)`.
+fn first_fit(taken: &mut [(usize, usize)], size: usize, align: usize) -> usize {
     taken.sort_unstable();
     let mut at = 0;
-    for (start, end) in taken {
+    for &(start, end) in taken.iter() {
         if at + size <= start {
             break;
         }

@@ -388,26 +388,42 @@ fn table(rows: &[Row], args: &BenchArgs) -> String {
         cells.push(row);
     }
 
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            cells
-                .iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
     let mut out = format!(
         "\ntarget {}; compile: median of {} runs; host inference: median of {} runs\n",
         args.target, args.runs, args.infer_runs
     );
+    out.push_str(&crate::bench::render_rows(&cells, 2, &|_| false));
+    for e in errors {
+        let _ = writeln!(out, "{e}");
+    }
+    out
+}
+
+/// `cells` (header first) as aligned columns: the first `left` left-aligned, the rest right;
+/// a rule under the header and under every row `rule_after` names (by index).
+pub fn render_rows(
+    cells: &[Vec<String>],
+    left: usize,
+    rule_after: &dyn Fn(usize) -> bool,
+) -> String {
+    let columns = cells.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            cells
+                .iter()
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
     for (i, row) in cells.iter().enumerate() {
         let line: Vec<String> = row
             .iter()
             .zip(&widths)
             .enumerate()
             .map(|(c, (cell, &w))| {
-                if c < 2 {
+                if c < left {
                     format!("{cell:<w$}")
                 } else {
                     format!("{cell:>w$}")
@@ -415,16 +431,13 @@ fn table(rows: &[Row], args: &BenchArgs) -> String {
             })
             .collect();
         let _ = writeln!(out, "{}", line.join("  ").trim_end());
-        if i == 0 {
+        if i == 0 || rule_after(i) {
             let _ = writeln!(
                 out,
                 "{}",
-                "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))
+                "-".repeat(widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1))
             );
         }
-    }
-    for e in errors {
-        let _ = writeln!(out, "{e}");
     }
     out
 }

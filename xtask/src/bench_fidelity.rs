@@ -300,42 +300,14 @@ fn table(rows: &[(String, Result<Matched, String>)]) -> String {
     ];
     row.extend(cats.iter().map(|c| ratio(all.get(c))));
     cells.push(row);
-    let widths: Vec<usize> = (0..cells[0].len())
-        .map(|c| {
-            cells
-                .iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
     let mut out = String::from(
         "\nkiln's cycle model vs Vela 5.2's own estimate on Vela's streams: model / Vela per \
          operation type (sums over the operations of the type; model = cycles each NPU \
          operation adds to the timeline, exposed DMA waits included; Vela = per-layer Op Cycles)\n",
     );
-    for (i, row) in cells.iter().enumerate() {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(c, (cell, &w))| {
-                if c == 0 {
-                    format!("{cell:<w$}")
-                } else {
-                    format!("{cell:>w$}")
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-        if i == 0 || i + 2 == cells.len() {
-            let _ = writeln!(
-                out,
-                "{}",
-                "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))
-            );
-        }
-    }
+    out.push_str(&crate::bench::render_rows(&cells, 1, &|i| {
+        i + 2 == cells.len()
+    }));
     for n in notes {
         let _ = writeln!(out, "{n}");
     }

@@ -394,15 +394,6 @@ fn table(rows: &[Row], runs: u32) -> String {
         );
         cells.push(row);
     }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            cells
-                .iter()
-                .map(|r| r[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
     let mut out = format!(
         "\nkiln's Ethos-U compiler vs Vela 5.2.0 (fixture streams), both counted by kiln's cycle model; \
          Vela est. = Vela's own estimate (summary CSV); SRAM = scratch (+ fast scratch), flash = \
@@ -411,28 +402,7 @@ fn table(rows: &[Row], runs: u32) -> String {
          Vela/kiln = how many times faster kiln is; host: NPU model, median of {runs} \
          inferences, each checked against TFLM\n"
     );
-    for (i, row) in cells.iter().enumerate() {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(c, (cell, &w))| {
-                if c < 2 {
-                    format!("{cell:<w$}")
-                } else {
-                    format!("{cell:>w$}")
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-        if i == 0 {
-            let _ = writeln!(
-                out,
-                "{}",
-                "-".repeat(widths.iter().sum::<usize>() + 2 * (widths.len() - 1))
-            );
-        }
-    }
+    out.push_str(&crate::bench::render_rows(&cells, 2, &|_| false));
     for e in errors {
         let _ = writeln!(out, "{e}");
     }
