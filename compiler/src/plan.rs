@@ -58,12 +58,109 @@ pub fn plan(buffers: &[Buffer], align: usize) -> MemoryPlan {
             .then(buffers[a].first.cmp(&buffers[b].first))
             .then(a.cmp(&b))
     });
+    plan_in_order(buffers, align, &sizes, &order)
+}
+
+/// The smallest of several greedy plans (largest first, as [`plan`]; by first step; by size
+/// times lifetime; longest-lived first), then improved by a hill climb of at most `climb`
+/// steps: for small sets of buffers where more plans cost little and fragmentation costs
+/// SRAM (the NPU's scratch with its weight buffers).
+pub fn plan_tight(buffers: &[Buffer], align: usize, climb: usize) -> MemoryPlan {
+    let align = align.max(1);
+    let sizes: Vec<usize> = buffers.iter().map(|b| align_up(b.size, align)).collect();
+    let life = |j: usize| buffers[j].last - buffers[j].first + 1;
+    let keys: [&dyn Fn(usize) -> (usize, usize, usize); 4] = [
+        &|j| (usize::MAX - sizes[j], buffers[j].first, j),
+        &|j| (buffers[j].first, usize::MAX - sizes[j], j),
+        &|j| (usize::MAX - sizes[j].saturating_mul(life(j)), j, 0),
+        &|j| (usize::MAX - life(j), usize::MAX - sizes[j], j),
+    ];
+    let mut best: Option<(MemoryPlan, Vec<usize>)> = None;
+    for key in keys {
+        let mut order: Vec<usize> = (0..buffers.len()).collect();
+        order.sort_by_key(|&j| key(j));
+        let p = plan_in_order(buffers, align, &sizes, &order);
+        if best
+            .as_ref()
+            .is_none_or(|(b, _)| p.arena_bytes < b.arena_bytes)
+        {
+            best = Some((p, order));
+        }
+    }
+    let Some((mut best, mut order)) = best else {
+        return plan(buffers, align);
+    };
+    // Then a hill climb (as Vela's allocator does): the buffer that ends highest is placed
+    // earlier in the order; an order no worse is kept. Seeded, so the result is repeatable.
+    // Moving the buffer at `pos` to `to` leaves the places of the first `to` untouched, so
+    // only the rest is placed again.
+    let mut offsets: Vec<usize> = best.offsets.iter().map(|o| o.0).collect();
+    let mut arena = best.arena_bytes;
+    let mut trial = offsets.clone();
+    let mut candidate = order.clone();
+    let mut taken = Vec::new();
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..climb {
+        if arena <= best.liveness_bound {
+            break;
+        }
+        let Some(top) = (0..buffers.len()).max_by_key(|&j| (offsets[j] + sizes[j], j)) else {
+            break;
+        };
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        // Mostly the top buffer; now and then any other, so the climb leaves a plateau.
+        let pick = if seed.is_multiple_of(4) {
+            (seed >> 8) as usize % order.len()
+        } else {
+            order.iter().position(|&j| j == top).unwrap_or(0)
+        };
+        if pick == 0 {
+            continue;
+        }
+        let to = (seed >> 32) as usize % pick;
+        candidate.copy_from_slice(&order);
+        candidate[to..=pick].rotate_right(1);
+        trial.copy_from_slice(&offsets);
+        let mut high = candidate[..to]
+            .iter()
+            .map(|&j| trial[j] + sizes[j])
+            .max()
+            .unwrap_or(0);
+        for (n, &i) in candidate.iter().enumerate().skip(to) {
+            taken.clear();
+            taken.extend(
+                candidate[..n]
+                    .iter()
+                    .filter(|&&j| sizes[j] > 0 && buffers[j].overlaps_in_time(&buffers[i]))
+                    .map(|&j| (trial[j], trial[j] + sizes[j])),
+            );
+            trial[i] = first_fit(&mut taken, sizes[i], align);
+            high = high.max(trial[i] + sizes[i]);
+            if high > arena {
+                break;
+            }
+        }
+        if high <= arena {
+            arena = high;
+            std::mem::swap(&mut offsets, &mut trial);
+            order.copy_from_slice(&candidate);
+        }
+    }
+    best.offsets = offsets.into_iter().map(ArenaOffset).collect();
+    best.arena_bytes = arena;
+    best
+}
+
+/// Places `buffers` (aligned `sizes`) one after the other in `order`, each at its first fit.
+fn plan_in_order(buffers: &[Buffer], align: usize, sizes: &[usize], order: &[usize]) -> MemoryPlan {
     let mut offsets = vec![ArenaOffset(0); buffers.len()];
     let mut index = LiveIndex::new(buffers);
     let mut arena_bytes = 0;
     let mut found = Vec::new();
     let mut taken: Vec<(usize, usize)> = Vec::new();
-    for &i in &order {
+    for &i in order {
         // Intervals already taken by buffers live at the same time, sorted by offset.
         found.clear();
         index.overlapping(&buffers[i], &mut found);
@@ -443,5 +540,38 @@ mod tests {
         let p = plan(&bufs, 16);
         check_no_conflicts(&bufs, &p);
         assert_eq!(p.arena_bytes, 16);
+    }
+
+    #[test]
+    fn tight_plans_are_valid_and_never_larger() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n) as usize
+        };
+        let mut tighter = 0;
+        for _ in 0..200 {
+            let n = 2 + next(40);
+            let bufs: Vec<Buffer> = (0..n)
+                .map(|_| {
+                    let first = next(30);
+                    Buffer {
+                        size: 16 * (1 + next(64)),
+                        first,
+                        last: first + next(6),
+                    }
+                })
+                .collect();
+            let greedy = plan(&bufs, 16);
+            let tight = plan_tight(&bufs, 16, 500);
+            check_no_conflicts(&bufs, &tight);
+            assert!(tight.arena_bytes <= greedy.arena_bytes);
+            assert!(tight.arena_bytes >= tight.liveness_bound);
+            tighter += usize::from(tight.arena_bytes < greedy.arena_bytes);
+        }
+        // The climb finds smaller plans than largest-first on a good share of random sets.
+        assert!(tighter > 20, "only {tighter} of 200 plans improved");
     }
 }

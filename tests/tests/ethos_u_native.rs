@@ -90,6 +90,28 @@ fn ic_resnet8_on_the_npu_is_bit_exact() {
     check_tflite("ic_resnet8");
 }
 
+/// ResNet-8's widest convolution (3x3, 64 to 64 channels, 35 KB of weights) does not fit the
+/// U55-64's SRAM twice over next to its feature maps: kiln cuts it into OFM depth slices whose
+/// weights alternate between two SRAM slots (as Vela does), and the program stays bit-exact
+/// (`ic_resnet8_on_the_npu_is_bit_exact` runs the same program on the NPU model).
+#[test]
+fn a_wide_convolution_runs_in_depth_slices_with_staged_weights() {
+    let opts = CompileOptions::for_target(Target::lookup("ethos-u55-64").unwrap());
+    let model = fixtures().join("ic_resnet8/ic_resnet8_int8.tflite");
+    let c = compile_file(&model, &opts).unwrap();
+    let conv = c
+        .report
+        .nodes
+        .iter()
+        .find(|n| n.node.ends_with("model/conv2d_7/Conv2D"))
+        .expect("conv2d_7 is in the report");
+    assert_eq!(
+        conv.kernels,
+        ["ethos-u delegate 0, 2 NPU ops: 2 conv"],
+        "conv2d_7 on ethos-u55-64"
+    );
+}
+
 #[test]
 fn vww_mobilenetv1_025_on_the_npu_is_bit_exact() {
     check_tflite("vww_mobilenetv1_025");

@@ -6,10 +6,10 @@
 //! the temporaries a lowering asks for with [`Scratch`] (region 1, live during their node
 //! only), the command stream written, and the `vela_bin_stream` blocks assembled.
 
-use super::buffering::{plan_weight_buffering, replan_jointly};
+use super::buffering::{expand, plan_weight_buffering, replan_jointly};
 use super::lower::{lower, Ctx, Place, ReadOnly, Scratch};
 use super::npu_op::{
-    NpuKind, NpuOp, Operand2, REGION_FAST_SCRATCH, REGION_SCRATCH, REGION_WEIGHTS,
+    FeatureMap, NpuKind, NpuOp, Operand2, REGION_FAST_SCRATCH, REGION_SCRATCH, REGION_WEIGHTS,
 };
 use super::stream::StreamBuilder;
 use crate::ir::{Graph, Op, TensorId};
@@ -425,8 +425,9 @@ pub fn compile_segment_with(
             });
         }
         // Without a budget, staged weights may grow the SRAM by at most the largest feature
-        // map's size: whole-weight buffers of a wide layer (kiln does not slice them by depth
-        // yet) would otherwise cost more SRAM than the feature maps themselves.
+        // map's size: whole-weight buffers of a wide layer would otherwise cost more SRAM
+        // than the feature maps themselves (a layer that does not fit is staged in depth
+        // slices instead, `buffering::sliced`).
         let largest = held[0].iter().map(|p| p.buffer.size).max().unwrap_or(0);
         let default = arena[0] + largest.next_multiple_of(SCRATCH_ALIGN);
         (REGION_SCRATCH, sram_budget.unwrap_or(default))
@@ -451,10 +452,18 @@ pub fn compile_segment_with(
         })
         .collect();
     let sim = SimConfig::from_accel(cfg);
-    let (mut dmas, staged_arena) =
-        plan_weight_buffering(&sim, &mut ops, &occupied, region, arena[slot], budget);
+    let staging = plan_weight_buffering(
+        &sim,
+        &mut ro,
+        &mut ops,
+        &occupied,
+        region,
+        arena[slot],
+        budget,
+    );
+    let (mut dmas, mut sliced, staged_arena) = (staging.dmas, staging.sliced, staging.arena);
     arena[slot] = staged_arena;
-    if dmas.iter().any(Option::is_some) {
+    if dmas.iter().any(Option::is_some) || sliced.iter().any(Option::is_some) {
         // The segment's inputs (live from the first operation) and outputs (to the last) in
         // the staging region move with the joint plan.
         let io: Vec<TensorId> = inputs
@@ -473,6 +482,7 @@ pub fn compile_segment_with(
         if let Some(joint) = replan_jointly(
             &mut ops,
             &mut dmas,
+            &mut sliced,
             &mut anchors,
             &occupied,
             region,
@@ -484,6 +494,18 @@ pub fn compile_segment_with(
                     p.addr = addr;
                 }
             }
+        }
+    }
+    // Sliced operations become their slices; the whole streams they replaced leave the
+    // read-only data, and every address there moves down over the gaps.
+    let (mut ops, mut dmas) = expand(ops, dmas, &sliced);
+    if !staging.dead.is_empty() {
+        let moved = ro.remove(&staging.dead);
+        for op in &mut ops {
+            relocate_read_only(op, &moved);
+        }
+        for d in dmas.iter_mut().flatten() {
+            d.src.offset = moved(d.src.offset);
         }
     }
     let scratch_bytes = arena[0].max(SCRATCH_ALIGN);
@@ -576,6 +598,29 @@ pub fn compile_segment_with(
             })
             .collect(),
     })
+}
+
+/// `op` with every read-only (region 0) address mapped by `moved`.
+fn relocate_read_only(op: &mut NpuOp, moved: &impl Fn(u32) -> u32) {
+    let mut maps: Vec<&mut FeatureMap> = vec![&mut op.ifm, &mut op.ofm];
+    if let Some(Operand2::Map { fm, .. }) = &mut op.ifm2 {
+        maps.push(fm);
+    }
+    for fm in maps {
+        if fm.region == REGION_WEIGHTS {
+            fm.base = moved(fm.base);
+        }
+    }
+    for s in [&mut op.weights, &mut op.scales].into_iter().flatten() {
+        if s.region == REGION_WEIGHTS {
+            s.offset = moved(s.offset);
+        }
+    }
+    if let Some(lut) = &mut op.lut {
+        if lut.src.region == REGION_WEIGHTS {
+            lut.src.offset = moved(lut.src.offset);
+        }
+    }
 }
 
 /// The input an elementwise node can write its output over (Vela's in-place elementwise

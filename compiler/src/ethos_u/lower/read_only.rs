@@ -21,7 +21,13 @@ const PENDING_SCALES: u8 = 0xFF;
 struct Pending {
     values: Vec<i16>,
     scales: Vec<u8>,
+    /// Values of one whole OFM block (the stream is OFM block after OFM block, so a run of
+    /// whole blocks is a contiguous run of values).
+    block_values: usize,
 }
+
+/// Bytes of one OFM channel's scale record.
+const SCALE_RECORD_BYTES: usize = 10;
 
 /// Read-only data of one NPU segment (weights, scale records, LUTs): region 0.
 #[derive(Default)]
@@ -29,6 +35,9 @@ pub struct ReadOnly {
     /// The bytes, every item 16-byte aligned.
     pub bytes: Vec<u8>,
     pending: Vec<Pending>,
+    /// Encoded jobs: their values (kept so a staged operation can be re-encoded in depth
+    /// slices) and where [`ReadOnly::finish`] put them.
+    done: Vec<(Pending, Span, Span)>,
     /// Tables pushed with [`ReadOnly::push_table`], by content.
     tables: std::collections::HashMap<Vec<u8>, Span>,
 }
@@ -58,11 +67,21 @@ impl ReadOnly {
     }
 
     /// Weights in stream order (each -255..=255) to encode in [`ReadOnly::finish`], and their
-    /// scale records: the pending (weights, scales) spans.
-    pub fn push_weights(&mut self, values: Vec<i16>, scales: Vec<u8>) -> (Span, Span) {
+    /// scale records: the pending (weights, scales) spans. `block_values` is the number of
+    /// values of one whole OFM block.
+    pub fn push_weights(
+        &mut self,
+        values: Vec<i16>,
+        scales: Vec<u8>,
+        block_values: usize,
+    ) -> (Span, Span) {
         let job = self.pending.len() as u32;
         let len = scales.len() as u32;
-        self.pending.push(Pending { values, scales });
+        self.pending.push(Pending {
+            values,
+            scales,
+            block_values,
+        });
         let pending = |region, len| Span {
             region,
             offset: job,
@@ -80,12 +99,14 @@ impl ReadOnly {
     /// rewrites the pending spans of `ops`. An error names the job whose values failed.
     pub fn finish(&mut self, ops: &mut [NpuOp]) -> Result<(), (usize, WeightError)> {
         let jobs = std::mem::take(&mut self.pending);
-        let encoded = encode_all(&jobs)?;
+        let values: Vec<&[i16]> = jobs.iter().map(|j| j.values.as_slice()).collect();
+        let encoded = encode_all(&values)?;
         let mut placed = Vec::with_capacity(jobs.len());
-        for (job, stream) in jobs.iter().zip(&encoded) {
+        for (job, stream) in jobs.into_iter().zip(&encoded) {
             let w = self.push(stream);
             let s = self.push(&job.scales);
             placed.push((w, s));
+            self.done.push((job, w, s));
         }
         for op in ops {
             for span in [&mut op.weights, &mut op.scales].into_iter().flatten() {
@@ -101,15 +122,125 @@ impl ReadOnly {
         }
         Ok(())
     }
+
+    /// The encoded job whose weight stream is `weights`.
+    pub fn job_of(&self, weights: Span) -> Option<usize> {
+        self.done.iter().position(|(_, w, _)| *w == weights)
+    }
+
+    /// The channel ranges of job `job` cut every `step` OFM channels (a multiple of the OFM
+    /// block depth `block_depth`) of its `depth`, with each slice's share of the job's values:
+    /// `(first channel, channels, values)`. `None` when the job is not cut that way.
+    pub fn slice_plan(
+        &self,
+        job: usize,
+        depth: u32,
+        block_depth: u32,
+        step: u32,
+    ) -> Option<Vec<(u32, u32, std::ops::Range<usize>)>> {
+        let (p, ..) = self.done.get(job)?;
+        if block_depth == 0 || step == 0 || !step.is_multiple_of(block_depth) || step >= depth {
+            return None;
+        }
+        if p.scales.len() != depth as usize * SCALE_RECORD_BYTES {
+            return None;
+        }
+        let per_channel_blocks = (step / block_depth) as usize;
+        let mut out = Vec::new();
+        let mut c0 = 0;
+        while c0 < depth {
+            let n = step.min(depth - c0);
+            let lo = (c0 / block_depth) as usize * p.block_values;
+            let hi = if c0 + n == depth {
+                p.values.len()
+            } else {
+                lo + per_channel_blocks * p.block_values
+            };
+            if lo >= hi || hi > p.values.len() {
+                return None;
+            }
+            out.push((c0, n, lo..hi));
+            c0 += n;
+        }
+        Some(out)
+    }
+
+    /// Encodes the slices `plan` (from [`ReadOnly::slice_plan`]) of job `job`, each stream
+    /// followed by its channels' scale records: their (weights, scales) spans.
+    pub fn push_slices(
+        &mut self,
+        job: usize,
+        plan: &[(u32, u32, std::ops::Range<usize>)],
+    ) -> Result<Vec<(Span, Span)>, WeightError> {
+        let Some((p, ..)) = self.done.get(job) else {
+            return Ok(Vec::new());
+        };
+        let values: Vec<&[i16]> = plan.iter().map(|(.., r)| &p.values[r.clone()]).collect();
+        let encoded = encode_all(&values).map_err(|(_, e)| e)?;
+        let scales: Vec<Vec<u8>> = plan
+            .iter()
+            .map(|&(c0, n, _)| {
+                let (a, b) = (c0 as usize, (c0 + n) as usize);
+                p.scales[a * SCALE_RECORD_BYTES..b * SCALE_RECORD_BYTES].to_vec()
+            })
+            .collect();
+        Ok(encoded
+            .iter()
+            .zip(&scales)
+            .map(|(w, s)| (self.push(w), self.push(s)))
+            .collect())
+    }
+
+    /// Where job `job`'s weights and scales are: one span from the stream to the end of its
+    /// records, 16-byte aligned at both ends.
+    pub fn job_span(&self, job: usize) -> Option<Span> {
+        let (_, w, s) = self.done.get(job)?;
+        Some(Span {
+            region: REGION_WEIGHTS,
+            offset: w.offset,
+            len: (s.offset + s.len).next_multiple_of(16) - w.offset,
+        })
+    }
+
+    /// Removes the byte ranges `dead` (16-byte aligned, disjoint, nothing refers into them)
+    /// and returns the map from an old offset to its new one.
+    pub fn remove(&mut self, dead: &[Span]) -> impl Fn(u32) -> u32 + use<> {
+        let mut cuts: Vec<(u32, u32)> = dead
+            .iter()
+            .map(|d| {
+                let end = (d.offset + d.len).min(self.bytes.len() as u32);
+                (d.offset, end)
+            })
+            .filter(|(a, b)| a < b)
+            .collect();
+        cuts.sort_unstable();
+        for &(a, b) in cuts.iter().rev() {
+            self.bytes.drain(a as usize..b as usize);
+        }
+        self.done.clear();
+        // (start of a cut, bytes removed up to and including it)
+        let mut removed = 0;
+        let table: Vec<(u32, u32)> = cuts
+            .iter()
+            .map(|&(a, b)| {
+                removed += b - a;
+                (a, removed)
+            })
+            .collect();
+        move |offset| {
+            let k = table.partition_point(|&(a, _)| a <= offset);
+            offset - if k == 0 { 0 } else { table[k - 1].1 }
+        }
+    }
 }
 
 /// One encoded stream, or why its values cannot be encoded.
 type Encoded = Result<Vec<u8>, WeightError>;
 
 /// Encodes every job's values, the largest first, on as many threads as the machine has.
-fn encode_all(jobs: &[Pending]) -> Result<Vec<Vec<u8>>, (usize, WeightError)> {
+fn encode_all(jobs: &[&[i16]]) -> Result<Vec<Vec<u8>>, (usize, WeightError)> {
     let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by_key(|&j| std::cmp::Reverse(jobs[j].values.len()));
+    order.sort_by_key(|&j| std::cmp::Reverse(jobs[j].len()));
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(jobs.len());
@@ -120,7 +251,7 @@ fn encode_all(jobs: &[Pending]) -> Result<Vec<Vec<u8>>, (usize, WeightError)> {
         let Some(&j) = order.get(k) else {
             break;
         };
-        let r = encode_values(&jobs[j].values);
+        let r = encode_values(jobs[j]);
         if let Ok(mut all) = results.lock() {
             all[j] = Some(r);
         }
@@ -143,7 +274,63 @@ fn encode_all(jobs: &[Pending]) -> Result<Vec<Vec<u8>>, (usize, WeightError)> {
             Some(Ok(b)) => Ok(b),
             Some(Err(e)) => Err((j, e)),
             // A worker that stopped early (it cannot: encode_values returns for every input).
-            None => encode_values(&jobs[j].values).map_err(|e| (j, e)),
+            None => encode_values(jobs[j]).map_err(|e| (j, e)),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job of 3 OFM blocks of 8 channels (4 values per block, the last block 2 channels
+    /// deep with 2 values), its records 10 bytes per channel.
+    fn job(ro: &mut ReadOnly) {
+        let values: Vec<i16> = (0..10).collect();
+        ro.push_weights(values, vec![7; 18 * SCALE_RECORD_BYTES], 4);
+        ro.finish(&mut []).unwrap();
+    }
+
+    #[test]
+    fn slices_are_whole_blocks_of_values_and_channels() {
+        let mut ro = ReadOnly::default();
+        job(&mut ro);
+        let plan = ro.slice_plan(0, 18, 8, 8).unwrap();
+        assert_eq!(plan, vec![(0, 8, 0..4), (8, 8, 4..8), (16, 2, 8..10)]);
+        let plan = ro.slice_plan(0, 18, 8, 16).unwrap();
+        assert_eq!(plan, vec![(0, 16, 0..8), (16, 2, 8..10)]);
+        // Not a multiple of the block depth, or not a cut at all.
+        assert!(ro.slice_plan(0, 18, 8, 12).is_none());
+        assert!(ro.slice_plan(0, 18, 8, 24).is_none());
+        let spans = ro.push_slices(0, &plan).unwrap();
+        assert_eq!(spans.len(), 2);
+        assert_eq!(spans[0].1.len, 16 * SCALE_RECORD_BYTES as u32);
+        assert_eq!(spans[1].1.len, 2 * SCALE_RECORD_BYTES as u32);
+    }
+
+    #[test]
+    fn removing_ranges_moves_later_offsets_down() {
+        let mut ro = ReadOnly::default();
+        ro.push(&[1; 32]);
+        ro.push(&[2; 16]);
+        ro.push(&[3; 48]);
+        ro.push(&[4; 16]);
+        let dead = [
+            Span {
+                region: REGION_WEIGHTS,
+                offset: 32,
+                len: 16,
+            },
+            Span {
+                region: REGION_WEIGHTS,
+                offset: 96,
+                len: 16,
+            },
+        ];
+        let moved = ro.remove(&dead);
+        assert_eq!(ro.bytes.len(), 80);
+        assert_eq!(moved(0), 0);
+        assert_eq!(moved(48), 32);
+        assert_eq!(ro.bytes[32..80], [3; 48]);
+    }
 }

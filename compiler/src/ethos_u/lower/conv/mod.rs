@@ -836,7 +836,8 @@ fn conv_op(
         (ro.push(&[]), ro.push(&recs))
     } else {
         let values = stream_values(&layout, s.weight).map_err(|e| e.to_string())?;
-        ro.push_weights(values, recs)
+        let block_values = block_values(&layout).map_err(|e| e.to_string())?;
+        ro.push_weights(values, recs, block_values)
     };
     Ok(NpuOp {
         kind: s.kind,
@@ -858,6 +859,19 @@ fn conv_op(
         block,
         source: node.name.clone(),
     })
+}
+
+/// Values of the stream's first OFM block (every block but the last is a whole one).
+fn block_values(layout: &WeightLayout) -> Result<usize, kiln_ethos_u::weights::WeightError> {
+    let mut n = 0;
+    layout
+        .order()?
+        .walk_block::<core::convert::Infallible>(0, |_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap_or_else(|e| match e {});
+    Ok(n)
 }
 
 #[cfg(test)]

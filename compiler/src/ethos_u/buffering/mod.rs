@@ -13,12 +13,24 @@
 //! cycle model's (`kiln_ethos_u::perf`), the one the NPU model charges the stream with.
 //!
 //! Each buffer lives from the operation before its user to its user, and is placed in the
-//! holes the feature-map plan left ([`plan::place_around`]), within a byte budget.
+//! holes the feature-map plan left ([`plan::place_around`]), within a byte budget. An
+//! operation whose whole weights do not fit (or do not pay) may run in OFM depth slices with
+//! two alternating slots ([`sliced`]). The region is then planned again with everything
+//! together ([`replan_jointly`], [`plan::plan_tight`]).
 
+pub mod sliced;
+
+pub use sliced::{expand, Slice, Sliced};
+
+use super::lower::ReadOnly;
 use super::npu_op::{FeatureMap, Layout, NpuKind, NpuOp, Operand2, Span, REGION_WEIGHTS};
 use crate::plan::{self, Buffer, Placed};
 use kiln_ethos_u::perf::{self, BlockOp, Cost, Dpu, ElementwiseOp, FmUse, SimConfig};
 use kiln_ethos_u::regs::{PoolingMode, MAX_REGIONS};
+
+/// Hill-climb steps of the joint re-plan (about 10 µs each for a model's worth of buffers;
+/// ResNet-8 on the U55-64 reaches its liveness bound after some 1,500).
+const REPLAN_CLIMB: usize = 2000;
 
 /// Alignment of a weight buffer (the NPU's base addresses are 16-byte aligned).
 const ALIGN: usize = 16;
@@ -105,8 +117,33 @@ pub fn op_cost(sim: &SimConfig, op: &NpuOp) -> Cost {
     )
 }
 
+/// Buffers are planned in half operations: operation `k` is times `2k` (while it starts,
+/// before its `NPU_OP_*` is issued) and `2k + 1` (while it runs, when the DMAs issued after
+/// it overlap it). Something live over operations `first..=last` spans both halves of each.
+fn halves(b: Buffer) -> Buffer {
+    Buffer {
+        size: b.size,
+        first: 2 * b.first,
+        last: 2 * b.last + 1,
+    }
+}
+
+/// The buffer of operation `k`'s whole staged weights in half-operation time: loaded while
+/// the operation before runs (double-buffered) or after it (single).
+fn whole_buffer(size: usize, k: usize, single: bool) -> Buffer {
+    Buffer {
+        size,
+        first: if single {
+            2 * k
+        } else {
+            (2 * k).saturating_sub(1)
+        },
+        last: 2 * k + 1,
+    }
+}
+
 /// Cycles `cost` spends on the memory area of region `region`.
-fn area_cycles(sim: &SimConfig, cost: &Cost, region: u8) -> u64 {
+pub(super) fn area_cycles(sim: &SimConfig, cost: &Cost, region: u8) -> u64 {
     let area = sim.memory[region as usize % MAX_REGIONS].area;
     let sixteenths: u64 = (0..MAX_REGIONS)
         .filter(|&r| sim.memory[r].area == area)
@@ -132,22 +169,43 @@ fn staged_span(op: &NpuOp) -> Option<Span> {
     })
 }
 
-/// Chooses the operations whose weights are staged in `region` and places their buffers
-/// around `occupied` (the region's feature maps and temporaries, live ranges in operation
-/// indices) with the whole region at most `budget` bytes. Rewrites the chosen operations'
-/// weight and scale addresses and returns, per operation, the DMA that stages its weights,
-/// with the region's size after the buffers.
+/// What [`plan_weight_buffering`] chose, per operation.
+#[derive(Clone, Debug, Default)]
+pub struct Staging {
+    /// The DMA that stages an operation's whole weights.
+    pub dmas: Vec<Option<WeightDma>>,
+    /// An operation cut into depth slices with their weights staged slice by slice.
+    pub sliced: Vec<Option<Sliced>>,
+    /// Read-only ranges no operation reads any more (the whole streams of sliced operations).
+    pub dead: Vec<Span>,
+    /// The staging region's size after the buffers.
+    pub arena: usize,
+}
+
+/// Chooses the operations whose weights are staged in `region` (whole, or in depth slices
+/// encoded into `ro`) and places their buffers around `occupied` (the region's feature maps
+/// and temporaries, live ranges in operation indices) with the whole region at most `budget`
+/// bytes. Rewrites the whole-staged operations' weight and scale addresses.
 pub fn plan_weight_buffering(
     sim: &SimConfig,
+    ro: &mut ReadOnly,
     ops: &mut [NpuOp],
     occupied: &[Placed],
     region: u8,
     arena_bytes: usize,
     budget: usize,
-) -> (Vec<Option<WeightDma>>, usize) {
-    let mut placed = occupied.to_vec();
+) -> Staging {
+    let mut placed: Vec<Placed> = occupied
+        .iter()
+        .map(|p| Placed {
+            buffer: halves(p.buffer),
+            offset: p.offset,
+        })
+        .collect();
     let mut arena = arena_bytes;
     let mut dmas = vec![None; ops.len()];
+    let mut sliced = vec![None; ops.len()];
+    let mut dead = Vec::new();
     let mut prev: Option<Cost> = None;
     for k in 0..ops.len() {
         let base = op_cost(sim, &ops[k]);
@@ -160,15 +218,8 @@ pub fn plan_weight_buffering(
             });
             // Double-buffered (loaded while the previous operation runs) where the buffer fits
             // next to that operation's maps, else single-buffered (loaded after it, exposed).
-            for (first, exposed, single) in [
-                (k.saturating_sub(1), dma.saturating_sub(hidden), false),
-                (k, dma, true),
-            ] {
-                let buffer = Buffer {
-                    size: span.len as usize,
-                    first,
-                    last: k,
-                };
+            for (exposed, single) in [(dma.saturating_sub(hidden), false), (dma, true)] {
+                let buffer = whole_buffer(span.len as usize, k, single);
                 let at = plan::place_around(&placed, &buffer, ALIGN);
                 let end = at + buffer.size.next_multiple_of(ALIGN);
                 if end > budget {
@@ -198,9 +249,35 @@ pub fn plan_weight_buffering(
                 break;
             }
         }
+        if dmas[k].is_none() {
+            if let Some((p, at, last)) = sliced::propose(
+                sim,
+                ro,
+                &ops[k],
+                k,
+                base.cycles,
+                prev,
+                &placed,
+                region,
+                budget,
+                &mut dead,
+            ) {
+                for p in at {
+                    arena = arena.max(p.offset + p.buffer.size);
+                    placed.push(p);
+                }
+                sliced[k] = Some(p);
+                chosen = last;
+            }
+        }
         prev = Some(chosen);
     }
-    (dmas, arena)
+    Staging {
+        dmas,
+        sliced,
+        dead,
+        arena,
+    }
 }
 
 /// A buffer of the staging region, where the first plan put it and where the joint plan does.
@@ -210,10 +287,10 @@ struct Move {
     to: usize,
 }
 
-/// The address `addr` of something live at operation `k` in the joint plan: inside the one
-/// buffer of `moves` live at `k` that holds it (`None` when no buffer does).
+/// The address `addr` of something operation `k` reads or writes in the joint plan: inside
+/// the one buffer of `moves` live as `k` starts that holds it (`None` when no buffer does).
 fn relocate(moves: &[Move], k: usize, addr: u32) -> Option<u32> {
-    let a = addr as usize;
+    let (a, k) = (addr as usize, 2 * k);
     moves
         .iter()
         .find(|m| {
@@ -235,26 +312,39 @@ fn relocate(moves: &[Move], k: usize, addr: u32) -> Option<u32> {
 pub fn replan_jointly(
     ops: &mut [NpuOp],
     dmas: &mut [Option<WeightDma>],
+    sliced: &mut [Option<Sliced>],
     anchors: &mut [(usize, u32)],
     occupied: &[Placed],
     region: u8,
     arena_bytes: usize,
 ) -> Option<usize> {
-    let mut all: Vec<Placed> = occupied.to_vec();
+    let mut all: Vec<Placed> = occupied
+        .iter()
+        .map(|p| Placed {
+            buffer: halves(p.buffer),
+            offset: p.offset,
+        })
+        .collect();
     for (k, d) in dmas.iter().enumerate() {
         if let Some(d) = d {
             all.push(Placed {
-                buffer: Buffer {
-                    size: d.src.len as usize,
-                    first: if d.single { k } else { k.saturating_sub(1) },
-                    last: k,
-                },
+                buffer: whole_buffer(d.src.len as usize, k, d.single),
                 offset: d.dst as usize,
             });
         }
     }
+    for (k, p) in sliced.iter().enumerate() {
+        if let Some(p) = p {
+            for (buffer, &dst) in p.buffers(k).into_iter().zip(&p.dst) {
+                all.push(Placed {
+                    buffer,
+                    offset: dst as usize,
+                });
+            }
+        }
+    }
     let buffers: Vec<Buffer> = all.iter().map(|p| p.buffer).collect();
-    let joint = plan::plan(&buffers, ALIGN);
+    let joint = plan::plan_tight(&buffers, ALIGN, REPLAN_CLIMB);
     if joint.arena_bytes >= arena_bytes {
         return None;
     }
@@ -286,12 +376,21 @@ pub fn replan_jointly(
             d.dst = relocate(&moves, k, d.dst)?;
         }
     }
+    let mut new_sliced = sliced.to_vec();
+    for (k, p) in new_sliced.iter_mut().enumerate() {
+        if let Some(p) = p {
+            for d in &mut p.dst {
+                *d = relocate(&moves, k, *d)?;
+            }
+        }
+    }
     let new_anchors = anchors
         .iter()
         .map(|&(k, a)| Some((k, relocate(&moves, k, a)?)))
         .collect::<Option<Vec<_>>>()?;
     ops.clone_from_slice(&new_ops);
     dmas.copy_from_slice(&new_dmas);
+    sliced.clone_from_slice(&new_sliced);
     anchors.copy_from_slice(&new_anchors);
     Some(joint.arena_bytes)
 }
