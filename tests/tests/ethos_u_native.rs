@@ -198,6 +198,7 @@ fn qdq_models_on_the_npu_follow_onnx_runtime() {
         "ad_fc_autoencoder",
         "synth_i_conv_pool_fc",
         "synth_ii_residual",
+        "synth_iii_tables",
     ] {
         check_qdq(model);
     }

@@ -159,4 +159,6 @@ model_tests! {
     ad_fc_autoencoder: "ad_fc_autoencoder" => [tflite_int8, onnx_f32, onnx_qdq];
     synth_i_conv_pool_fc: "synth_i_conv_pool_fc" => [onnx_f32, onnx_qdq];
     synth_ii_residual: "synth_ii_residual" => [onnx_f32, onnx_qdq];
+    // Sigmoid, Tanh, LeakyRelu, HardSwish with ONNX Runtime's quantizer's output parameters.
+    synth_iii_tables: "synth_iii_tables" => [onnx_f32, onnx_qdq];
 }

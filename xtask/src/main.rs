@@ -13,6 +13,7 @@ mod bench_npu;
 mod elf;
 mod fvp;
 mod noalloc;
+mod ort;
 mod pipeline;
 mod setup;
 mod test;
@@ -50,6 +51,9 @@ enum Command {
     FvpTest(fvp::FvpArgs),
     /// Install Arm's Vela (pinned) under target/ and compile every int8 TFLite fixture for Ethos-U55/U65.
     VelaFixtures(vela::VelaArgs),
+    /// Install ONNX Runtime (pinned) under target/ and regenerate the fixtures it is the oracle
+    /// of (xtask/oracles/*.py).
+    OrtFixtures,
 }
 
 fn main() -> ExitCode {
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         Command::Setup(args) => setup::run(&args),
         Command::FvpTest(args) => fvp::run(&root, &args),
         Command::VelaFixtures(args) => vela::run(&root, &args),
+        Command::OrtFixtures => ort::run(&root),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

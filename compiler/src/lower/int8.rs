@@ -243,25 +243,39 @@ pub fn lower(g: &Graph, node: &Node) -> Result<Vec<Call>, CompileError> {
         }
         Op::Mean { axes, keep_dims } => mean(&c, axes, *keep_dims, y),
         Op::Softmax { beta } => softmax(&c, *beta, y),
+        // ONNX Runtime runs these in f32 between their DequantizeLinear and QuantizeLinear
+        // (or as its table-driven QLinear* kernels, the same arithmetic), with whatever output
+        // quantization the quantizer chose: a table from the actual scales. TFLite fixes the
+        // LOGISTIC and TANH outputs (1/256, -128 and 1/128, 0) and computes them in fixed
+        // point; an int8 TFLite model with other output parameters gets the float table.
         Op::Logistic => {
             let (x, qx) = unary_in(&c)?;
             let qy = c.act_q("output", y)?;
-            if qy != (1.0 / 256.0, -128) {
-                return Err(c.unsupported(format!(
-                    "int8 logistic output must have scale 1/256 and zero point -128 (TFLite), found {qy:?}"
-                )));
+            let sigmoid = |v: f32| 1.0 / (1.0 + (-v).exp());
+            if c.ort() {
+                lut_call(x, ort_lut(qx, qy, sigmoid), y)
+            } else if qy == (1.0 / 256.0, -128) {
+                lut_call(x, quant::logistic_params(qx).map_err(c.qerr())?.lut(), y)
+            } else {
+                lut_call(x, float_lut(qx, qy, sigmoid), y)
             }
-            lut_call(x, quant::logistic_params(qx).map_err(c.qerr())?.lut(), y)
         }
         Op::Tanh => {
             let (x, qx) = unary_in(&c)?;
             let qy = c.act_q("output", y)?;
-            if qy != (1.0 / 128.0, 0) {
-                return Err(c.unsupported(format!(
-                    "int8 tanh output must have scale 1/128 and zero point 0 (TFLite), found {qy:?}"
-                )));
+            if c.ort() {
+                lut_call(x, ort_lut(qx, qy, f32::tanh), y)
+            } else if qy == (1.0 / 128.0, 0) {
+                lut_call(x, quant::tanh_params(qx).map_err(c.qerr())?.lut(), y)
+            } else {
+                lut_call(x, float_lut(qx, qy, f32::tanh), y)
             }
-            lut_call(x, quant::tanh_params(qx).map_err(c.qerr())?.lut(), y)
+        }
+        Op::HardSwish if c.ort() => {
+            let (x, qx) = unary_in(&c)?;
+            let qy = c.act_q("output", y)?;
+            let f = |v: f32| v * (v / 6.0 + 0.5).clamp(0.0, 1.0);
+            lut_call(x, ort_lut(qx, qy, f), y)
         }
         Op::HardSwish => {
             let (x, qx) = unary_in(&c)?;
@@ -271,6 +285,12 @@ pub fn lower(g: &Graph, node: &Node) -> Result<Vec<Call>, CompileError> {
                 quant::hard_swish_params(qx, qy).map_err(c.qerr())?.lut(),
                 y,
             )
+        }
+        Op::LeakyRelu { alpha } if c.ort() => {
+            let (x, qx) = unary_in(&c)?;
+            let qy = c.act_q("output", y)?;
+            let a = *alpha;
+            lut_call(x, ort_lut(qx, qy, |v| if v >= 0.0 { v } else { a * v }), y)
         }
         Op::LeakyRelu { alpha } => {
             let (x, qx) = unary_in(&c)?;
@@ -300,7 +320,12 @@ pub fn lower(g: &Graph, node: &Node) -> Result<Vec<Call>, CompileError> {
             let (x, qx) = unary_in(&c)?;
             let qy = c.act_q("output", y)?;
             let (a, b) = (*alpha, *beta);
-            lut_call(x, float_lut(qx, qy, |v| (a * v + b).clamp(0.0, 1.0)), y)
+            let f = |v: f32| (a * v + b).clamp(0.0, 1.0);
+            if c.ort() {
+                lut_call(x, ort_lut(qx, qy, f), y)
+            } else {
+                lut_call(x, float_lut(qx, qy, f), y)
+            }
         }
         Op::Concat { axis } => concat(&c, *axis, y),
         Op::ResizeNearest { .. } | Op::Reshape | Op::Transpose { .. } => {
@@ -407,6 +432,20 @@ fn float_lut(qx: (f32, i32), qy: (f32, i32), f: impl Fn(f32) -> f32) -> [i8; 256
         let r = (f(qx.0 * (v - qx.1) as f32) * inv).round();
         let r = if r.is_nan() { 0.0 } else { r.clamp(-1e6, 1e6) };
         *o = ((r + qy.1 as f32) as i32).clamp(-128, 127) as i8;
+    }
+    t
+}
+
+/// ONNX Runtime's table for a float function between DequantizeLinear and QuantizeLinear
+/// (`QlinearBuildLookupTable`): `(x - zp) * s` in f32, the function, then `y / s_out` rounded
+/// half to even (MLAS's `QuantizeLinear`), plus the zero point, saturated.
+fn ort_lut(qx: (f32, i32), qy: (f32, i32), f: impl Fn(f32) -> f32) -> [i8; 256] {
+    let mut t = [0i8; 256];
+    for (i, o) in t.iter_mut().enumerate() {
+        let v = i as i32 - 128;
+        let r = (f((v - qx.1) as f32 * qx.0) / qy.0).round_ties_even();
+        let r = if r.is_nan() { 0.0 } else { r.clamp(-1e6, 1e6) };
+        *o = (r as i32 + qy.1).clamp(-128, 127) as i8;
     }
     t
 }
@@ -1151,12 +1190,23 @@ mod tests {
         assert_eq!(lut.data[0] as i8, -10);
         assert_eq!(lut.data[255] as i8, 110);
         assert_eq!(lut.data[128] as i8, 0);
-        // Logistic with a non-TFLite output quantization is refused, naming the node.
-        let bad = t(&mut g, "bad", DType::I8, &[1, 8], pq(0.1, 0));
-        assert!(lower(&g, &node(Op::Logistic, &[Some(x)], bad))
-            .unwrap_err()
-            .to_string()
-            .contains("n1"));
+        // Logistic with another output quantization gets the table of the actual scales:
+        // logistic(x / 16) at output scale 0.01, zero point -50.
+        let other = t(&mut g, "other", DType::I8, &[1, 8], pq(0.01, -50));
+        let calls = lower(&g, &node(Op::Logistic, &[Some(x)], other)).unwrap();
+        let Arg::Const(lut) = &calls[0].args[1] else {
+            panic!("lut is a constant")
+        };
+        for (i, &got) in lut.data.iter().enumerate() {
+            let v = (i as i32 - 128) as f64 / 16.0;
+            let want = ((1.0 / (1.0 + (-v).exp())) / 0.01).round() - 50.0;
+            let want = want.clamp(-128.0, 127.0) as i8;
+            assert!(
+                (got as i8 - want).abs() <= 1,
+                "entry {i}: {} vs {want}",
+                got as i8
+            );
+        }
     }
 
     #[test]
