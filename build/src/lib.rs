@@ -36,8 +36,11 @@
 //! explicit `budget = <bytes>`, which overrides the region's size. Targets without a memory
 //! map (host, ...) are only checked against an explicit budget.
 
+mod build_target;
 mod cfg;
 mod codegen;
+
+pub use build_target::BuildTarget;
 pub use codegen::generate;
 
 /// NumPy `.npy` I/O, for build scripts that embed test vectors next to a model.
@@ -72,6 +75,7 @@ pub fn compile_models() {
     let bare_metal = std::env::var("TARGET").is_ok_and(|t| t.contains("-none"));
     let report = Builder::new(manifest.into(), out.into())
         .bare_metal(bare_metal)
+        .build_target(BuildTarget::from_env())
         .run();
     for p in &report.rerun_if_changed {
         println!("cargo:rerun-if-changed={}", p.display());
@@ -123,6 +127,7 @@ pub struct Builder {
     sources: Vec<PathBuf>,
     bare_metal: bool,
     cfg: cfg::CfgEnv,
+    build_target: BuildTarget,
 }
 
 /// One `include_model!` call and what became of it.
@@ -239,7 +244,14 @@ impl Builder {
             sources,
             bare_metal: false,
             cfg: cfg::CfgEnv::from_env(),
+            build_target: BuildTarget::default(),
         }
+    }
+
+    /// The triple and target CPU the crate is built for: each call's `target` must match.
+    pub fn build_target(mut self, build_target: BuildTarget) -> Builder {
+        self.build_target = build_target;
+        self
     }
 
     /// The enabled features (by default the `CARGO_FEATURE_*` variables cargo gives build
@@ -375,6 +387,9 @@ impl Builder {
         let err = |field: Field, message: String| BuildError { field, message };
         let target =
             Target::lookup(&spec.target.value).map_err(|e| err(Field::Target, e.to_string()))?;
+        self.build_target
+            .check(target)
+            .map_err(|m| err(Field::Target, m))?;
         let limit = memory_limit(target, spec)?;
         let path = self.manifest_dir.join(&spec.path.value);
         let bytes = kiln_compiler::limits::read_file(&path).map_err(|e| {
@@ -1123,6 +1138,38 @@ mod tests {
         let text = std::fs::read_to_string(generated_error(&out, "small")).unwrap();
         assert_eq!(BuildError::from_file(&text).field, Field::Budget);
         assert!(!generated_rs(&out, "small").exists());
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn a_model_for_another_cpu_than_the_build_is_an_error_at_its_target() {
+        let kws = fixture("kws_dscnn/kws_dscnn_int8.tflite");
+        let (root, out) = scratch(
+            "wrongcpu",
+            &format!(
+                "fn main() {{\n\
+                 include_model!({kws:?}, target = \"cortex-m4\", name = m4);\n\
+                 include_model!({kws:?}, target = \"cortex-m55\", name = m55);\n\
+                 }}"
+            ),
+        );
+        let m55 = BuildTarget {
+            triple: Some("thumbv8m.main-none-eabihf".into()),
+            target_cpu: Some("cortex-m55".into()),
+        };
+        let r = Builder::new(root.clone(), out.clone())
+            .build_target(m55)
+            .run();
+        let e = error_of(&r, "m4");
+        assert_eq!(e.field, Field::Target);
+        assert!(
+            e.message.contains("built for thumbv8m.main-none-eabihf"),
+            "{e}"
+        );
+        assert!(
+            r.models.iter().any(|m| m.name == "m55" && m.result.is_ok()),
+            "{r:?}"
+        );
         let _ = std::fs::remove_dir_all(root);
     }
 

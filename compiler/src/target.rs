@@ -33,6 +33,17 @@ impl Cpu {
             Cpu::CortexM85 => "Arm Cortex-M85 (Helium)",
         }
     }
+    /// LLVM's name of the CPU (`-C target-cpu=`), `None` for the host.
+    pub fn llvm_name(self) -> Option<&'static str> {
+        match self {
+            Cpu::Host => None,
+            Cpu::CortexM4 => Some("cortex-m4"),
+            Cpu::CortexM7 => Some("cortex-m7"),
+            Cpu::CortexM33 => Some("cortex-m33"),
+            Cpu::CortexM55 => Some("cortex-m55"),
+            Cpu::CortexM85 => Some("cortex-m85"),
+        }
+    }
     /// The Rust target triple firmware for this CPU is built for (`None` for the host).
     pub fn rust_target(self) -> Option<&'static str> {
         match self {
