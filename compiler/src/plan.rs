@@ -100,6 +100,12 @@ pub fn plan_tight(buffers: &[Buffer], align: usize, climb: usize) -> MemoryPlan 
     let mut candidate = order.clone();
     let mut taken = Vec::new();
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    // Each step re-places up to every buffer against every earlier one: only for small sets.
+    let climb = if buffers.len() <= TIGHT_CLIMB_MAX_BUFFERS {
+        climb
+    } else {
+        0
+    };
     for _ in 0..climb {
         if arena <= best.liveness_bound {
             break;
@@ -152,6 +158,9 @@ pub fn plan_tight(buffers: &[Buffer], align: usize, climb: usize) -> MemoryPlan 
     best.arena_bytes = arena;
     best
 }
+
+/// Largest set of buffers [`plan_tight`] hill-climbs on.
+const TIGHT_CLIMB_MAX_BUFFERS: usize = 256;
 
 /// Places `buffers` (aligned `sizes`) one after the other in `order`, each at its first fit.
 fn plan_in_order(buffers: &[Buffer], align: usize, sizes: &[usize], order: &[usize]) -> MemoryPlan {
