@@ -565,8 +565,8 @@ mod tests {
     fn discovers_the_fixture_models() {
         let fixtures = crate::workspace_root().join("tests/fixtures");
         let cases = discover(&fixtures, None).unwrap();
-        // 4 models in all three formats, 2 synthetic ones in the two ONNX formats.
-        assert_eq!(cases.len(), 16);
+        // 4 models in all three formats, 3 synthetic ones in the two ONNX formats.
+        assert_eq!(cases.len(), 18);
         assert!(
             cases.iter().all(|c| c.inputs.iter().all(|i| i.is_file())),
             "every case has its input_0.npy"
