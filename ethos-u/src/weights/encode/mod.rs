@@ -265,13 +265,13 @@ pub fn encode_values(values: &[i16]) -> Result<Vec<u8>, WeightError> {
         // The candidate the slice search rates smallest; its estimate counts every weight's
         // and zero run's bits exactly and the headers closely, so only that one is written.
         let cands = candidates(values, FULL_SEARCH);
-        // Long sections: the candidates ranked by a search over a quarter of the steps, then
+        // Long sections: the candidates ranked by a search over every 16th step, then
         // the full search for the best one only.
         let best = if values.len() > SAMPLED_RANKING_FROM && cands.len() > 1 {
             cands
                 .into_iter()
                 .map(|sym| {
-                    let (_, estimate) = slice_search(&sym, 4);
+                    let (_, estimate) = slice_search(&sym, 16);
                     (
                         estimate + sym.palette.len() as u64 * u64::from(sym.palbits),
                         sym,
